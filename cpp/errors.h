@@ -1,0 +1,46 @@
+// Errors raised by the C++ core. The binding turns each into the matching JS error: kind Type ->
+// TypeError, Range -> RangeError, TorchVideo -> TorchVideoError carrying `code`.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace torchvideo {
+
+enum class ErrorKind { Type, Range, TorchVideo };
+
+// Stable codes that JS callers may branch on (TorchVideoError.code).
+namespace codes {
+inline constexpr const char* kFileNotFound = "ERR_FILE_NOT_FOUND";
+inline constexpr const char* kNotAFile = "ERR_NOT_A_FILE";
+inline constexpr const char* kModelLoad = "ERR_MODEL_LOAD";
+inline constexpr const char* kDeviceUnavailable = "ERR_DEVICE_UNAVAILABLE";
+inline constexpr const char* kForward = "ERR_FORWARD";
+inline constexpr const char* kTorch = "ERR_TORCH";
+inline constexpr const char* kDisposed = "ERR_DISPOSED";
+inline constexpr const char* kVideoOpen = "ERR_VIDEO_OPEN";
+inline constexpr const char* kNoVideoStream = "ERR_NO_VIDEO_STREAM";
+inline constexpr const char* kVideoDecode = "ERR_VIDEO_DECODE";
+inline constexpr const char* kNative = "ERR_NATIVE";
+}  // namespace codes
+
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorKind kind, std::string code, const std::string& message)
+      : std::runtime_error(message), kind_(kind), code_(std::move(code)) {}
+
+  static Error type(const std::string& message) { return Error(ErrorKind::Type, "ERR_INVALID_ARG_TYPE", message); }
+  static Error range(const std::string& message) { return Error(ErrorKind::Range, "ERR_OUT_OF_RANGE", message); }
+  static Error torchvideo(const std::string& code, const std::string& message) {
+    return Error(ErrorKind::TorchVideo, code, message);
+  }
+
+  ErrorKind kind() const { return kind_; }
+  const std::string& code() const { return code_; }
+
+ private:
+  ErrorKind kind_;
+  std::string code_;
+};
+
+}  // namespace torchvideo
