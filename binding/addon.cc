@@ -1,0 +1,51 @@
+// Module entry: registers the native classes and functions on a per-environment AddonData.
+#include <napi.h>
+
+#include "binding/addon_data.h"
+#include "binding/js_errors.h"
+#include "binding/model.h"
+#include "binding/tensor.h"
+#include "cpp/device.h"
+#include "cpp/versions.h"
+
+namespace torchvideo::binding {
+namespace {
+
+void setErrorClass(const Napi::CallbackInfo& info) {
+  if (!info[0].IsFunction()) throw Napi::TypeError::New(info.Env(), "expected errorClass to be a function");
+  AddonData::of(info.Env()).errorClass = Napi::Persistent(info[0].As<Napi::Function>());
+}
+
+Napi::Value cudaIsAvailable(const Napi::CallbackInfo& info) {
+  return callNative(info.Env(), [&]() -> Napi::Value { return Napi::Boolean::New(info.Env(), cudaAvailable()); });
+}
+
+Napi::Value cudaCount(const Napi::CallbackInfo& info) {
+  return callNative(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), cudaDeviceCount()); });
+}
+
+Napi::Object init(Napi::Env env, Napi::Object exports) {
+  auto* data = new AddonData();
+  env.SetInstanceData(data);
+  const auto tensor = TensorWrap::define(env);
+  const auto model = ModelWrap::define(env);
+  data->tensorConstructor = Napi::Persistent(tensor);
+  data->modelConstructor = Napi::Persistent(model);
+  exports.Set("Tensor", tensor);
+  exports.Set("Model", model);
+  exports.Set("setErrorClass", Napi::Function::New<setErrorClass>(env, "setErrorClass"));
+  exports.Set("cudaIsAvailable", Napi::Function::New<cudaIsAvailable>(env, "cudaIsAvailable"));
+  exports.Set("cudaDeviceCount", Napi::Function::New<cudaCount>(env, "cudaDeviceCount"));
+  exports.Set("libtorchVersion", Napi::String::New(env, libtorchVersion()));
+  exports.Set("ffmpegVersion", Napi::String::New(env, ffmpegVersion()));
+  return exports;
+}
+
+}  // namespace
+}  // namespace torchvideo::binding
+
+static Napi::Object InitTorchVideo(Napi::Env env, Napi::Object exports) {
+  return torchvideo::binding::init(env, exports);
+}
+
+NODE_API_MODULE(torchvideo, InitTorchVideo)

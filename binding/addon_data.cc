@@ -1,0 +1,34 @@
+#include "binding/addon_data.h"
+
+#include <algorithm>
+
+namespace torchvideo::binding {
+
+ThreadPool& AddonData::executorFor(const std::string& deviceName) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto& executor = executors_[deviceName];
+  if (!executor) executor = std::make_unique<ThreadPool>(1);
+  return *executor;
+}
+
+ThreadPool& AddonData::decodePool() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!decodePool_) {
+    // Each decoder also uses FFmpeg's own frame/slice threads, so a few pool threads suffice to
+    // keep the compute executor fed.
+    const int threads = std::clamp(static_cast<int>(std::thread::hardware_concurrency()) / 2, 2, 4);
+    decodePool_ = std::make_unique<ThreadPool>(threads);
+  }
+  return *decodePool_;
+}
+
+AddonData::~AddonData() {
+  *alive = false;
+  // Destroying the pools runs what is still queued and joins their threads; the thread-safe
+  // functions those tasks report through are already closed at this point of teardown, so the
+  // results are dropped instead of reaching a dying environment.
+  decodePool_.reset();
+  executors_.clear();
+}
+
+}  // namespace torchvideo::binding

@@ -1,0 +1,44 @@
+// Everything the addon keeps per Node environment (the main thread and each worker_thread get their
+// own): constructors, the TorchVideoError class handed over by the TS layer, and the executors.
+// Nothing here is a C++ global, so worker_threads never share JS handles.
+#pragma once
+
+#include <napi.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "cpp/thread_pool.h"
+
+namespace torchvideo::binding {
+
+struct AddonData {
+  Napi::FunctionReference tensorConstructor;
+  Napi::FunctionReference modelConstructor;
+  Napi::FunctionReference videoReaderConstructor;
+  // src/errors.ts's TorchVideoError, set once by the TS layer at load.
+  Napi::FunctionReference errorClass;
+
+  std::thread::id jsThread = std::this_thread::get_id();
+  // Expires when this environment is torn down; deleters that may run later check it first.
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+
+  // One single-thread executor per device name ('cpu', 'cuda:0', ...), created on first use.
+  ThreadPool& executorFor(const std::string& deviceName);
+  // Decoding runs here, apart from the compute executors.
+  ThreadPool& decodePool();
+
+  static AddonData& of(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
+
+  ~AddonData();
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, std::unique_ptr<ThreadPool>> executors_;
+  std::unique_ptr<ThreadPool> decodePool_;
+};
+
+}  // namespace torchvideo::binding

@@ -1,0 +1,102 @@
+// Runs work off the JS thread and settles a Promise with its result.
+//
+// `compute` runs on a worker thread (a device executor or the decode pool) and must touch no N-API.
+// `settle` runs back on the JS thread and turns the result into a JS value. The job travels back
+// through a thread-safe function made for it alone, which also keeps the event loop alive while the
+// promise is pending. Every job settles its promise exactly once: with settle's value, or with the
+// JS error its exception maps to.
+#pragma once
+
+#include <napi.h>
+
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "binding/js_errors.h"
+#include "cpp/thread_pool.h"
+
+namespace torchvideo::binding {
+
+template <typename Result>
+class AsyncJob {
+ public:
+  using Compute = std::function<Result()>;
+  using Settle = std::function<Napi::Value(Napi::Env, Result&)>;
+
+  static Napi::Promise start(Napi::Env env, ThreadPool& pool, Compute compute, Settle settle,
+                             std::vector<Napi::Value> keepAlive = {}) {
+    auto job = std::make_unique<AsyncJob>(env, std::move(compute), std::move(settle));
+    // JS values the native work reads must outlive it even if the caller drops them.
+    for (const auto& value : keepAlive) job->keepAlive_.push_back(Napi::Persistent(value.As<Napi::Object>()));
+    auto promise = job->deferred_.Promise();
+    auto channel = Channel::New(env, "torchvideo", /*maxQueueSize=*/0, /*initialThreadCount=*/1);
+    AsyncJob* raw = job.release();
+    pool.post([raw, channel]() mutable {
+      try {
+        raw->result_.emplace(raw->compute_());
+      } catch (...) {
+        raw->error_ = std::current_exception();
+      }
+      if (channel.BlockingCall(raw) != napi_ok) {
+        // The environment is being torn down: nobody is left to settle, and N-API handles in the
+        // job may not be touched off the JS thread, so the job is abandoned with the environment.
+        raw->abandon();
+      }
+      channel.Release();
+    });
+    return promise;
+  }
+
+  AsyncJob(Napi::Env env, Compute compute, Settle settle)
+      : deferred_(Napi::Promise::Deferred::New(env)), compute_(std::move(compute)), settle_(std::move(settle)) {}
+
+ private:
+  static void deliver(Napi::Env env, Napi::Function, std::nullptr_t*, AsyncJob* job) {
+    if (env == nullptr) {
+      job->abandon();
+      return;
+    }
+    std::unique_ptr<AsyncJob> owned(job);
+    Napi::HandleScope scope(env);
+    if (job->error_) {
+      job->deferred_.Reject(jsErrorFrom(env, job->error_).Value());
+      return;
+    }
+    try {
+      job->deferred_.Resolve(job->settle_(env, *job->result_));
+    } catch (...) {
+      job->deferred_.Reject(jsErrorFrom(env, std::current_exception()).Value());
+    }
+  }
+
+  void abandon() {
+    for (auto& reference : keepAlive_) reference.SuppressDestruct();
+  }
+
+  using Channel = Napi::TypedThreadSafeFunction<std::nullptr_t, AsyncJob, &AsyncJob::deliver>;
+
+  Napi::Promise::Deferred deferred_;
+  Compute compute_;
+  Settle settle_;
+  std::optional<Result> result_;
+  std::exception_ptr error_;
+  std::vector<Napi::ObjectReference> keepAlive_;
+};
+
+// Rejects with the error `body` throws before any work is queued, so a promise-returning method
+// never throws synchronously.
+template <typename Body>
+Napi::Value promiseOrReject(Napi::Env env, Body&& body) {
+  try {
+    return body();
+  } catch (...) {
+    auto deferred = Napi::Promise::Deferred::New(env);
+    deferred.Reject(jsErrorFrom(env, std::current_exception()).Value());
+    return deferred.Promise();
+  }
+}
+
+}  // namespace torchvideo::binding

@@ -1,0 +1,34 @@
+// The native half of src/model.ts: loads a TorchScript network on its device's executor and runs
+// forward passes there.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+
+#include "cpp/model.h"
+
+namespace torchvideo::binding {
+
+class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
+ public:
+  static Napi::Function define(Napi::Env env);
+  // The model behind a JS value, or a TypeError naming `argument` / TorchVideoError if disposed.
+  static std::shared_ptr<Model> unwrap(Napi::Env env, const Napi::Value& value, const std::string& argument);
+  explicit ModelWrap(const Napi::CallbackInfo& info);
+
+ private:
+  static Napi::Value load(const Napi::CallbackInfo& info);
+  Napi::Value forward(const Napi::CallbackInfo& info);
+  Napi::Value info(const Napi::CallbackInfo& info);
+  void dispose(const Napi::CallbackInfo& info);
+  Napi::Value disposed(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<Model> live() const;
+
+  // Shared with in-flight jobs: dispose() drops this handle at once, and the network itself is freed
+  // when the last forward that holds it finishes, so no job ever sees a freed module.
+  std::shared_ptr<Model> model_;
+};
+
+}  // namespace torchvideo::binding

@@ -1,0 +1,17 @@
+// Reading optional fields of a JS options object, with errors that name the field.
+#pragma once
+
+#include <napi.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace torchvideo::binding {
+
+std::optional<std::string> optionalString(const Napi::Object& options, const char* name);
+std::optional<bool> optionalBool(const Napi::Object& options, const char* name);
+std::optional<int> optionalPositiveInt(const Napi::Object& options, const char* name);
+std::optional<std::vector<int64_t>> optionalIntArray(const Napi::Object& options, const char* name);
+
+}  // namespace torchvideo::binding

@@ -1,0 +1,221 @@
+#include "binding/tensor.h"
+
+#include <memory>
+#include <thread>
+
+#include "binding/addon_data.h"
+#include "binding/async_task.h"
+#include "binding/js_errors.h"
+#include "cpp/device.h"
+#include "cpp/dtypes.h"
+#include "cpp/errors.h"
+
+namespace torchvideo::binding {
+namespace {
+
+// Which TypedArray carries which scalar type; the names match cpp/dtypes.h's table.
+std::optional<c10::ScalarType> scalarTypeOf(napi_typedarray_type type) {
+  switch (type) {
+    case napi_float32_array: return c10::ScalarType::Float;
+    case napi_float64_array: return c10::ScalarType::Double;
+    case napi_int32_array: return c10::ScalarType::Int;
+    case napi_bigint64_array: return c10::ScalarType::Long;
+    case napi_uint8_array: return c10::ScalarType::Byte;
+    case napi_int8_array: return c10::ScalarType::Char;
+    case napi_int16_array: return c10::ScalarType::Short;
+    default: return std::nullopt;
+  }
+}
+
+std::vector<int64_t> readShape(const Napi::Value& value) {
+  if (!value.IsArray()) throw Error::type("expected shape to be an array of non-negative integers");
+  const auto array = value.As<Napi::Array>();
+  std::vector<int64_t> shape;
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    const Napi::Value dim = array.Get(i);
+    if (!dim.IsNumber()) throw Error::type("expected shape[" + std::to_string(i) + "] to be a number");
+    const double size = dim.As<Napi::Number>().DoubleValue();
+    if (!(size >= 0) || size != static_cast<double>(static_cast<int64_t>(size))) {
+      throw Error::range("expected shape[" + std::to_string(i) + "] to be a non-negative integer, got " +
+                         std::to_string(size));
+    }
+    shape.push_back(static_cast<int64_t>(size));
+  }
+  return shape;
+}
+
+// Keeps the JS ArrayBuffer under a zero-copy tensor alive for as long as LibTorch's storage
+// points into it. The reference is deleted when the storage dies on the JS thread (the usual
+// case: tensors held by JS objects or by async jobs are released there). Should the storage ever
+// die on another thread, or after the environment is gone, the reference is left to the
+// environment's own teardown instead: N-API may only be called on the JS thread.
+struct JsBufferHold {
+  napi_env env;
+  napi_ref reference;
+  std::thread::id jsThread;
+  std::weak_ptr<bool> envAlive;
+
+  static void release(void* context) {
+    std::unique_ptr<JsBufferHold> hold(static_cast<JsBufferHold*>(context));
+    if (std::this_thread::get_id() == hold->jsThread && !hold->envAlive.expired()) {
+      napi_delete_reference(hold->env, hold->reference);
+    }
+  }
+};
+
+}  // namespace
+
+Napi::Function TensorWrap::define(Napi::Env env) {
+  return DefineClass(env, "NativeTensor",
+                     {
+                         StaticMethod<&TensorWrap::fromTypedArray>("fromTypedArray"),
+                         InstanceAccessor<&TensorWrap::shape>("shape"),
+                         InstanceAccessor<&TensorWrap::dtype>("dtype"),
+                         InstanceAccessor<&TensorWrap::device>("device"),
+                         InstanceAccessor<&TensorWrap::disposed>("disposed"),
+                         InstanceMethod<&TensorWrap::data>("data"),
+                         InstanceMethod<&TensorWrap::to>("to"),
+                         InstanceMethod<&TensorWrap::dispose>("dispose"),
+                     });
+}
+
+TensorWrap::TensorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TensorWrap>(info) {}
+
+TensorWrap::~TensorWrap() { release(); }
+
+Napi::Object TensorWrap::wrap(Napi::Env env, torch::Tensor tensor) {
+  auto object = AddonData::of(env).tensorConstructor.New({});
+  auto* self = Unwrap(object);
+  self->tensor_ = std::move(tensor);
+  if (self->tensor_.device().is_cpu()) {
+    self->reportedBytes_ = static_cast<int64_t>(self->tensor_.nbytes());
+    Napi::MemoryManagement::AdjustExternalMemory(env, self->reportedBytes_);
+  }
+  return object;
+}
+
+torch::Tensor TensorWrap::unwrap(Napi::Env env, const Napi::Value& value, const std::string& argument) {
+  const auto& constructor = AddonData::of(env).tensorConstructor;
+  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(constructor.Value())) {
+    throw Error::type("expected " + argument + " to be a Tensor");
+  }
+  return Unwrap(value.As<Napi::Object>())->live(env);
+}
+
+const torch::Tensor& TensorWrap::live(Napi::Env env) const {
+  if (disposed_) throw Error::torchvideo(codes::kDisposed, "tensor is disposed");
+  return tensor_;
+}
+
+void TensorWrap::release() {
+  disposed_ = true;
+  tensor_ = torch::Tensor();
+  if (reportedBytes_ != 0) {
+    Napi::MemoryManagement::AdjustExternalMemory(Env(), -reportedBytes_);
+    reportedBytes_ = 0;
+  }
+}
+
+Napi::Value TensorWrap::fromTypedArray(const Napi::CallbackInfo& info) {
+  const auto env = info.Env();
+  return callNative(env, [&]() -> Napi::Value {
+    if (!info[0].IsTypedArray()) throw Error::type("expected data to be a TypedArray");
+    const auto array = info[0].As<Napi::TypedArray>();
+    const auto scalarType = scalarTypeOf(array.TypedArrayType());
+    if (!scalarType) {
+      throw Error::type("expected data to be a Float32Array, Float64Array, Int32Array, BigInt64Array, "
+                        "Uint8Array, Int8Array or Int16Array");
+    }
+    const auto shape = readShape(info[1]);
+    int64_t elements = 1;
+    for (const auto size : shape) elements *= size;
+    if (elements != static_cast<int64_t>(array.ElementLength())) {
+      throw Error::range("shape holds " + std::to_string(elements) + " elements but data has " +
+                         std::to_string(array.ElementLength()));
+    }
+    auto arrayBuffer = array.ArrayBuffer();
+    auto* base = static_cast<uint8_t*>(arrayBuffer.Data()) + array.ByteOffset();
+    napi_ref reference = nullptr;
+    NAPI_THROW_IF_FAILED(env, napi_create_reference(env, arrayBuffer, 1, &reference), Napi::Value());
+    auto& data = AddonData::of(env);
+    auto* hold = new JsBufferHold{env, reference, data.jsThread, data.alive};
+    // Zero-copy: LibTorch reads the JS memory directly; the deleter lets the buffer go.
+    auto tensor = torch::from_blob(
+        base, shape, [hold](void*) { JsBufferHold::release(hold); },
+        torch::TensorOptions().dtype(*scalarType));
+    auto object = data.tensorConstructor.New({});
+    Unwrap(object)->tensor_ = std::move(tensor);
+    return object;
+  });
+}
+
+Napi::Value TensorWrap::shape(const Napi::CallbackInfo& info) {
+  return callNative(info.Env(), [&]() -> Napi::Value {
+    const auto sizes = live(info.Env()).sizes();
+    auto array = Napi::Array::New(info.Env(), sizes.size());
+    for (size_t i = 0; i < sizes.size(); ++i) array.Set(i, Napi::Number::New(info.Env(), sizes[i]));
+    return array;
+  });
+}
+
+Napi::Value TensorWrap::dtype(const Napi::CallbackInfo& info) {
+  return callNative(info.Env(),
+                    [&]() -> Napi::Value { return Napi::String::New(info.Env(), dtypeName(live(info.Env()).scalar_type())); });
+}
+
+Napi::Value TensorWrap::device(const Napi::CallbackInfo& info) {
+  return callNative(info.Env(),
+                    [&]() -> Napi::Value { return Napi::String::New(info.Env(), deviceName(live(info.Env()).device())); });
+}
+
+Napi::Value TensorWrap::disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), disposed_); }
+
+Napi::Value TensorWrap::data(const Napi::CallbackInfo& info) {
+  const auto env = info.Env();
+  return callNative(env, [&]() -> Napi::Value {
+    const auto& tensor = live(env);
+    if (!tensor.device().is_cpu()) {
+      throw Error::torchvideo("ERR_DEVICE_MISMATCH", "tensor is on " + deviceName(tensor.device()) +
+                                                         ": call `await tensor.to('cpu')` before data()");
+    }
+    if (!dtypeByScalarType(tensor.scalar_type())) {
+      throw Error::type("tensor dtype " + dtypeName(tensor.scalar_type()) + " has no TypedArray");
+    }
+    auto contiguous = tensor.contiguous();
+    const size_t bytes = contiguous.nbytes();
+    if (bytes == 0) return Napi::ArrayBuffer::New(env, 0);
+    // Zero-copy: the ArrayBuffer's finalizer owns a reference to the tensor's storage, so the
+    // memory stays valid after dispose() until JS drops the buffer too.
+    auto* owner = new torch::Tensor(contiguous);
+    napi_value buffer;
+    const napi_status status = napi_create_external_arraybuffer(
+        env, owner->data_ptr(), bytes,
+        [](napi_env, void*, void* hint) { delete static_cast<torch::Tensor*>(hint); }, owner, &buffer);
+    if (status == napi_ok) return Napi::ArrayBuffer(env, buffer);
+    // Runtimes that forbid external buffers (Electron's memory cage) get a copy.
+    delete owner;
+    auto copy = Napi::ArrayBuffer::New(env, bytes);
+    std::memcpy(copy.Data(), contiguous.data_ptr(), bytes);
+    return copy;
+  });
+}
+
+Napi::Value TensorWrap::to(const Napi::CallbackInfo& info) {
+  const auto env = info.Env();
+  return promiseOrReject(env, [&]() -> Napi::Value {
+    if (!info[0].IsString()) throw Error::type("expected device to be a string such as 'cpu' or 'cuda:0'");
+    const auto target = resolveDevice(info[0].As<Napi::String>().Utf8Value());
+    const auto source = live(env);
+    // Copies to a GPU run on that GPU's executor, copies back on the source's: the executor that
+    // owns the device orders the copy after the compute that produced the tensor.
+    const auto& executorDevice = target.is_cuda() ? target : source.device();
+    auto& executor = AddonData::of(env).executorFor(deviceName(executorDevice));
+    return AsyncJob<torch::Tensor>::start(
+        env, executor, [source, target] { return copyToDevice(source, target); },
+        [](Napi::Env env, torch::Tensor& result) -> Napi::Value { return wrap(env, std::move(result)); });
+  });
+}
+
+void TensorWrap::dispose(const Napi::CallbackInfo& info) { release(); }
+
+}  // namespace torchvideo::binding

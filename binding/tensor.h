@@ -1,0 +1,40 @@
+// The native half of src/tensor.ts: a JS object owning one at::Tensor.
+#pragma once
+
+#include <napi.h>
+#include <torch/torch.h>
+
+namespace torchvideo::binding {
+
+class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
+ public:
+  static Napi::Function define(Napi::Env env);
+  // A new JS tensor owning `tensor`, whose native memory is reported to V8.
+  static Napi::Object wrap(Napi::Env env, torch::Tensor tensor);
+  // The tensor behind a JS value, or a TypeError naming `argument` / TorchVideoError if disposed.
+  static torch::Tensor unwrap(Napi::Env env, const Napi::Value& value, const std::string& argument);
+
+  explicit TensorWrap(const Napi::CallbackInfo& info);
+  ~TensorWrap() override;
+
+ private:
+  static Napi::Value fromTypedArray(const Napi::CallbackInfo& info);
+  Napi::Value shape(const Napi::CallbackInfo& info);
+  Napi::Value dtype(const Napi::CallbackInfo& info);
+  Napi::Value device(const Napi::CallbackInfo& info);
+  Napi::Value disposed(const Napi::CallbackInfo& info);
+  Napi::Value data(const Napi::CallbackInfo& info);
+  Napi::Value to(const Napi::CallbackInfo& info);
+  void dispose(const Napi::CallbackInfo& info);
+
+  const torch::Tensor& live(Napi::Env env) const;
+  void release();
+
+  torch::Tensor tensor_;
+  bool disposed_ = false;
+  // Bytes reported to V8 with AdjustExternalMemory; 0 for tensors over a JS buffer, which V8
+  // already counts.
+  int64_t reportedBytes_ = 0;
+};
+
+}  // namespace torchvideo::binding

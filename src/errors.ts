@@ -1,0 +1,33 @@
+/**
+ * The error for failures of LibTorch, FFmpeg, files and devices. Bad arguments are TypeError
+ * (wrong type) or RangeError (bad value or shape) instead.
+ *
+ * `code` is stable and meant for branching: ERR_FILE_NOT_FOUND, ERR_NOT_A_FILE, ERR_MODEL_LOAD,
+ * ERR_DEVICE_UNAVAILABLE, ERR_DEVICE_MISMATCH, ERR_FORWARD, ERR_TORCH, ERR_DISPOSED, ERR_VIDEO_OPEN,
+ * ERR_NO_VIDEO_STREAM, ERR_VIDEO_DECODE, ERR_NATIVE.
+ */
+export class TorchVideoError extends Error {
+  readonly code: string;
+  /** The file the failure is about, when there is one. */
+  path?: string;
+
+  constructor(message: string, code: string) {
+    super(message);
+    this.name = 'TorchVideoError';
+    this.code = code;
+  }
+}
+
+/**
+ * Makes an async error point at the caller's line: native work settles on a later tick, when the
+ * JS stack no longer holds the user's frames, so the stack captured at the call is appended.
+ */
+export function withCallSite<T>(promise: Promise<T>, callSite: Error): Promise<T> {
+  return promise.catch((error: unknown) => {
+    if (error instanceof Error && callSite.stack) {
+      const frames = callSite.stack.split('\n').slice(1).join('\n');
+      error.stack = `${error.name}: ${error.message}\n${frames}`;
+    }
+    throw error;
+  });
+}

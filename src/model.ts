@@ -1,0 +1,148 @@
+import * as os from 'node:os';
+import { TorchVideoError, withCallSite } from './errors';
+import { native, type NativeModel } from './native';
+import { DEFAULT_PREPROCESSING, readSidecar, type Preprocessing } from './sidecar';
+import { Tensor, nativeTensorOf } from './tensor';
+import { checkBoolean, checkDevice, checkInteger, checkOptions, checkString, describe } from './validate';
+
+export interface LoadModelOptions {
+  /** 'cpu' (default), 'cuda' or 'cuda:N'. */
+  device?: string;
+  /** Freeze and optimize the module for inference (default true); false keeps the plain scripted module. */
+  optimize?: boolean;
+  /** Run the network twice at load so the first real call is fast (default true). */
+  warmup?: boolean;
+  /** LibTorch intra-op threads for this model's forward passes (default: the machine's cores). */
+  threads?: number;
+  /** CUDA only: float16 weights and inputs, float32 logits (default false). */
+  half?: boolean;
+}
+
+export interface ModelInfo {
+  /** 'r3d_18', 'mc3_18', 'r2plus1d_18', or 'unknown' for another network. */
+  arch: string;
+  numClasses: number;
+  /** One name per class: the sidecar's labels, else 'class_<i>'. */
+  labels: string[];
+  /** Parameters of the exported module. */
+  parameters: number;
+  device: string;
+  optimized: boolean;
+  /** How inputs must be prepared: from the sidecar, else torchvision's defaults for these networks. */
+  preprocessing: Preprocessing;
+  /** The weights the export was made from, as its sidecar records them. */
+  weights?: string;
+}
+
+/** A loaded network. forward() runs off the JS thread on the model's device executor. */
+export class Model {
+  #native: NativeModel | undefined;
+  readonly info: Readonly<ModelInfo>;
+
+  /** @internal Use loadModel(). */
+  constructor(handle: NativeModel, info: ModelInfo) {
+    this.#native = handle;
+    this.info = Object.freeze(info);
+  }
+
+  /** @internal The native model, for other parts of the package (video classification). */
+  get nativeHandle(): NativeModel {
+    if (!this.#native) throw new TorchVideoError('model is disposed', 'ERR_DISPOSED');
+    return this.#native;
+  }
+
+  get disposed(): boolean {
+    return this.#native === undefined;
+  }
+
+  /**
+   * Logits for a batch of clips: `input` is float32 (B, 3, T, H, W), or an array of clips
+   * (3, T, H, W) stacked into one batch (or of batches (B_i, 3, T, H, W), concatenated).
+   * Returns float32 (B, numClasses) on the model's device.
+   * @throws TypeError (rejects) when input is not a Tensor / array of Tensors, or not float32.
+   * @throws RangeError (rejects) for a wrong rank, a channel count other than 3, or clips of different shapes.
+   * @throws TorchVideoError (rejects) ERR_DISPOSED after dispose(), ERR_FORWARD when LibTorch fails.
+   */
+  async forward(input: Tensor | Tensor[]): Promise<Tensor> {
+    const callSite = new Error();
+    const handle = this.nativeHandle;
+    const nativeInput = Array.isArray(input)
+      ? input.map((clip, i) => nativeTensorOf(clip, `input[${i}]`))
+      : nativeTensorOf(input, 'input');
+    return new Tensor(await withCallSite(handle.forward(nativeInput), callSite));
+  }
+
+  /**
+   * Releases the network. Forward passes already running finish first (they hold the network);
+   * calls after this reject with ERR_DISPOSED. Idempotent.
+   */
+  dispose(): void {
+    this.#native?.dispose();
+    this.#native = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+/**
+ * Loads a TorchScript export (scripts/export_models.py) and its `<name>.json` sidecar when present.
+ * Loading, freezing and warm-up run off the JS thread.
+ * @throws TypeError / RangeError (rejects) for bad arguments.
+ * @throws TorchVideoError (rejects) ERR_FILE_NOT_FOUND, ERR_NOT_A_FILE, ERR_MODEL_LOAD (not a
+ *   TorchScript file, empty or truncated), ERR_DEVICE_UNAVAILABLE (CUDA asked for and absent).
+ */
+export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<Model> {
+  const callSite = new Error();
+  checkString(path, 'path');
+  const opts = checkOptions(options);
+  const device = opts.device === undefined ? 'cpu' : checkDevice(opts.device, 'options.device');
+  const optimize = checkBoolean(opts.optimize, 'options.optimize', true);
+  const warmup = checkBoolean(opts.warmup, 'options.warmup', true);
+  const half = checkBoolean(opts.half, 'options.half', false);
+  const threads = checkInteger(opts.threads, 'options.threads', defaultThreads(), { min: 1, max: 1024 });
+  if (half && !device.startsWith('cuda')) {
+    throw new RangeError(`expected options.half to be used with a CUDA device, got device '${device}'`);
+  }
+  const sidecar = readSidecar(path);
+  const preprocessing = sidecar?.preprocessing ?? { ...DEFAULT_PREPROCESSING };
+  const [cropHeight, cropWidth] = preprocessing.cropSize;
+  const handle = await withCallSite(
+    native.Model.load(path, {
+      device,
+      optimize,
+      warmup,
+      half,
+      threads,
+      warmupShape: [1, 3, preprocessing.clipLength, cropHeight, cropWidth],
+    }),
+    callSite,
+  );
+  const nativeInfo = handle.info;
+  const numClasses = nativeInfo.numClasses ?? sidecar?.numClasses ?? 0;
+  const labels =
+    sidecar?.labels && sidecar.labels.length === numClasses
+      ? [...sidecar.labels]
+      : Array.from({ length: numClasses }, (_, i) => `class_${i}`);
+  return new Model(handle, {
+    arch: nativeInfo.arch !== 'unknown' ? nativeInfo.arch : (sidecar?.arch ?? 'unknown'),
+    numClasses,
+    labels,
+    parameters: nativeInfo.parameters,
+    device: nativeInfo.device,
+    optimized: nativeInfo.optimized,
+    preprocessing,
+    weights: sidecar?.weights,
+  });
+}
+
+function defaultThreads(): number {
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
+
+/** @internal */
+export function checkModel(value: unknown, name = 'model'): Model {
+  if (!(value instanceof Model)) throw new TypeError(`expected ${name} to be a Model, got ${describe(value)}`);
+  return value;
+}

@@ -1,0 +1,97 @@
+// The whole native surface, declared once. Only src/ files import this; users never see it.
+import * as path from 'node:path';
+import { TorchVideoError } from './errors';
+import type { TypedArray } from './dtypes';
+
+export interface NativeTensor {
+  readonly shape: number[];
+  readonly dtype: string;
+  readonly device: string;
+  readonly disposed: boolean;
+  data(): ArrayBuffer;
+  to(device: string): Promise<NativeTensor>;
+  dispose(): void;
+}
+
+export interface NativeModelInfo {
+  arch: string;
+  numClasses: number | null;
+  parameters: number;
+  device: string;
+  optimized: boolean;
+}
+
+export interface NativeModelOptions {
+  device: string;
+  optimize: boolean;
+  warmup: boolean;
+  half: boolean;
+  threads?: number;
+  warmupShape?: number[];
+}
+
+export interface NativeModel {
+  readonly info: NativeModelInfo;
+  readonly disposed: boolean;
+  forward(input: NativeTensor | NativeTensor[]): Promise<NativeTensor>;
+  dispose(): void;
+}
+
+export interface NativeVideoInfo {
+  durationSec: number;
+  fps: number;
+  frameCount: number;
+  width: number;
+  height: number;
+  codec: string;
+}
+
+export interface NativeVideoReader {
+  readonly info: NativeVideoInfo;
+  readonly closed: boolean;
+  readFrames(indices: number[]): Promise<NativeTensor>;
+  close(): void;
+}
+
+export interface NativePreprocessOptions {
+  resizeHeight: number;
+  resizeWidth: number;
+  cropSize: number;
+  mean: number[];
+  std: number[];
+  train: boolean;
+  seed?: number;
+}
+
+export interface NativeBinding {
+  Tensor: { fromTypedArray(data: TypedArray, shape: number[]): NativeTensor; prototype: NativeTensor };
+  Model: { load(path: string, options: NativeModelOptions): Promise<NativeModel>; prototype: NativeModel };
+  VideoReader: { open(path: string): Promise<NativeVideoReader>; prototype: NativeVideoReader };
+  preprocess(frames: NativeTensor, options: NativePreprocessOptions): Promise<NativeTensor>;
+  setErrorClass(errorClass: typeof TorchVideoError): void;
+  cudaIsAvailable(): boolean;
+  cudaDeviceCount(): number;
+  libtorchVersion: string;
+  ffmpegVersion: string;
+}
+
+function loadBinding(): NativeBinding {
+  const root = path.resolve(__dirname, '..');
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const binding = require('node-gyp-build')(root) as NativeBinding;
+    binding.setErrorClass(TorchVideoError);
+    return binding;
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(
+      `torchvideo: could not load the native addon: ${reason}\n` +
+        'Possible solutions:\n' +
+        '- Build it: npm run build (or bash scripts/setup.sh to install LibTorch and FFmpeg first)\n' +
+        '- Install the runtime libraries: apt-get install libtorch1.13 libavformat59 libavcodec59 libswscale6\n' +
+        '- If you built against another LibTorch (LIBTORCH=...), keep that directory where it was built from\n',
+    );
+  }
+}
+
+export const native: NativeBinding = loadBinding();

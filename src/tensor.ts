@@ -1,0 +1,125 @@
+import { checkDevice, describe, expectRange, expectType } from './validate';
+import { withCallSite } from './errors';
+import { TYPED_ARRAY_OF_DTYPE, isSupportedTypedArray, type Dtype, type TypedArray } from './dtypes';
+import { native, type NativeTensor } from './native';
+
+/** Where the native handle lives: a symbol the package does not export. */
+export const kNativeTensor = Symbol('torchvideo.nativeTensor');
+
+/**
+ * An n-dimensional array in LibTorch's memory, on the CPU or a CUDA device.
+ *
+ * Tensors hold native memory: call `dispose()` (or use `using`) when done; garbage collection is
+ * only the safety net.
+ */
+export class Tensor {
+  readonly [kNativeTensor]: NativeTensor;
+  readonly #shape: readonly number[];
+  readonly #dtype: Dtype;
+  readonly #device: string;
+  // The caller's array for tensors made by Tensor.from, which share its memory.
+  readonly #source: TypedArray | undefined;
+  #view: TypedArray | undefined;
+
+  /** @internal Use Tensor.from, or the tensors the API returns. */
+  constructor(handle: NativeTensor, source?: TypedArray) {
+    this[kNativeTensor] = handle;
+    this.#shape = Object.freeze(handle.shape);
+    this.#dtype = handle.dtype as Dtype;
+    this.#device = handle.device;
+    this.#source = source;
+  }
+
+  /**
+   * A CPU tensor over `data` without copying it: later writes to `data` are seen by the tensor.
+   * The dtype follows the array: Float32Array float32, Float64Array float64, Int32Array int32,
+   * BigInt64Array int64, Uint8Array uint8, Int8Array int8, Int16Array int16.
+   * @throws TypeError when data is not one of those TypedArrays or shape is not an array of numbers.
+   * @throws RangeError when a dimension is negative or not an integer, or the shape's element count
+   *   differs from data.length.
+   */
+  static from(data: TypedArray, shape: readonly number[]): Tensor {
+    expectType(
+      isSupportedTypedArray(data),
+      'data',
+      'a Float32Array, Float64Array, Int32Array, BigInt64Array, Uint8Array, Int8Array or Int16Array',
+      data,
+    );
+    expectType(Array.isArray(shape), 'shape', 'an array of non-negative integers', shape);
+    shape.forEach((size, dim) => {
+      expectType(typeof size === 'number', `shape[${dim}]`, 'a number', size);
+      expectRange(Number.isInteger(size) && size >= 0, `shape[${dim}]`, 'a non-negative integer', size);
+    });
+    const elements = shape.reduce((product, size) => product * size, 1);
+    if (elements !== data.length) {
+      throw new RangeError(
+        `expected shape [${shape.join(', ')}] (${elements} elements) to match data.length ${data.length}`,
+      );
+    }
+    return new Tensor(native.Tensor.fromTypedArray(data, [...shape]), data);
+  }
+
+  get shape(): number[] {
+    return [...this.#shape];
+  }
+
+  get dtype(): Dtype {
+    return this.#dtype;
+  }
+
+  /** 'cpu' or 'cuda:N'. */
+  get device(): string {
+    return this.#device;
+  }
+
+  get disposed(): boolean {
+    return this[kNativeTensor].disposed;
+  }
+
+  /**
+   * The tensor's elements, in row-major order, as a TypedArray over the tensor's own memory (no copy).
+   * An array taken before dispose() stays valid: it holds the memory until it is garbage collected.
+   * @throws TorchVideoError ERR_DEVICE_MISMATCH for a CUDA tensor (copy it with `to('cpu')` first),
+   *   ERR_DISPOSED after dispose().
+   */
+  data(): TypedArray {
+    if (this.disposed) this[kNativeTensor].data(); // throws ERR_DISPOSED
+    if (this.#view) return this.#view;
+    if (this.#source) return this.#source;
+    const buffer = this[kNativeTensor].data();
+    const kind = TYPED_ARRAY_OF_DTYPE[this.#dtype];
+    this.#view = new kind(buffer, 0, buffer.byteLength / kind.BYTES_PER_ELEMENT);
+    return this.#view;
+  }
+
+  /**
+   * A copy of this tensor on `device` ('cpu', 'cuda', 'cuda:N'), made off the JS thread.
+   * @throws RangeError (rejects) for a malformed device string; TorchVideoError
+   *   ERR_DEVICE_UNAVAILABLE when CUDA is asked for and absent; ERR_DISPOSED after dispose().
+   */
+  async to(device: string): Promise<Tensor> {
+    const callSite = new Error();
+    checkDevice(device);
+    const handle = await withCallSite(this[kNativeTensor].to(device), callSite);
+    return new Tensor(handle);
+  }
+
+  /** Frees the native memory now. Idempotent. */
+  dispose(): void {
+    this[kNativeTensor].dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  toString(): string {
+    return `Tensor(shape=[${this.#shape.join(', ')}], dtype=${this.#dtype}, device=${this.#device})`;
+  }
+}
+
+/** The native tensor behind a public one, with a TypeError naming `name` when it is not a Tensor. */
+export function nativeTensorOf(value: unknown, name: string): NativeTensor {
+  if (!(value instanceof Tensor)) throw new TypeError(`expected ${name} to be a Tensor, got ${describe(value)}`);
+  return value[kNativeTensor];
+}
