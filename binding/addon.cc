@@ -24,6 +24,13 @@ Napi::Value cudaCount(const Napi::CallbackInfo& info) {
   return callNative(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), cudaDeviceCount()); });
 }
 
+// The external memory total V8 holds for this isolate (what AdjustExternalMemory reported), for tests:
+// process.memoryUsage().external counts ArrayBuffer backing stores only.
+Napi::Value adjustedExternalMemory(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(),
+                           static_cast<double>(Napi::MemoryManagement::AdjustExternalMemory(info.Env(), 0)));
+}
+
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   env.SetInstanceData(data);
@@ -36,6 +43,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrorClass", Napi::Function::New<setErrorClass>(env, "setErrorClass"));
   exports.Set("cudaIsAvailable", Napi::Function::New<cudaIsAvailable>(env, "cudaIsAvailable"));
   exports.Set("cudaDeviceCount", Napi::Function::New<cudaCount>(env, "cudaDeviceCount"));
+  exports.Set("adjustedExternalMemory", Napi::Function::New<adjustedExternalMemory>(env, "adjustedExternalMemory"));
   exports.Set("libtorchVersion", Napi::String::New(env, libtorchVersion()));
   exports.Set("ffmpegVersion", Napi::String::New(env, ffmpegVersion()));
   return exports;

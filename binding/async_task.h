@@ -12,6 +12,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -32,18 +33,27 @@ class AsyncJob {
     // JS values the native work reads must outlive it even if the caller drops them.
     for (const auto& value : keepAlive) job->keepAlive_.push_back(Napi::Persistent(value.As<Napi::Object>()));
     auto promise = job->deferred_.Promise();
-    auto channel = Channel::New(env, "torchvideo", /*maxQueueSize=*/0, /*initialThreadCount=*/1);
+    // Node deletes a thread-safe function when its environment is torn down (a worker terminated,
+    // the process exiting), even while a thread still holds it: calling it then is a use-after-free.
+    // The gate closes in the function's finalizer, on the JS thread, before the deletion; the worker
+    // only calls through it with the gate open and locked.
+    // The worker and the function each hold the gate; the last one to let go frees it.
+    auto gate = std::make_shared<Gate>();
+    auto channel = Channel::New(env, "torchvideo", /*maxQueueSize=*/0, /*initialThreadCount=*/1,
+                                new std::shared_ptr<Gate>(gate), &Gate::close, static_cast<void*>(nullptr));
     AsyncJob* raw = job.release();
-    pool.post([raw, channel]() mutable {
+    pool.post([raw, channel, gate]() mutable {
       try {
         raw->result_.emplace(raw->compute_());
       } catch (...) {
         raw->error_ = std::current_exception();
       }
-      if (channel.BlockingCall(raw) != napi_ok) {
-        // The environment is being torn down: nobody is left to settle, and N-API handles in the
-        // job may not be touched off the JS thread, so the job is abandoned with the environment.
+      std::lock_guard<std::mutex> lock(gate->mutex);
+      if (gate->closed || channel.BlockingCall(raw) != napi_ok) {
+        // The environment is gone: nobody is left to settle, and N-API handles in the job may not be
+        // touched off the JS thread, so the job is abandoned with the environment.
         raw->abandon();
+        return;
       }
       channel.Release();
     });
@@ -54,7 +64,20 @@ class AsyncJob {
       : deferred_(Napi::Promise::Deferred::New(env)), compute_(std::move(compute)), settle_(std::move(settle)) {}
 
  private:
-  static void deliver(Napi::Env env, Napi::Function, std::nullptr_t*, AsyncJob* job) {
+  struct Gate {
+    std::mutex mutex;
+    bool closed = false;
+    // The thread-safe function's finalizer: runs on the JS thread, then the function is deleted.
+    static void close(Napi::Env, void*, std::shared_ptr<Gate>* gate) {
+      {
+        std::lock_guard<std::mutex> lock((*gate)->mutex);
+        (*gate)->closed = true;
+      }
+      delete gate;
+    }
+  };
+
+  static void deliver(Napi::Env env, Napi::Function, std::shared_ptr<Gate>*, AsyncJob* job) {
     if (env == nullptr) {
       job->abandon();
       return;
@@ -76,7 +99,7 @@ class AsyncJob {
     for (auto& reference : keepAlive_) reference.SuppressDestruct();
   }
 
-  using Channel = Napi::TypedThreadSafeFunction<std::nullptr_t, AsyncJob, &AsyncJob::deliver>;
+  using Channel = Napi::TypedThreadSafeFunction<std::shared_ptr<Gate>, AsyncJob, &AsyncJob::deliver>;
 
   Napi::Promise::Deferred deferred_;
   Compute compute_;

@@ -71,6 +71,7 @@ export interface NativeBinding {
   setErrorClass(errorClass: typeof TorchVideoError): void;
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;
+  adjustedExternalMemory(): number;
   libtorchVersion: string;
   ffmpegVersion: string;
 }

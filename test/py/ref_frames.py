@@ -3,7 +3,7 @@
 
 Usage: /usr/bin/python3 test/py/ref_frames.py --video V --indices 0,5,9 --output out.bin
 
-Decodes every frame of the first-ranked video stream (av.open, stream.decode), puts them in
+Decodes every frame of the first video stream (av.open, stream.decode), puts them in
 presentation order (sorted by pts when every frame has one, else decoder output order, which is
 already presentation order), converts the selected ones with to_ndarray(format="rgb24") and writes
 them as raw uint8 (T, H, W, 3). Prints {"shape", "fps", "frameCount"} as JSON on stdout.
@@ -32,9 +32,9 @@ def main():
         if not container.streams.video:
             print(f"{args.video}: no video stream", file=sys.stderr)
             return 2
-        # The stream FFmpeg ranks best, as the C++ decoder picks it (torchvision takes video[0];
-        # they agree for single-video-stream files, which is all the tests use).
-        stream = container.streams.best("video")
+        # torchvision takes the first video stream; the C++ decoder takes the one FFmpeg ranks
+        # best. They agree for files with one video stream, which is what the tests use.
+        stream = container.streams.video[0]
         # Decoding keeps the frames themselves; conversion waits until we know which are wanted,
         # so a long video doesn't hold every frame as RGB.
         frames = list(container.decode(stream))

@@ -1,0 +1,58 @@
+'use strict';
+// 1,000 forwards do not grow memory, whether tensors are disposed or left to the garbage collector,
+// and native tensor memory is reported to V8 so the collector knows to run.
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+const t = require('tap');
+const { modelPath } = require('./helpers/models');
+
+const FORWARDS = 1000;
+const RSS_GROWTH_LIMIT_MB = 64;
+
+const script = `
+const { loadModel, Tensor } = require(${JSON.stringify(path.resolve(__dirname, '..'))});
+const dispose = process.argv[2] === 'dispose';
+(async () => {
+  const model = await loadModel(${JSON.stringify(modelPath('mc3_18'))}, { warmup: false });
+  const shape = [1, 3, 4, 32, 32];
+  const step = async () => {
+    const input = Tensor.from(new Float32Array(3 * 4 * 32 * 32).fill(0.5), shape);
+    const logits = await model.forward(input);
+    logits.data();
+    if (dispose) { logits.dispose(); input.dispose(); }
+  };
+  // Warm up allocator pools and the JIT before the baseline.
+  for (let i = 0; i < 100; i++) await step();
+  global.gc();
+  const before = process.memoryUsage().rss;
+  for (let i = 0; i < ${FORWARDS}; i++) await step();
+  global.gc();
+  await new Promise((r) => setTimeout(r, 50));
+  global.gc();
+  const after = process.memoryUsage().rss;
+  console.log(JSON.stringify({ before, after }));
+})();
+`;
+
+for (const mode of ['dispose', 'gc']) {
+  t.test(`${FORWARDS} forwards, tensors freed by ${mode === 'dispose' ? 'dispose()' : 'GC only'}`, async (t) => {
+    const out = execFileSync(process.execPath, ['--expose-gc', '-e', script, mode], { encoding: 'utf8' });
+    const { before, after } = JSON.parse(out.trim().split('\n').pop());
+    const growthMb = (after - before) / 2 ** 20;
+    t.ok(growthMb < RSS_GROWTH_LIMIT_MB, `RSS grew ${growthMb.toFixed(1)} MB (limit ${RSS_GROWTH_LIMIT_MB} MB)`);
+  });
+}
+
+t.test('native tensor memory is reported to V8 and released on dispose', async (t) => {
+  const { Tensor } = require('..');
+  const { native } = require('../dist/native');
+  const bytes = 64 * 2 ** 20;
+  const source = Tensor.from(new Float32Array(bytes / 4), [bytes / 4]);
+  const baseline = native.adjustedExternalMemory();
+  const copy = await source.to('cpu');
+  const held = native.adjustedExternalMemory();
+  t.ok(held - baseline >= bytes * 0.9, `external memory rose by ${((held - baseline) / 2 ** 20).toFixed(0)} MB`);
+  copy.dispose();
+  const released = native.adjustedExternalMemory();
+  t.ok(held - released >= bytes * 0.9, `and fell by ${((held - released) / 2 ** 20).toFixed(0)} MB on dispose()`);
+});
