@@ -4,7 +4,9 @@
 #include "binding/addon_data.h"
 #include "binding/js_errors.h"
 #include "binding/model.h"
+#include "binding/preprocess.h"
 #include "binding/tensor.h"
+#include "binding/video_reader.h"
 #include "cpp/device.h"
 #include "cpp/versions.h"
 
@@ -38,6 +40,10 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   const auto model = ModelWrap::define(env);
   data->tensorConstructor = Napi::Persistent(tensor);
   data->modelConstructor = Napi::Persistent(model);
+  const auto videoReader = VideoReaderWrap::define(env);
+  data->videoReaderConstructor = Napi::Persistent(videoReader);
+  exports.Set("VideoReader", videoReader);
+  exports.Set("preprocess", Napi::Function::New<preprocess>(env, "preprocess"));
   exports.Set("Tensor", tensor);
   exports.Set("Model", model);
   exports.Set("setErrorClass", Napi::Function::New<setErrorClass>(env, "setErrorClass"));

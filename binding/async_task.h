@@ -14,7 +14,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <vector>
 
 #include "binding/js_errors.h"
 #include "cpp/thread_pool.h"
@@ -27,11 +26,10 @@ class AsyncJob {
   using Compute = std::function<Result()>;
   using Settle = std::function<Napi::Value(Napi::Env, Result&)>;
 
-  static Napi::Promise start(Napi::Env env, ThreadPool& pool, Compute compute, Settle settle,
-                             std::vector<Napi::Value> keepAlive = {}) {
+  // JS buffers that `compute` reads stay alive through the tensors it captures (see tensor.cc's
+  // JsBufferHold), so the job itself holds no JS handles but its promise.
+  static Napi::Promise start(Napi::Env env, ThreadPool& pool, Compute compute, Settle settle) {
     auto job = std::make_unique<AsyncJob>(env, std::move(compute), std::move(settle));
-    // JS values the native work reads must outlive it even if the caller drops them.
-    for (const auto& value : keepAlive) job->keepAlive_.push_back(Napi::Persistent(value.As<Napi::Object>()));
     auto promise = job->deferred_.Promise();
     // Node deletes a thread-safe function when its environment is torn down (a worker terminated,
     // the process exiting), even while a thread still holds it: calling it then is a use-after-free.
@@ -50,9 +48,8 @@ class AsyncJob {
       }
       std::lock_guard<std::mutex> lock(gate->mutex);
       if (gate->closed || channel.BlockingCall(raw) != napi_ok) {
-        // The environment is gone: nobody is left to settle, and N-API handles in the job may not be
+        // The environment is gone: nobody is left to settle, and the job's promise handle may not be
         // touched off the JS thread, so the job is abandoned with the environment.
-        raw->abandon();
         return;
       }
       channel.Release();
@@ -78,10 +75,8 @@ class AsyncJob {
   };
 
   static void deliver(Napi::Env env, Napi::Function, std::shared_ptr<Gate>*, AsyncJob* job) {
-    if (env == nullptr) {
-      job->abandon();
-      return;
-    }
+    // No environment: it is being torn down with this job still queued; abandon the job with it.
+    if (env == nullptr) return;
     std::unique_ptr<AsyncJob> owned(job);
     Napi::HandleScope scope(env);
     if (job->error_) {
@@ -95,10 +90,6 @@ class AsyncJob {
     }
   }
 
-  void abandon() {
-    for (auto& reference : keepAlive_) reference.SuppressDestruct();
-  }
-
   using Channel = Napi::TypedThreadSafeFunction<std::shared_ptr<Gate>, AsyncJob, &AsyncJob::deliver>;
 
   Napi::Promise::Deferred deferred_;
@@ -106,7 +97,6 @@ class AsyncJob {
   Settle settle_;
   std::optional<Result> result_;
   std::exception_ptr error_;
-  std::vector<Napi::ObjectReference> keepAlive_;
 };
 
 // Rejects with the error `body` throws before any work is queued, so a promise-returning method

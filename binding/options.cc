@@ -62,3 +62,34 @@ std::optional<std::vector<int64_t>> optionalIntArray(const Napi::Object& options
 }
 
 }  // namespace torchvideo::binding
+
+namespace torchvideo::binding {
+
+std::optional<std::vector<double>> optionalNumberArray(const Napi::Object& options, const char* name) {
+  auto value = field(options, name);
+  if (!value) return std::nullopt;
+  if (!value->IsArray()) throw Error::type(std::string("expected options.") + name + " to be an array of numbers");
+  const auto array = value->As<Napi::Array>();
+  std::vector<double> numbers;
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    const Napi::Value item = array.Get(i);
+    if (!item.IsNumber() || !std::isfinite(item.As<Napi::Number>().DoubleValue())) {
+      throw Error::type(std::string("expected options.") + name + "[" + std::to_string(i) + "] to be a finite number");
+    }
+    numbers.push_back(item.As<Napi::Number>().DoubleValue());
+  }
+  return numbers;
+}
+
+std::optional<uint64_t> optionalUnsigned(const Napi::Object& options, const char* name) {
+  auto value = field(options, name);
+  if (!value) return std::nullopt;
+  if (!value->IsNumber()) throw Error::type(std::string("expected options.") + name + " to be a number");
+  const double number = value->As<Napi::Number>().DoubleValue();
+  if (!isInteger(number) || number < 0 || number > 9007199254740991.0) {
+    throw Error::range(std::string("expected options.") + name + " to be a non-negative integer");
+  }
+  return static_cast<uint64_t>(number);
+}
+
+}  // namespace torchvideo::binding

@@ -15,3 +15,11 @@ std::optional<int> optionalPositiveInt(const Napi::Object& options, const char* 
 std::optional<std::vector<int64_t>> optionalIntArray(const Napi::Object& options, const char* name);
 
 }  // namespace torchvideo::binding
+
+namespace torchvideo::binding {
+
+std::optional<std::vector<double>> optionalNumberArray(const Napi::Object& options, const char* name);
+// A non-negative integer up to 2^53, e.g. a seed.
+std::optional<uint64_t> optionalUnsigned(const Napi::Object& options, const char* name);
+
+}  // namespace torchvideo::binding

@@ -5,3 +5,14 @@ export type { Preprocessing } from './sidecar';
 export { TorchVideoError } from './errors';
 export { cuda } from './cuda';
 export { versions } from './versions';
+export { openVideo, preprocess, VideoReader, type VideoInfo, type PreprocessOptions } from './video';
+export { sampleClips, resampleFrameIndices, type SampleClipsOptions, type ClipSamplingInfo } from './sampling';
+export {
+  classifyVideo,
+  classifyVideos,
+  type ClassifyOptions,
+  type ClassifyVideosOptions,
+  type Classification,
+  type VideoResult,
+} from './classify';
+export { softmax, topK, type Prediction } from './topk';

@@ -50,6 +50,7 @@ export interface NativeVideoReader {
   readonly info: NativeVideoInfo;
   readonly closed: boolean;
   readFrames(indices: number[]): Promise<NativeTensor>;
+  readClips(clips: number[][], options: NativePreprocessOptions): Promise<NativeTensor>;
   close(): void;
 }
 

@@ -1,0 +1,142 @@
+#include "binding/video_reader.h"
+
+#include "binding/addon_data.h"
+#include "binding/async_task.h"
+#include "binding/js_errors.h"
+#include "binding/options.h"
+#include "binding/tensor.h"
+#include "cpp/errors.h"
+#include "cpp/video/clip_batch.h"
+
+namespace torchvideo::binding {
+namespace {
+
+std::vector<int64_t> readIndices(const Napi::Value& value, const std::string& name) {
+  if (!value.IsArray()) throw Error::type("expected " + name + " to be an array of frame indices");
+  const auto array = value.As<Napi::Array>();
+  std::vector<int64_t> indices;
+  indices.reserve(array.Length());
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    const Napi::Value item = array.Get(i);
+    if (!item.IsNumber()) throw Error::type("expected " + name + "[" + std::to_string(i) + "] to be a number");
+    const double index = item.As<Napi::Number>().DoubleValue();
+    if (!(index >= 0) || index != static_cast<double>(static_cast<int64_t>(index))) {
+      throw Error::range("expected " + name + "[" + std::to_string(i) + "] to be a non-negative integer");
+    }
+    indices.push_back(static_cast<int64_t>(index));
+  }
+  return indices;
+}
+
+}  // namespace
+
+PreprocessOptions readPreprocessOptions(const Napi::Value& value) {
+  PreprocessOptions options;
+  if (value.IsUndefined()) return options;
+  if (!value.IsObject()) throw Error::type("expected options to be an object");
+  const auto object = value.As<Napi::Object>();
+  options.resizeHeight = optionalPositiveInt(object, "resizeHeight").value_or(options.resizeHeight);
+  options.resizeWidth = optionalPositiveInt(object, "resizeWidth").value_or(options.resizeWidth);
+  options.cropSize = optionalPositiveInt(object, "cropSize").value_or(options.cropSize);
+  for (const auto& [name, target] : {std::pair{"mean", &options.mean}, std::pair{"std", &options.std}}) {
+    if (auto values = optionalNumberArray(object, name)) {
+      if (values->size() != 3) throw Error::range(std::string("expected options.") + name + " to hold 3 numbers");
+      for (size_t c = 0; c < 3; ++c) (*target)[c] = static_cast<float>((*values)[c]);
+    }
+  }
+  options.train = optionalBool(object, "train").value_or(false);
+  if (auto seed = optionalUnsigned(object, "seed")) {
+    options.seed = *seed;
+    options.hasSeed = true;
+  }
+  return options;
+}
+
+Napi::Function VideoReaderWrap::define(Napi::Env env) {
+  return DefineClass(env, "NativeVideoReader",
+                     {
+                         StaticMethod<&VideoReaderWrap::open>("open"),
+                         InstanceAccessor<&VideoReaderWrap::info>("info"),
+                         InstanceAccessor<&VideoReaderWrap::closed>("closed"),
+                         InstanceMethod<&VideoReaderWrap::readFrames>("readFrames"),
+                         InstanceMethod<&VideoReaderWrap::readClips>("readClips"),
+                         InstanceMethod<&VideoReaderWrap::close>("close"),
+                     });
+}
+
+VideoReaderWrap::VideoReaderWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VideoReaderWrap>(info) {}
+
+std::shared_ptr<VideoReaderWrap::Shared> VideoReaderWrap::live() const {
+  if (!shared_) throw Error::torchvideo(codes::kDisposed, "video reader is closed");
+  return shared_;
+}
+
+Napi::Value VideoReaderWrap::open(const Napi::CallbackInfo& info) {
+  const auto env = info.Env();
+  return promiseOrReject(env, [&]() -> Napi::Value {
+    if (!info[0].IsString()) throw Error::type("expected path to be a string");
+    const std::string path = info[0].As<Napi::String>().Utf8Value();
+    return AsyncJob<std::shared_ptr<Shared>>::start(
+        env, AddonData::of(env).decodePool(), [path] { return std::make_shared<Shared>(path); },
+        [](Napi::Env env, std::shared_ptr<Shared>& shared) -> Napi::Value {
+          auto object = AddonData::of(env).videoReaderConstructor.New({});
+          Unwrap(object)->shared_ = std::move(shared);
+          return object;
+        });
+  });
+}
+
+Napi::Value VideoReaderWrap::info(const Napi::CallbackInfo& info) {
+  const auto env = info.Env();
+  return callNative(env, [&]() -> Napi::Value {
+    const auto& video = live()->decoder.info();
+    auto object = Napi::Object::New(env);
+    object.Set("durationSec", video.durationSec);
+    object.Set("fps", video.fps);
+    object.Set("frameCount", static_cast<double>(video.frameCount));
+    object.Set("width", video.width);
+    object.Set("height", video.height);
+    object.Set("codec", video.codec);
+    return object;
+  });
+}
+
+Napi::Value VideoReaderWrap::closed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !shared_); }
+
+Napi::Value VideoReaderWrap::readFrames(const Napi::CallbackInfo& info) {
+  const auto env = info.Env();
+  return promiseOrReject(env, [&]() -> Napi::Value {
+    auto shared = live();
+    auto indices = readIndices(info[0], "indices");
+    return AsyncJob<torch::Tensor>::start(
+        env, AddonData::of(env).decodePool(),
+        [shared, indices] {
+          std::lock_guard<std::mutex> lock(shared->mutex);
+          return shared->decoder.readFrames(indices);
+        },
+        [](Napi::Env env, torch::Tensor& frames) -> Napi::Value { return TensorWrap::wrap(env, std::move(frames)); });
+  });
+}
+
+Napi::Value VideoReaderWrap::readClips(const Napi::CallbackInfo& info) {
+  const auto env = info.Env();
+  return promiseOrReject(env, [&]() -> Napi::Value {
+    auto shared = live();
+    if (!info[0].IsArray()) throw Error::type("expected clips to be an array of frame index arrays");
+    const auto array = info[0].As<Napi::Array>();
+    std::vector<std::vector<int64_t>> clips;
+    for (uint32_t i = 0; i < array.Length(); ++i) clips.push_back(readIndices(array.Get(i), "clips[" + std::to_string(i) + "]"));
+    const auto options = readPreprocessOptions(info[1]);
+    return AsyncJob<torch::Tensor>::start(
+        env, AddonData::of(env).decodePool(),
+        [shared, clips, options] {
+          std::lock_guard<std::mutex> lock(shared->mutex);
+          return decodeClipBatch(shared->decoder, clips, options);
+        },
+        [](Napi::Env env, torch::Tensor& batch) -> Napi::Value { return TensorWrap::wrap(env, std::move(batch)); });
+  });
+}
+
+void VideoReaderWrap::close(const Napi::CallbackInfo& info) { shared_.reset(); }
+
+}  // namespace torchvideo::binding

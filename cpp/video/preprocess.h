@@ -1,0 +1,28 @@
+// torchvision's video classification preprocessing (transforms._presets.VideoClassification, the
+// eval transform of r3d_18 / mc3_18 / r2plus1d_18), plus the random crop + flip used for training.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include <torch/types.h>
+
+namespace torchvideo {
+
+struct PreprocessOptions {
+  int resizeHeight = 128, resizeWidth = 171, cropSize = 112;
+  std::array<float, 3> mean{0.43216f, 0.394666f, 0.37645f}, std{0.22803f, 0.22145f, 0.216989f};
+  // false: center crop (VideoClassification). true: random crop (RandomCrop offsets) and a
+  // horizontal flip with probability 0.5, the same for every frame of the clip.
+  bool train = false;
+  uint64_t seed = 0;
+  bool hasSeed = false;  // false: draw from std::random_device
+};
+
+// frames: uint8 (T, H, W, 3) RGB. Returns float32 (3, T, crop, crop), contiguous:
+// resize to exactly resizeHeight x resizeWidth (bilinear, no antialias, rounded back to uint8 as
+// torchvision's tensor resize does), crop, /255, normalize with mean/std.
+// Error::type when frames isn't uint8; Error::range for a bad shape or bad options.
+torch::Tensor preprocessClip(const torch::Tensor& frames, const PreprocessOptions& options);
+
+}  // namespace torchvideo

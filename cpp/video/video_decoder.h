@@ -1,0 +1,47 @@
+// Random access to the frames of one video file, decoded with FFmpeg's libraries into RGB24
+// tensors that match what torchvision gets from PyAV byte for byte.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "cpp/video/video_info.h"
+
+namespace torchvideo {
+
+// Not thread-safe: one VideoDecoder is used by one thread at a time (callers serialise).
+// Separate decoders on separate threads are independent and may run concurrently.
+class VideoDecoder {
+ public:
+  // Opens the file (by content, whatever its extension), picks the best video stream and indexes
+  // its frames by demuxing packets (no decoding), so frame i means the i-th frame in presentation
+  // order. threads: FFmpeg frame/slice threads for the decoder (0 = auto).
+  // Throws torchvideo::Error: kFileNotFound, kNotAFile, kVideoOpen (not a media file, empty,
+  // truncated), kNoVideoStream (audio only), kVideoDecode (no decoder for the codec);
+  // Error::range for threads < 0.
+  explicit VideoDecoder(const std::string& path, int threads = 0);
+  ~VideoDecoder();  // frees every FFmpeg object; so does a constructor that throws
+
+  VideoDecoder(const VideoDecoder&) = delete;
+  VideoDecoder& operator=(const VideoDecoder&) = delete;
+
+  const VideoInfo& info() const;
+  const std::string& path() const;
+
+  // uint8 tensor (T, H, W, 3), RGB24, frame t = frame indices[t]; any order, repeats allowed.
+  // Seeks to the nearest keyframe at or before a wanted frame instead of decoding from the start,
+  // decoding forward from there: frames are visited sorted and unique, then scattered into the
+  // requested order. Throws Error::range for an index outside [0, frameCount) and kVideoDecode
+  // (naming the frame) for a frame that can't be decoded, e.g. past the cut of a truncated file.
+  torch::Tensor readFrames(const std::vector<int64_t>& indices);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace torchvideo

@@ -1,0 +1,191 @@
+// Video in, labels out: decode and preprocess clips on the decode pool while the model's executor
+// runs the network on the clips decoded before them.
+import { TorchVideoError } from './errors';
+import { checkModel, type Model } from './model';
+import type { NativePreprocessOptions } from './native';
+import { sampleClips } from './sampling';
+import type { Tensor } from './tensor';
+import { softmax, topK, type Prediction } from './topk';
+import { nativePreprocessOptions, openVideo } from './video';
+import { checkInteger, checkOptions, checkString, describe, expectType } from './validate';
+
+export interface ClassifyOptions {
+  /** Clips per video, evenly spaced (default 5). */
+  clipsPerVideo?: number;
+  /** Frames per clip (default: the model's, 16). */
+  clipLength?: number;
+  /** Frame rate clips are sampled at (default: the model's, 15). */
+  frameRate?: number;
+  /** Classes to report, best first (default 5; numClasses gives the full probability vector). */
+  topk?: number;
+  /** Clips per forward pass (default: 1 on CPU, so decoding overlaps compute; all clips on CUDA). */
+  batchSize?: number;
+}
+
+export interface Classification {
+  /** Mean of the clips' softmax, top-k classes. */
+  top: Prediction[];
+  /** Clips the score averages. */
+  clips: number;
+}
+
+export interface ClassifyVideosOptions extends ClassifyOptions {
+  /** Videos decoded ahead of the one being classified (default 2). */
+  prefetch?: number;
+}
+
+export interface VideoResult {
+  path: string;
+  top?: Prediction[];
+  clips?: number;
+  error?: Error;
+}
+
+interface Plan {
+  clipsPerVideo: number;
+  clipLength: number;
+  frameRate: number;
+  topk: number;
+  batchSize: number;
+  preprocess: NativePreprocessOptions;
+}
+
+interface PreparedVideo {
+  clipCount: number;
+  // Decoded, preprocessed batches, decoded one after another ahead of the forward passes.
+  batches: Promise<Tensor>[];
+}
+
+function planOf(model: Model, options: ClassifyOptions): Plan {
+  const opts = checkOptions(options);
+  const { preprocessing, numClasses, device } = model.info;
+  const clipsPerVideo = checkInteger(opts.clipsPerVideo, 'options.clipsPerVideo', 5, { min: 1, max: 10000 });
+  const clipLength = checkInteger(opts.clipLength, 'options.clipLength', preprocessing.clipLength, { min: 1, max: 10000 });
+  expectType(opts.frameRate === undefined || typeof opts.frameRate === 'number', 'options.frameRate', 'a number', opts.frameRate);
+  const frameRate = (opts.frameRate as number | undefined) ?? preprocessing.frameRate;
+  if (!(frameRate >= 0 && Number.isFinite(frameRate))) {
+    throw new RangeError(`expected options.frameRate to be a non-negative number, got ${describe(frameRate)}`);
+  }
+  const topk = checkInteger(opts.topk, 'options.topk', 5, { min: 1 });
+  const defaultBatch = device === 'cpu' ? 1 : clipsPerVideo;
+  const batchSize = checkInteger(opts.batchSize, 'options.batchSize', defaultBatch, { min: 1, max: 10000 });
+  return {
+    clipsPerVideo,
+    clipLength,
+    frameRate,
+    topk: Math.min(topk, numClasses),
+    batchSize,
+    preprocess: nativePreprocessOptions({ preprocessing }),
+  };
+}
+
+// A promise whose rejection is handled later (when awaited) must not count as unhandled meanwhile.
+function deferRejection<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {});
+  return promise;
+}
+
+async function prepareVideo(path: string, plan: Plan): Promise<PreparedVideo> {
+  const reader = await openVideo(path);
+  let clips: number[][];
+  try {
+    clips = sampleClips(reader.info, {
+      clipLength: plan.clipLength,
+      frameRate: plan.frameRate,
+      clipsPerVideo: plan.clipsPerVideo,
+    });
+  } catch (error) {
+    reader.close();
+    if (error instanceof RangeError && reader.info.frameCount === 0) {
+      const failure = new TorchVideoError(`video has no frames: '${path}'`, 'ERR_VIDEO_DECODE');
+      failure.path = path;
+      throw failure;
+    }
+    throw error;
+  }
+  const batches: Promise<Tensor>[] = [];
+  let previous: Promise<unknown> = Promise.resolve();
+  for (let start = 0; start < clips.length; start += plan.batchSize) {
+    const batchClips = clips.slice(start, start + plan.batchSize);
+    // One batch at a time per file (a decoder is single-threaded); the next starts when this is decoded.
+    const batch = previous.then(() => reader.readClips(batchClips, plan.preprocess));
+    batches.push(deferRejection(batch));
+    previous = batch;
+  }
+  previous.finally(() => reader.close()).catch(() => {});
+  return { clipCount: clips.length, batches };
+}
+
+async function scoreVideo(model: Model, prepared: PreparedVideo, plan: Plan): Promise<Classification> {
+  const sum = new Float64Array(model.info.numClasses);
+  try {
+    for (const pending of prepared.batches) {
+      const input = await pending;
+      let logits = await model.forward(input);
+      input.dispose();
+      if (logits.device !== 'cpu') {
+        const onDevice = logits;
+        logits = await onDevice.to('cpu');
+        onDevice.dispose();
+      }
+      const values = logits.data() as Float32Array;
+      const [rows, classes] = logits.shape;
+      for (let row = 0; row < rows; row++) {
+        const probabilities = softmax(values.subarray(row * classes, (row + 1) * classes));
+        for (let c = 0; c < classes; c++) sum[c] += probabilities[c];
+      }
+      logits.dispose();
+    }
+  } finally {
+    // On failure, free the batches decoded ahead too.
+    for (const pending of prepared.batches) pending.then((t) => t.dispose(), () => {});
+  }
+  for (let c = 0; c < sum.length; c++) sum[c] /= prepared.clipCount;
+  return { top: topK(sum, model.info.labels, plan.topk), clips: prepared.clipCount };
+}
+
+/**
+ * Classifies one video: `clipsPerVideo` clips evenly spaced over the video resampled to `frameRate`
+ * (torchvision's UniformClipSampler), each preprocessed like torchvision's VideoClassification,
+ * scored by the mean of the clips' softmax. Decoding of the next clips overlaps the network's work.
+ * @throws TypeError / RangeError (rejects) for bad arguments.
+ * @throws TorchVideoError (rejects) with `path` for a file that cannot be opened or decoded.
+ */
+export async function classifyVideo(model: Model, path: string, options: ClassifyOptions = {}): Promise<Classification> {
+  checkModel(model);
+  checkString(path, 'path');
+  const plan = planOf(model, options);
+  return scoreVideo(model, await prepareVideo(path, plan), plan);
+}
+
+/**
+ * Classifies many videos, yielding one result per path in input order. A file that fails is an
+ * entry with `error` and the rest go on. The next `prefetch` videos decode while one is classified.
+ * @throws TypeError / RangeError for bad arguments (when iteration starts).
+ */
+export async function* classifyVideos(
+  model: Model,
+  paths: Iterable<string>,
+  options: ClassifyVideosOptions = {},
+): AsyncGenerator<VideoResult> {
+  checkModel(model);
+  expectType(paths !== null && typeof (paths as Iterable<string>)?.[Symbol.iterator] === 'function', 'paths', 'an iterable of paths', paths);
+  const list = [...paths];
+  list.forEach((p, i) => checkString(p, `paths[${i}]`));
+  const prefetch = checkInteger(checkOptions(options).prefetch, 'options.prefetch', 2, { min: 0, max: 64 });
+  const plan = planOf(model, options);
+  const prepared: Promise<PreparedVideo>[] = [];
+  const startPreparing = (i: number) => {
+    if (i < list.length && prepared[i] === undefined) prepared[i] = deferRejection(prepareVideo(list[i], plan));
+  };
+  for (let i = 0; i < list.length; i++) {
+    for (let ahead = i; ahead <= i + prefetch; ahead++) startPreparing(ahead);
+    try {
+      const result = await scoreVideo(model, await prepared[i], plan);
+      yield { path: list[i], ...result };
+    } catch (error) {
+      yield { path: list[i], error: error instanceof Error ? error : new Error(String(error)) };
+    }
+    delete prepared[i];
+  }
+}

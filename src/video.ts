@@ -1,0 +1,137 @@
+import { TorchVideoError, withCallSite } from './errors';
+import { native, type NativeVideoReader, type NativePreprocessOptions } from './native';
+import { DEFAULT_PREPROCESSING, type Preprocessing } from './sidecar';
+import { Tensor, nativeTensorOf } from './tensor';
+import { checkBoolean, checkInteger, checkOptions, checkString, expectRange, expectType } from './validate';
+
+export interface VideoInfo {
+  durationSec: number;
+  /** The stream's average frame rate (what torchvision's VideoClips resamples from). */
+  fps: number;
+  /** Frames in the stream; frame i is the i-th in presentation order. */
+  frameCount: number;
+  width: number;
+  height: number;
+  /** FFmpeg's codec name: 'h264', 'mpeg4', 'mjpeg', 'vp9', ... */
+  codec: string;
+}
+
+/** Attaches the file to errors about it, so batch jobs can report which file failed. */
+function withPath<T>(promise: Promise<T>, path: string): Promise<T> {
+  return promise.catch((error: unknown) => {
+    if (error instanceof TorchVideoError && error.path === undefined) error.path = path;
+    throw error;
+  });
+}
+
+/** An open video file. Decoding runs on a decode thread pool, never on the JS thread. */
+export class VideoReader {
+  #native: NativeVideoReader | undefined;
+  readonly path: string;
+  readonly info: Readonly<VideoInfo>;
+
+  /** @internal Use openVideo(). */
+  constructor(handle: NativeVideoReader, path: string) {
+    this.#native = handle;
+    this.path = path;
+    this.info = Object.freeze({ ...handle.info });
+  }
+
+  get closed(): boolean {
+    return this.#native === undefined;
+  }
+
+  #handle(): NativeVideoReader {
+    if (!this.#native) throw new TorchVideoError(`video reader is closed: '${this.path}'`, 'ERR_DISPOSED');
+    return this.#native;
+  }
+
+  /**
+   * The frames at `indices` (presentation order, any order, repeats allowed) as uint8 (T, H, W, 3) RGB.
+   * @throws TypeError / RangeError (rejects) for bad indices, one past the last frame included.
+   * @throws TorchVideoError (rejects) ERR_VIDEO_DECODE when a frame cannot be decoded, ERR_DISPOSED
+   *   after close().
+   */
+  async readFrames(indices: number[]): Promise<Tensor> {
+    const callSite = new Error();
+    expectType(Array.isArray(indices), 'indices', 'an array of frame indices', indices);
+    indices.forEach((index, i) =>
+      checkInteger(index, `indices[${i}]`, undefined, { min: 0, max: Math.max(0, this.info.frameCount - 1) }),
+    );
+    expectRange(indices.length > 0, 'indices', 'a non-empty array', indices);
+    return new Tensor(await withCallSite(withPath(this.#handle().readFrames(indices), this.path), callSite));
+  }
+
+  /**
+   * @internal Decodes and preprocesses several clips in one native job: float32 (K, 3, T, crop, crop).
+   */
+  async readClips(clips: number[][], options: NativePreprocessOptions): Promise<Tensor> {
+    return new Tensor(await withPath(this.#handle().readClips(clips, options), this.path));
+  }
+
+  /** Closes the file. Reads already running finish first. Idempotent. */
+  close(): void {
+    this.#native?.close();
+    this.#native = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/**
+ * Opens a video file (the container is found from its content, not its extension) and reads its
+ * metadata, off the JS thread.
+ * @throws TypeError / RangeError (rejects) for a bad path argument.
+ * @throws TorchVideoError (rejects) with `path` set: ERR_FILE_NOT_FOUND, ERR_NOT_A_FILE, ERR_VIDEO_OPEN
+ *   (not a video, empty, truncated), ERR_NO_VIDEO_STREAM (audio only), ERR_VIDEO_DECODE (no decoder).
+ */
+export async function openVideo(path: string): Promise<VideoReader> {
+  const callSite = new Error();
+  checkString(path, 'path');
+  const handle = await withCallSite(withPath(native.VideoReader.open(path), path), callSite);
+  return new VideoReader(handle, path);
+}
+
+export interface PreprocessOptions {
+  /** Random crop and horizontal flip (p 0.5) instead of the center crop (default false). */
+  train?: boolean;
+  /** Seed of the training crop/flip. */
+  seed?: number;
+  /** Override torchvision's defaults (a model's `info.preprocessing` fits here). */
+  preprocessing?: Partial<Preprocessing>;
+}
+
+/** @internal The native form of the preprocessing options. */
+export function nativePreprocessOptions(options: PreprocessOptions = {}): NativePreprocessOptions {
+  const opts = checkOptions(options);
+  const train = checkBoolean(opts.train, 'options.train', false);
+  const seed = opts.seed === undefined ? undefined : checkInteger(opts.seed, 'options.seed', undefined, { min: 0 });
+  const config = { ...DEFAULT_PREPROCESSING, ...(checkOptions(opts.preprocessing, 'options.preprocessing') as Partial<Preprocessing>) };
+  const [cropHeight, cropWidth] = config.cropSize;
+  expectRange(cropHeight === cropWidth, 'options.preprocessing.cropSize', 'a square crop', config.cropSize);
+  return {
+    resizeHeight: config.resizeSize[0],
+    resizeWidth: config.resizeSize[1],
+    cropSize: cropHeight,
+    mean: [...config.mean],
+    std: [...config.std],
+    train,
+    ...(seed === undefined ? {} : { seed }),
+  };
+}
+
+/**
+ * torchvision 0.14's VideoClassification(crop_size=(112, 112), resize_size=(128, 171)) on uint8
+ * (T, H, W, 3) RGB frames: resize to exactly 128x171 (bilinear, no antialias, rounded back to uint8),
+ * center crop 112, /255, normalize; returns float32 (3, T, 112, 112). With `train`, a random crop
+ * and a horizontal flip with p 0.5 replace the center crop.
+ * @throws TypeError (rejects) when frames is not a uint8 Tensor; RangeError for a bad shape.
+ */
+export async function preprocess(frames: Tensor, options: PreprocessOptions = {}): Promise<Tensor> {
+  const callSite = new Error();
+  const handle = nativeTensorOf(frames, 'frames');
+  const nativeOptions = nativePreprocessOptions(options);
+  return new Tensor(await withCallSite(native.preprocess(handle, nativeOptions), callSite));
+}
