@@ -1,0 +1,91 @@
+// torchvideo demo [videos...]: the README's main job. Classifies real video with each network: the
+// given paths, else the clips in ../shared/videos when present plus clips made here with ffmpeg.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { classifyVideos } from '../classify';
+import { loadModel } from '../model';
+import { versions } from '../versions';
+
+const ARCHS = ['r3d_18', 'mc3_18', 'r2plus1d_18'];
+const ROOT = path.resolve(__dirname, '..', '..');
+const SHARED_VIDEOS = path.resolve(ROOT, '..', 'shared', 'videos');
+
+// Synthetic but real encoded videos, made by the ffmpeg CLI from its built-in sources.
+const GENERATED = [
+  { name: 'testsrc2.mp4', source: 'testsrc2=size=320x240:rate=30', seconds: 4 },
+  { name: 'mandelbrot.mkv', source: 'mandelbrot=size=320x240:rate=25', seconds: 4 },
+  { name: 'life.avi', source: 'life=size=320x240:rate=25:mold=10:ratio=0.5', seconds: 4, codec: ['-c:v', 'mpeg4', '-q:v', '4'] },
+];
+
+function makeDemoVideos(dir: string): string[] {
+  fs.mkdirSync(dir, { recursive: true });
+  const made: string[] = [];
+  for (const video of GENERATED) {
+    const file = path.join(dir, video.name);
+    if (!fs.existsSync(file)) {
+      const codec = video.codec ?? ['-c:v', 'libx264', '-pix_fmt', 'yuv420p'];
+      try {
+        execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', video.source, '-t', String(video.seconds), ...codec, file], {
+          stdio: ['ignore', 'ignore', 'inherit'],
+        });
+      } catch {
+        console.error(`demo: could not make ${video.name} with the ffmpeg CLI (apt-get install ffmpeg); skipping it`);
+        continue;
+      }
+    }
+    made.push(file);
+  }
+  return made;
+}
+
+function demoVideos(): string[] {
+  const shared = fs.existsSync(SHARED_VIDEOS)
+    ? fs.readdirSync(SHARED_VIDEOS).filter((f) => /\.(mp4|mkv|avi|webm)$/i.test(f)).sort().map((f) => path.join(SHARED_VIDEOS, f))
+    : [];
+  return [...shared, ...makeDemoVideos(path.join(ROOT, 'demo-videos'))];
+}
+
+export async function runDemo(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { models: { type: 'string', default: path.join(ROOT, 'models') }, device: { type: 'string', default: 'cpu' } },
+  });
+  const videos = positionals.length > 0 ? positionals : demoVideos();
+  console.log(`torchvideo ${versions.torchvideo} (LibTorch ${versions.libtorch}, FFmpeg ${versions.ffmpeg})`);
+  console.log(`classifying ${videos.length} videos with each network: 5 clips of 16 frames at 15 fps per video\n`);
+  let failures = 0;
+  let randomWeights = false;
+  for (const arch of ARCHS) {
+    const loadStart = performance.now();
+    const model = await loadModel(path.join(values.models as string, `${arch}.pt`), { device: values.device });
+    randomWeights ||= model.info.weights?.startsWith('none') ?? false;
+    console.log(`${arch}: ${model.info.parameters.toLocaleString('en')} parameters, weights ${model.info.weights ?? 'unknown'}, ` +
+      `loaded and warmed up in ${((performance.now() - loadStart) / 1000).toFixed(1)} s`);
+    let last = performance.now();
+    for await (const result of classifyVideos(model, videos, { topk: 3 })) {
+      const ms = performance.now() - last;
+      last = performance.now();
+      const name = path.basename(result.path).padEnd(34);
+      if (result.error) {
+        failures++;
+        console.log(`  ${name} failed: ${result.error.message}`);
+        continue;
+      }
+      const labels = (result.top ?? []).map((p) => `${p.label} ${(p.score * 100).toFixed(1)}%`).join(', ');
+      console.log(`  ${name} ${ms.toFixed(0).padStart(5)} ms  ${labels}`);
+    }
+    model.dispose();
+    console.log();
+  }
+  if (randomWeights) {
+    console.log(
+      'Note: these exports have random weights, so the labels above are random. For real predictions export\n' +
+        'pretrained weights: /usr/bin/python3 scripts/export_models.py --arch all --weights KINETICS400_V1 --force\n' +
+        '(needs a download), or --weights /path/to/state_dict.pth for a local torchvision checkpoint.',
+    );
+  }
+  return failures > 0 ? 1 : 0;
+}
