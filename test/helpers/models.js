@@ -65,3 +65,21 @@ function maxAbsDiff(a, b) {
 }
 
 module.exports = { ROOT, MODELS_DIR, ARCHS, PYTHON, SHARED_VIDEOS, modelPath, randomFloats, tempDir, pytorchLogits, maxAbsDiff };
+
+// Runs a Python reference script that writes raw bytes to --output and JSON to stdout.
+function pythonReference(script, args) {
+  const dir = tempDir();
+  try {
+    const output = path.join(dir, 'out.bin');
+    const stdout = execFileSync(PYTHON, [path.join(ROOT, 'test', 'py', script), ...args, '--output', output], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      maxBuffer: 64 * 2 ** 20,
+    });
+    return { json: JSON.parse(stdout.trim().split('\n').pop()), bytes: fs.readFileSync(output) };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+module.exports.pythonReference = pythonReference;

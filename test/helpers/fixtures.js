@@ -1,0 +1,72 @@
+// Test videos made with the ffmpeg CLI at test time (never committed), cached in
+// test/fixtures/generated/. Each is written under a temporary name and renamed into place, so test
+// files running in parallel never see half a file.
+'use strict';
+const { execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const DIR = path.resolve(__dirname, '..', 'fixtures', 'generated');
+const SRC = (size, rate, seconds) => ['-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=${rate}:duration=${seconds}`];
+const X264 = ['-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-g', '12', '-bf', '3'];
+
+// name -> ffmpeg arguments (before the output file), or a function that writes the file.
+const RECIPES = {
+  'h264.mp4': [...SRC('320x240', 25, 3), ...X264],
+  'h264.mkv': [...SRC('320x240', 25, 3), ...X264],
+  'h264.avi': [...SRC('320x240', 25, 3), ...X264],
+  'xvid.avi': [...SRC('320x240', 25, 3), '-c:v', 'mpeg4', '-vtag', 'XVID', '-g', '12', '-bf', '2', '-q:v', '4'],
+  'mjpeg.avi': [...SRC('320x240', 25, 3), '-c:v', 'mjpeg', '-q:v', '5'],
+  'vp9.webm': [...SRC('320x240', 25, 3), '-c:v', 'libvpx-vp9', '-deadline', 'realtime', '-cpu-used', '8', '-g', '12', '-b:v', '500k'],
+  'odd-97x61.mp4': [...SRC('128x96', 25, 2), '-vf', 'scale=97:61', '-c:v', 'libx264', '-pix_fmt', 'yuv444p', '-g', '10'],
+  'portrait.mp4': [...SRC('180x320', 30, 2), '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-g', '15'],
+  'vfr.mp4': [...SRC('320x240', 30, 4), '-vf', "select='lt(mod(n,7),4)+between(n,40,60)'", '-fps_mode', 'passthrough', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-g', '20'],
+  'five-frames.mp4': ['-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25', '-frames:v', '5', '-c:v', 'libx264', '-pix_fmt', 'yuv420p'],
+  'hd-720p.mp4': [...SRC('1280x720', 30, 4), '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-g', '30'],
+  'audio-only.m4a': ['-f', 'lavfi', '-i', 'sine=duration=2', '-c:a', 'aac'],
+  'moov-at-end.mp4': [...SRC('320x240', 25, 4), '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-g', '25'],
+  'faststart.mp4': [...SRC('320x240', 25, 4), '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-g', '25', '-movflags', '+faststart'],
+  // MP4 content under an AVI name: the container is found from the content.
+  'really-mp4.avi': (file) => fs.copyFileSync(fixture('h264.mp4'), file),
+  'empty.mp4': (file) => fs.writeFileSync(file, ''),
+  'text.mp4': (file) => fs.writeFileSync(file, 'this is a text file, not a video\n'),
+  // Cut in the middle of the media data: the index promises frames the file no longer holds.
+  'truncated-mid-mdat.mp4': (file) => {
+    const whole = fs.readFileSync(fixture('faststart.mp4'));
+    fs.writeFileSync(file, whole.subarray(0, Math.floor(whole.length * 0.6)));
+  },
+  // Cut before the moov box (written last by default): no index at all.
+  'truncated-no-moov.mp4': (file) => {
+    const whole = fs.readFileSync(fixture('moov-at-end.mp4'));
+    fs.writeFileSync(file, whole.subarray(0, Math.floor(whole.length * 0.8)));
+  },
+  // A video stream FFmpeg can demux but has no decoder for: MJPEG's fourcc renamed.
+  'unknown-codec.avi': (file) => {
+    const bytes = Buffer.from(fs.readFileSync(fixture('mjpeg.avi')));
+    let at = bytes.indexOf('MJPG');
+    while (at !== -1) {
+      bytes.write('QQQQ', at);
+      at = bytes.indexOf('MJPG', at + 4);
+    }
+    fs.writeFileSync(file, bytes);
+  },
+};
+
+function fixture(name) {
+  const file = path.join(DIR, name);
+  if (fs.existsSync(file)) return file;
+  const recipe = RECIPES[name];
+  if (!recipe) throw new Error(`no recipe for fixture ${name}`);
+  fs.mkdirSync(DIR, { recursive: true });
+  const temporary = `${file}.${process.pid}.tmp${path.extname(name)}`;
+  if (typeof recipe === 'function') {
+    recipe(temporary);
+  } else {
+    const format = path.extname(name) === '.m4a' ? ['-f', 'mp4'] : [];
+    execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...recipe, ...format, temporary], { stdio: 'inherit' });
+  }
+  fs.renameSync(temporary, file);
+  return file;
+}
+
+module.exports = { fixture, FIXTURE_DIR: DIR };
