@@ -9,6 +9,7 @@
 #include "binding/video_reader.h"
 #include "cpp/device.h"
 #include "cpp/versions.h"
+#include "cpp/video/ffmpeg_log.h"
 
 namespace torchvideo::binding {
 namespace {
@@ -34,6 +35,7 @@ Napi::Value adjustedExternalMemory(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object init(Napi::Env env, Napi::Object exports) {
+  configureFfmpegLogging();
   auto* data = new AddonData();
   env.SetInstanceData(data);
   const auto tensor = TensorWrap::define(env);

@@ -169,7 +169,9 @@ export async function* classifyVideos(
   options: ClassifyVideosOptions = {},
 ): AsyncGenerator<VideoResult> {
   checkModel(model);
-  expectType(paths !== null && typeof (paths as Iterable<string>)?.[Symbol.iterator] === 'function', 'paths', 'an iterable of paths', paths);
+  // A lone string is iterable too (by character): reject it rather than read 'a', '.', 'm', ...
+  const iterable = paths !== null && typeof paths !== 'string' && typeof (paths as Iterable<string>)?.[Symbol.iterator] === 'function';
+  expectType(iterable, 'paths', 'an iterable of paths (e.g. an array)', paths);
   const list = [...paths];
   list.forEach((p, i) => checkString(p, `paths[${i}]`));
   const prefetch = checkInteger(checkOptions(options).prefetch, 'options.prefetch', 2, { min: 0, max: 64 });

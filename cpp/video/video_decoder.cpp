@@ -208,7 +208,12 @@ bool VideoDecoder::Impl::decodeUntil(int64_t target, const std::vector<int64_t>&
       }
     }
     av_frame_unref(frame.get());
-    if (n >= target + reorderWindow) break;
+    if (n >= target + reorderWindow) {
+      // Later frames came and this one didn't: the decoder dropped it (no picture without its
+      // references, e.g. in a stream that starts mid-GOP).
+      if (lastProblem.empty()) lastProblem = "the decoder produced no picture for it (missing references?)";
+      break;
+    }
   }
   return filled[targetSlot] != 0;
 }

@@ -76,7 +76,8 @@ function pythonReference(script, args) {
       stdio: ['ignore', 'pipe', 'inherit'],
       maxBuffer: 64 * 2 ** 20,
     });
-    return { json: JSON.parse(stdout.trim().split('\n').pop()), bytes: fs.readFileSync(output) };
+    const lastLine = stdout.trim().split('\n').pop();
+    return { json: lastLine ? JSON.parse(lastLine) : null, bytes: fs.readFileSync(output) };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
