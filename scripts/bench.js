@@ -1,0 +1,229 @@
+#!/usr/bin/env node
+// npm run bench: one run, side by side, for each network at batch 1 and 8 (16x112x112 clips):
+// ms/clip through torchvideo, through PyTorch in Python on the same export (plain scripted and
+// frozen+optimized, same LibTorch), and through onnxruntime-node on an ONNX export of the same
+// weights; ratios; the p99 event-loop delay while torchvideo computes; RSS growth.
+//
+//   node scripts/bench.js [--arch r3d_18,mc3_18,r2plus1d_18] [--batch 1,8] [--iters 5] [--no-scripted]
+//                         [--no-python] [--no-onnx] [--json FILE]
+'use strict';
+const { execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { monitorEventLoopDelay } = require('node:perf_hooks');
+const { parseArgs } = require('node:util');
+
+const ROOT = path.resolve(__dirname, '..');
+const { nativePreprocessOptions } = require(path.join(ROOT, 'dist', 'video.js'));
+const MODELS = path.join(ROOT, 'models');
+const PYTHON = '/usr/bin/python3';
+const { loadModel, Tensor, versions, openVideo, sampleClips, classifyVideo } = require(ROOT);
+const BENCH_DIR = path.join(ROOT, 'bench-out');
+
+const { values: args } = parseArgs({
+  options: {
+    arch: { type: 'string', default: 'r3d_18,mc3_18,r2plus1d_18' },
+    batch: { type: 'string', default: '1,8' },
+    iters: { type: 'string', default: '5' },
+    'no-scripted': { type: 'boolean', default: false },
+    'no-python': { type: 'boolean', default: false },
+    'no-onnx': { type: 'boolean', default: false },
+    'no-video': { type: 'boolean', default: false },
+    json: { type: 'string' },
+  },
+});
+const ARCHS = args.arch.split(',');
+const BATCHES = args.batch.split(',').map(Number);
+const ITERS = Number(args.iters);
+const CLIP = [3, 16, 112, 112];
+const THREADS = os.availableParallelism();
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const clipElements = CLIP.reduce((a, b) => a * b, 1);
+function randomInput(batch) {
+  const data = new Float32Array(batch * clipElements);
+  for (let i = 0; i < data.length; i++) data[i] = Math.random() * 2 - 1;
+  return data;
+}
+
+async function timeIt(run, batch) {
+  await run();
+  await run();
+  const times = [];
+  for (let i = 0; i < ITERS; i++) {
+    const start = performance.now();
+    await run();
+    times.push(performance.now() - start);
+  }
+  return median(times) / batch;
+}
+
+async function benchTorchvideo(arch) {
+  const rows = [];
+  const model = await loadModel(path.join(MODELS, `${arch}.pt`));
+  for (const batch of BATCHES) {
+    const input = Tensor.from(randomInput(batch), [batch, ...CLIP]);
+    const delay = monitorEventLoopDelay({ resolution: 1 });
+    const rssBefore = process.memoryUsage().rss;
+    delay.enable();
+    // A timer keeps the loop turning so its delay is measured while forwards run.
+    const ticker = setInterval(() => {}, 1);
+    const msPerClip = await timeIt(async () => (await model.forward(input)).dispose(), batch);
+    clearInterval(ticker);
+    delay.disable();
+    rows.push({
+      arch,
+      batch,
+      msPerClip,
+      loopDelayP99Ms: delay.percentile(99) / 1e6,
+      rssGrowthMb: (process.memoryUsage().rss - rssBefore) / 2 ** 20,
+    });
+    input.dispose();
+  }
+  model.dispose();
+  return rows;
+}
+
+function benchPython() {
+  const modes = args['no-scripted'] ? 'optimized' : 'optimized,scripted';
+  const out = execFileSync(
+    PYTHON,
+    [
+      path.join(ROOT, 'scripts', 'bench_python.py'),
+      '--models', MODELS, '--arch', ARCHS.join(','), '--batch', BATCHES.join(','),
+      '--iters', String(ITERS), '--modes', modes, '--json',
+    ],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 * 2 ** 20 },
+  );
+  return JSON.parse(out);
+}
+
+function ensureOnnx(arch) {
+  const file = path.join(MODELS, `${arch}.onnx`);
+  if (!fs.existsSync(file)) {
+    execFileSync(PYTHON, [path.join(ROOT, 'scripts', 'export_models.py'), '--arch', arch, '--out', MODELS, '--onnx'], {
+      stdio: 'inherit',
+    });
+  }
+  return file;
+}
+
+async function benchOnnx(arch) {
+  let ort;
+  try {
+    ort = require('onnxruntime-node');
+  } catch (error) {
+    return { skipped: `onnxruntime-node cannot load: ${error.message.split('\n')[0]}` };
+  }
+  const session = await ort.InferenceSession.create(ensureOnnx(arch), {
+    intraOpNumThreads: THREADS,
+    graphOptimizationLevel: 'all',
+  });
+  const rows = [];
+  for (const batch of BATCHES) {
+    const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', randomInput(batch), [batch, ...CLIP]) };
+    rows.push({ arch, batch, msPerClip: await timeIt(() => session.run(feeds), batch) });
+  }
+  await session.release?.();
+  return { rows };
+}
+
+// H.264 videos of 10 s at 30 fps, made with the ffmpeg CLI the first time.
+function benchVideo(width, height) {
+  const file = path.join(BENCH_DIR, `h264-${width}x${height}.mp4`);
+  if (!fs.existsSync(file)) {
+    fs.mkdirSync(BENCH_DIR, { recursive: true });
+    execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', `testsrc2=size=${width}x${height}:rate=30:duration=10`,
+      '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-g', '30', file]);
+  }
+  return file;
+}
+
+// Decode + preprocess throughput (5 uniform clips of 16 frames at 15 fps, one native job per clip as
+// classifyVideo does at batch 1), and classifyVideo's end-to-end time against the network alone.
+async function benchVideoPipeline() {
+  const rows = [];
+  for (const [width, height] of [[320, 240], [1280, 720]]) {
+    const file = benchVideo(width, height);
+    const times = [];
+    let clipCount = 0;
+    for (let run = 0; run < ITERS; run++) {
+      const start = performance.now();
+      const reader = await openVideo(file);
+      const clips = sampleClips(reader.info, { clipsPerVideo: 5 });
+      clipCount = clips.length;
+      for (const clip of clips) (await reader.readClips([clip], nativePreprocessOptions())).dispose();
+      reader.close();
+      times.push(performance.now() - start);
+    }
+    rows.push({ video: `${width}x${height} H.264`, clipsPerSecond: (clipCount / median(times)) * 1000 });
+  }
+  const model = await loadModel(path.join(MODELS, 'r2plus1d_18.pt'));
+  const file = benchVideo(320, 240);
+  const clip = Tensor.from(randomInput(1), [1, ...CLIP]);
+  const modelOnly = await timeIt(async () => {
+    for (let i = 0; i < 5; i++) (await model.forward(clip)).dispose();
+  }, 1);
+  const endToEnd = await timeIt(() => classifyVideo(model, file, { clipsPerVideo: 5 }), 1);
+  model.dispose();
+  return { decode: rows, classify: { modelOnlyMs: modelOnly, endToEndMs: endToEnd } };
+}
+
+const fmt = (ms) => (ms === undefined ? '—' : ms.toFixed(1));
+const ratio = (a, b) => (a === undefined || b === undefined ? '—' : `${(a / b).toFixed(2)}x`);
+
+async function main() {
+  console.log(
+    `torchvideo ${versions.torchvideo} | LibTorch ${versions.libtorch} | ${THREADS} threads | ${os.cpus()[0].model}`,
+  );
+  console.log(`median of ${ITERS} runs after 2 warm-up runs; input (B, ${CLIP.join(', ')}) float32\n`);
+  const results = [];
+  const onnxNotes = new Set();
+  for (const arch of ARCHS) {
+    const tv = await benchTorchvideo(arch);
+    const onnx = args['no-onnx'] ? { skipped: 'skipped (--no-onnx)' } : await benchOnnx(arch);
+    if (onnx.skipped) onnxNotes.add(onnx.skipped);
+    for (const row of tv) {
+      results.push({ ...row, onnxMsPerClip: onnx.rows?.find((r) => r.batch === row.batch)?.msPerClip });
+    }
+  }
+  let python = { rows: [] };
+  if (!args['no-python']) python = benchPython();
+  for (const row of results) {
+    const py = (mode) => python.rows.find((r) => r.arch === row.arch && r.batch === row.batch && r.mode === mode)?.msPerClip;
+    row.pytorchOptimizedMsPerClip = py('optimized');
+    row.pytorchScriptedMsPerClip = py('scripted');
+  }
+
+  const header = ['network', 'batch', 'torchvideo', 'PyTorch optimized', 'PyTorch scripted', 'onnxruntime-node', 'tv / PyTorch best', 'tv / ORT', 'loop p99', 'RSS +'];
+  const lines = results.map((r) => {
+    const best = [r.pytorchOptimizedMsPerClip, r.pytorchScriptedMsPerClip].filter((x) => x !== undefined);
+    return [
+      r.arch, String(r.batch), fmt(r.msPerClip), fmt(r.pytorchOptimizedMsPerClip), fmt(r.pytorchScriptedMsPerClip),
+      fmt(r.onnxMsPerClip), ratio(r.msPerClip, best.length ? Math.min(...best) : undefined), ratio(r.msPerClip, r.onnxMsPerClip),
+      `${r.loopDelayP99Ms.toFixed(1)} ms`, `${r.rssGrowthMb.toFixed(0)} MB`,
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const print = (cells) => console.log(cells.map((c, i) => c.padStart(widths[i])).join('  '));
+  console.log('ms per clip (lower is better)');
+  print(header);
+  lines.forEach(print);
+  for (const note of onnxNotes) console.log(`\nonnxruntime-node: ${note}`);
+  let video;
+  if (!args['no-video']) {
+    video = await benchVideoPipeline();
+    console.log('\nvideo pipeline (decode + resample + VideoClassification preprocessing, 5 clips x 16 frames)');
+    for (const row of video.decode) console.log(`  ${row.video.padEnd(18)} ${row.clipsPerSecond.toFixed(1)} clips/s`);
+    const { modelOnlyMs, endToEndMs } = video.classify;
+    console.log(`  classifyVideo r2plus1d_18, 320x240, 5 clips: ${endToEndMs.toFixed(0)} ms end to end vs ` +
+      `${modelOnlyMs.toFixed(0)} ms for the network alone = ${(endToEndMs / modelOnlyMs).toFixed(2)}x`);
+  }
+  if (args.json) fs.writeFileSync(args.json, JSON.stringify({ versions, threads: THREADS, python, results, video }, null, 2));
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
