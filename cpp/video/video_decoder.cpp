@@ -272,6 +272,11 @@ torch::Tensor VideoDecoder::readFrames(const std::vector<int64_t>& indices) {
   for (size_t k = 0; k < wanted.size(); ++k) {
     if (filled[k]) continue;
     const int64_t target = wanted[k];
+    if (d.index.isDamaged(target)) {  // known before decoding anything: don't decode the file to find out
+      throw Error::torchvideo(codes::kVideoDecode, "cannot decode frame " + std::to_string(target) + " of " +
+                                                       std::to_string(count) + " in '" + d.path +
+                                                       "': its data is truncated or damaged in the file");
+    }
     d.lastProblem.clear();
     bool fromStart = false;
     if (!d.canContinueTo(target)) {

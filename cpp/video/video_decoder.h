@@ -21,8 +21,8 @@ class VideoDecoder {
   // its frames by demuxing packets (no decoding), so frame i means the i-th frame in presentation
   // order. threads: FFmpeg frame/slice threads for the decoder (0 = auto).
   // Throws torchvideo::Error: kFileNotFound, kNotAFile, kVideoOpen (not a media file, empty,
-  // truncated), kNoVideoStream (audio only), kVideoDecode (no decoder for the codec);
-  // Error::range for threads < 0.
+  // truncated), kNoVideoStream (audio only), kVideoDecode (no decoder for the codec, or not one
+  // frame can be read); Error::range for threads < 0.
   explicit VideoDecoder(const std::string& path, int threads = 0);
   ~VideoDecoder();  // frees every FFmpeg object; so does a constructor that throws
 
