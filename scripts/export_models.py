@@ -1,0 +1,500 @@
+#!/usr/bin/python3
+"""Export torchvision's video ResNets to TorchScript (and optionally ONNX) for torchvideo.
+
+Usage:
+  /usr/bin/python3 scripts/export_models.py --arch r3d_18|mc3_18|r2plus1d_18|all
+      [--weights none|KINETICS400_V1|FILE.pth] [--num-classes N] [--out models/]
+      [--seed S] [--onnx] [--opset 14] [--force]
+
+Writes <out>/<arch>.pt (torch.jit.script of the eval-mode network), <out>/<arch>.json (the sidecar
+that the Node side reads: labels, clip length, sizes, mean/std, ...) and, with --onnx,
+<out>/<arch>.onnx. Errors print one line on stderr and exit with code 2.
+
+Run it with Debian's /usr/bin/python3: that is the interpreter that has torch 1.13 and torchvision 0.14.
+"""
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import socket
+import sys
+import tempfile
+import zipfile
+
+import torch
+import torchvision
+from torchvision.models import video as tv_video
+
+# arch id -> (builder name, weights enum name) in torchvision.models.video.
+ARCHS = {
+    "r3d_18": ("r3d_18", "R3D_18_Weights"),
+    "mc3_18": ("mc3_18", "MC3_18_Weights"),
+    "r2plus1d_18": ("r2plus1d_18", "R2Plus1D_18_Weights"),
+}
+
+# Facts the Node side needs to preprocess exactly like torchvision's VideoClassification preset
+# and the reference evaluation (frame_rate=15, clip_len=16).
+CLIP_LENGTH = 16
+FRAME_RATE = 15
+RESIZE_SIZE = [128, 171]
+CROP_SIZE = [112, 112]
+MEAN = [0.43216, 0.394666, 0.37645]
+STD = [0.22803, 0.22145, 0.216989]
+
+KINETICS_CLASSES = 400
+DEFAULT_OPSET = 14
+# Small input for the post-export sanity check: any T,H,W works thanks to the adaptive pool, and a
+# small clip keeps the check to a fraction of a second even with the plain profiling executor.
+CHECK_SHAPE = (1, 3, 8, 56, 56)
+ONNX_SHAPE = (1, 3, CLIP_LENGTH, CROP_SIZE[0], CROP_SIZE[1])
+MAX_KEYS_LISTED = 10
+
+
+class ExportError(Exception):
+    """A user-facing failure: printed as one line on stderr, exit code 2."""
+
+
+# ----------------------------------------------------------------------------- arguments
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="export_models.py",
+        description="Export torchvision video ResNets (r3d_18, mc3_18, r2plus1d_18) to TorchScript "
+        "for torchvideo, with a JSON sidecar and optionally an ONNX file.",
+    )
+    p.add_argument("--arch", required=True, choices=sorted(ARCHS) + ["all"],
+                   help="network to export, or 'all'")
+    p.add_argument("--weights", default="none",
+                   help="'none' (random init, default), 'KINETICS400_V1' (torchvision's weights; needs "
+                   "network access unless already in the torch hub cache), or a path to a state-dict .pth")
+    p.add_argument("--num-classes", type=int, default=None,
+                   help="size of the final fc layer (default 400, or inferred from a .pth's fc.weight)")
+    p.add_argument("--out", default="models", help="output folder (default: models)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="torch.manual_seed for random init, so exports are reproducible (default 0)")
+    p.add_argument("--onnx", action="store_true", help="also write <out>/<arch>.onnx")
+    p.add_argument("--opset", type=int, default=DEFAULT_OPSET,
+                   help=f"ONNX opset (default {DEFAULT_OPSET})")
+    p.add_argument("--force", action="store_true", help="export even if the outputs are up to date")
+    args = p.parse_args(argv)
+
+    if args.num_classes is not None and args.num_classes < 1:
+        p.error(f"--num-classes must be >= 1, got {args.num_classes}")
+    args.weights_kind = weights_kind(args.weights)
+    if args.weights_kind == "file":
+        if not os.path.isfile(args.weights):
+            p.error(f"--weights: no such file: {args.weights} "
+                    "(expected 'none', 'KINETICS400_V1' or a path to a .pth state dict)")
+        if args.arch == "all":
+            # A state dict belongs to one architecture; applying it to all three can only fail.
+            p.error("--weights FILE needs a single --arch, not 'all'")
+    if args.weights_kind == "kinetics" and args.num_classes not in (None, KINETICS_CLASSES):
+        p.error(f"--weights KINETICS400_V1 has {KINETICS_CLASSES} classes; "
+                f"--num-classes {args.num_classes} does not match (fine-tune it and pass the .pth instead)")
+    return args
+
+
+def weights_kind(spec):
+    if spec.lower() == "none":
+        return "none"
+    if spec.upper() == "KINETICS400_V1":
+        return "kinetics"
+    return "file"
+
+
+# ----------------------------------------------------------------------------- weights
+
+def sha256_of(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_state_dict_file(path):
+    """Load a state dict without ever unpickling arbitrary objects.
+
+    torch.load(weights_only=True) first. torch 1.13's weights-only unpickler refuses more than it
+    must, though: it lacks the float opcode, so the checkpoints of torchvision's reference train.py
+    ({"model", "optimizer", "lr_scheduler", "epoch", "args": Namespace}) fail. For those, read the
+    file again with an unpickler that allows the same torch globals and turns every other global into
+    an inert placeholder, so nothing from the file is ever called; the placeholders are dropped when
+    the state dict is taken out of the checkpoint."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # UnpicklingError for anything beyond plain tensors/containers, ...
+        try:
+            obj, placeholders = load_restricted(path)
+        except Exception as e:
+            raise ExportError(f"cannot load {path} as a state dict: {one_line(e)}") from None
+        if placeholders:
+            print(f"note: {path} holds objects besides tensors ({list_keys(placeholders)}); "
+                  "read them as inert placeholders", file=sys.stderr)
+    return unwrap_state_dict(obj, path)
+
+
+def one_line(exc):
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+class _Inert:
+    """Stands in for an object the file names but we do not trust (argparse.Namespace, ...).
+    Constructing or restoring it runs nothing from the file."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __setstate__(self, state):
+        pass
+
+
+def load_restricted(path):
+    """Unpickle a zip-format torch checkpoint with a find_class that only hands out the globals torch's
+    own weights-only unpickler allows (tensor rebuilders, dtypes, OrderedDict, ...). Returns the object
+    and the names of the globals that became placeholders.
+
+    This calls torch.serialization._load directly on purpose: torch 1.13's public torch.load silently
+    replaces any pickle_module with the stock pickle when weights_only is False, which would run the
+    file's code."""
+    import pickle
+    import types
+    from torch import _weights_only_unpickler, serialization
+
+    allowed = _weights_only_unpickler._get_allowed_globals()
+    placeholders = set()
+    lookups = []
+
+    class RestrictedUnpickler(pickle.Unpickler):
+        def find_class(self, module, name):
+            qualified = f"{module}.{name}"
+            lookups.append(qualified)
+            if qualified in allowed:
+                return allowed[qualified]
+            placeholders.add(qualified)
+            return type(f"Inert[{qualified}]", (_Inert,), {})
+
+    restricted = types.ModuleType("restricted_pickle")
+    restricted.Unpickler = RestrictedUnpickler
+    with open(path, "rb") as f:
+        if not zipfile.is_zipfile(f):
+            raise ValueError("not a zip-format torch checkpoint (what torch.save writes since 1.6)")
+        f.seek(0)
+        with serialization._open_zipfile_reader(f) as archive:
+            obj = serialization._load(archive, "cpu", restricted, encoding="utf-8")
+    if not lookups:
+        # Every tensor goes through torch._utils._rebuild_tensor_v2: no lookup at all means our
+        # find_class was bypassed, and the result cannot be trusted.
+        raise RuntimeError("the restricted unpickler was bypassed; refusing the result")
+    return obj, sorted(placeholders)
+
+
+def unwrap_state_dict(obj, path):
+    # torchvision's references/video_classification/train.py saves {"model": ..., "optimizer": ...};
+    # other trainers use "state_dict".
+    if isinstance(obj, dict):
+        for key in ("model", "state_dict"):
+            if key in obj and isinstance(obj[key], dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict) or not obj:
+        raise ExportError(f"{path} holds no state dict (expected a dict of tensors, "
+                          "or a checkpoint with one under 'model' or 'state_dict'; save model.state_dict(), not the module)")
+    not_tensors = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
+    if not_tensors:
+        raise ExportError(f"{path}: {len(not_tensors)} entries are not tensors: {list_keys(not_tensors)}")
+    # DataParallel / DistributedDataParallel prefix every key with "module.".
+    if all(k.startswith("module.") for k in obj):
+        obj = {k[len("module."):]: v for k, v in obj.items()}
+    return dict(obj)
+
+
+def kinetics_state_dict(arch):
+    """Fetch torchvision's KINETICS400_V1 weights through the torch hub cache, then load them
+    weights-only (torch.hub.load_state_dict_from_url in 1.13 would unpickle without that guard)."""
+    weights = weights_enum(arch).KINETICS400_V1
+    url = weights.url
+    filename = os.path.basename(url)
+    cache_dir = os.path.join(torch.hub.get_dir(), "checkpoints")
+    cached = os.path.join(cache_dir, filename)
+    if not os.path.isfile(cached):
+        os.makedirs(cache_dir, exist_ok=True)
+        # The file name carries a sha256 prefix ("r3d_18-b3b3357e.pth"): check it like torch.hub does.
+        match = re.search(r"-([a-f0-9]+)\.", filename)
+        previous_timeout = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(60)  # an unreachable network should fail, not hang
+        try:
+            print(f"{arch}: downloading {url} -> {cached}", file=sys.stderr)
+            torch.hub.download_url_to_file(url, cached, hash_prefix=match.group(1) if match else None)
+        except Exception as e:
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ExportError(
+                f"download of {arch} KINETICS400_V1 weights from {url} failed ({reason}); "
+                f"offline, pass a local copy instead: --weights path/to/{filename}") from None
+        finally:
+            socket.setdefaulttimeout(previous_timeout)
+    return load_state_dict_file(cached)
+
+
+def weights_enum(arch):
+    return getattr(tv_video, ARCHS[arch][1])
+
+
+def infer_num_classes(state_dict, path):
+    fc = state_dict.get("fc.weight")
+    if fc is None or fc.dim() != 2:
+        raise ExportError(f"{path}: cannot infer --num-classes, no 2-D 'fc.weight' in the state dict")
+    return int(fc.shape[0])
+
+
+def list_keys(keys):
+    keys = sorted(str(k) for k in keys)
+    shown = ", ".join(keys[:MAX_KEYS_LISTED])
+    more = f", ... ({len(keys) - MAX_KEYS_LISTED} more)" if len(keys) > MAX_KEYS_LISTED else ""
+    return f"{shown}{more}"
+
+
+def check_state_dict(model, state_dict, source, arch):
+    """Compare keys and shapes ourselves so the error names them (load_state_dict's message is a
+    wall of text and stops at the first shape mismatch per key type)."""
+    expected = model.state_dict()
+    fc_w = state_dict.get("fc.weight")
+    if fc_w is not None and tuple(fc_w.shape) != tuple(expected["fc.weight"].shape):
+        raise ExportError(
+            f"{source}: fc.weight has shape {list(fc_w.shape)} but --num-classes "
+            f"{expected['fc.weight'].shape[0]} needs {list(expected['fc.weight'].shape)}")
+    # num_batches_tracked is only used in training with momentum=None; old checkpoints lack it and
+    # BatchNorm fills it in, so its absence is not an error.
+    missing = [k for k in expected if k not in state_dict and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state_dict if k not in expected]
+    mismatched = [f"{k} {list(state_dict[k].shape)} vs {list(v.shape)}"
+                  for k, v in expected.items()
+                  if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing keys: {list_keys(missing)}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected keys: {list_keys(unexpected)}")
+    if mismatched:
+        problems.append(f"{len(mismatched)} shape mismatches (file vs {arch}): {list_keys(mismatched)}")
+    if problems:
+        raise ExportError(f"{source} does not fit {arch}: " + "; ".join(problems))
+
+
+# ----------------------------------------------------------------------------- model
+
+def build_model(arch, num_classes, seed):
+    # Seed right before construction so each arch's random init is the same whatever order
+    # (or subset) of archs is exported.
+    torch.manual_seed(seed)
+    builder = getattr(tv_video, ARCHS[arch][0])
+    return builder(weights=None, num_classes=num_classes)
+
+
+def count_parameters(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+def check_parameter_count(arch, model, num_classes):
+    n = count_parameters(model)
+    if num_classes == KINETICS_CLASSES:
+        expected = weights_enum(arch).KINETICS400_V1.meta["num_params"]
+        if n != expected:
+            raise ExportError(f"{arch}: {n} parameters, torchvision's metadata says {expected}")
+    return n
+
+
+def labels_for(arch, num_classes):
+    if num_classes == KINETICS_CLASSES:
+        # Shipped inside torchvision (no download), in the order of the logits.
+        return list(weights_enum(arch).KINETICS400_V1.meta["categories"])
+    return [f"class_{i}" for i in range(num_classes)]
+
+
+def max_abs_diff(a, b):
+    return float((a - b).abs().max())
+
+
+def check_close(what, got, want):
+    # Tolerance scaled to the logits' magnitude: fused kernels reorder float sums.
+    tol = 1e-4 * max(1.0, float(want.abs().max()))
+    diff = max_abs_diff(got, want)
+    if not diff <= tol:
+        raise ExportError(f"{what} differs from eager PyTorch by {diff:.3g} (tolerance {tol:.3g})")
+    return diff
+
+
+# ----------------------------------------------------------------------------- writing
+
+@contextlib.contextmanager
+def atomic_output(final_path):
+    """Yield a temporary path in a scratch folder beside final_path and move it into place only once
+    it is fully written, so an interrupted export never leaves a half file under the final name.
+    The temporary file keeps final_path's base name because torch.jit.save names the archive's
+    root folder after it: that keeps the .pt byte-for-byte reproducible."""
+    folder = os.path.dirname(final_path) or "."
+    scratch = tempfile.mkdtemp(prefix=".export-", dir=folder)
+    tmp = os.path.join(scratch, os.path.basename(final_path))
+    try:
+        yield tmp
+        os.replace(tmp, final_path)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def save_torchscript(model, path):
+    scripted = torch.jit.script(model)
+    with atomic_output(path) as tmp:
+        torch.jit.save(scripted, tmp)
+
+
+def verify_torchscript(model, path):
+    """Reload the saved file (what Node will do) and compare with eager PyTorch."""
+    loaded = torch.jit.load(path, map_location="cpu").eval()
+    x = torch.randn(*CHECK_SHAPE, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        return check_close(f"reloaded {path}", loaded(x), model(x))
+
+
+def save_onnx(model, path, opset):
+    # Only the batch axis is dynamic: onnxruntime then plans for 16x112x112 clips, which is what the
+    # Node side feeds it.
+    with atomic_output(path) as tmp:
+        try:
+            torch.onnx.export(
+                model, torch.zeros(*ONNX_SHAPE), tmp,
+                input_names=["clip"], output_names=["logits"],
+                dynamic_axes={"clip": {0: "batch"}, "logits": {0: "batch"}},
+                opset_version=opset, do_constant_folding=True,
+            )
+        except Exception as e:
+            raise ExportError(f"ONNX export (opset {opset}) failed: {one_line(e)}") from None
+
+
+def write_json(obj, path):
+    with atomic_output(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=2)
+            f.write("\n")
+
+
+# ----------------------------------------------------------------------------- one arch
+
+def identity(arch, args):
+    """What decides whether an existing export can be reused. num_classes is None when it comes
+    from a .pth's fc layer; the file's sha256 stands in for it then."""
+    if args.weights_kind == "none":
+        return {"arch": arch, "weights": f"none (random, seed {args.seed})", "seed": args.seed,
+                "num_classes": args.num_classes or KINETICS_CLASSES}
+    if args.weights_kind == "kinetics":
+        return {"arch": arch, "weights": "KINETICS400_V1", "num_classes": KINETICS_CLASSES}
+    return {"arch": arch, "weights": args.weights, "weights_sha256": sha256_of(args.weights),
+            "num_classes": args.num_classes}
+
+
+def up_to_date(paths, ident, want_onnx, opset):
+    if not (os.path.isfile(paths["pt"]) and os.path.isfile(paths["json"])):
+        return False
+    if want_onnx and not os.path.isfile(paths["onnx"]):
+        return False
+    try:
+        with open(paths["json"], encoding="utf-8") as f:
+            sidecar = json.load(f)
+    except (OSError, ValueError):
+        return False
+    if want_onnx and (not sidecar.get("onnx") or sidecar.get("onnx_opset") != opset):
+        return False
+    return all(v is None or sidecar.get(k) == v for k, v in ident.items())
+
+
+def export_arch(arch, args):
+    paths = {ext: os.path.join(args.out, f"{arch}.{ext}") for ext in ("pt", "json", "onnx")}
+    ident = identity(arch, args)
+    if not args.force and up_to_date(paths, ident, args.onnx, args.opset):
+        print(f"{arch}: up to date ({paths['pt']}, weights {ident['weights']}); --force to re-export")
+        return
+
+    if args.weights_kind == "none":
+        state_dict, source = None, "random init"
+    elif args.weights_kind == "kinetics":
+        state_dict, source = kinetics_state_dict(arch), f"{arch} KINETICS400_V1"
+    else:
+        state_dict, source = load_state_dict_file(args.weights), args.weights
+
+    num_classes = args.num_classes
+    if num_classes is None:
+        num_classes = infer_num_classes(state_dict, source) if state_dict is not None else KINETICS_CLASSES
+
+    model = build_model(arch, num_classes, args.seed)
+    if state_dict is not None:
+        check_state_dict(model, state_dict, source, arch)
+        # strict=False only so that a missing num_batches_tracked is tolerated; every other key was
+        # checked above.
+        model.load_state_dict(state_dict, strict=False)
+    model.eval()
+    n_params = check_parameter_count(arch, model, num_classes)
+
+    os.makedirs(args.out, exist_ok=True)
+    # Drop the old sidecar first: if this export dies half-way, no sidecar may vouch for a .pt
+    # it does not describe.
+    if os.path.exists(paths["json"]):
+        os.remove(paths["json"])
+    save_torchscript(model, paths["pt"])
+    ts_diff = verify_torchscript(model, paths["pt"])
+    written = [paths["pt"]]
+
+    if args.onnx:
+        save_onnx(model, paths["onnx"], args.opset)
+        written.append(paths["onnx"])
+    elif os.path.exists(paths["onnx"]):
+        # An ONNX file from an earlier export would no longer hold the same weights as the .pt.
+        os.remove(paths["onnx"])
+        print(f"{arch}: removed stale {paths['onnx']} (re-run with --onnx to rewrite it)")
+
+    sidecar = {
+        "arch": arch,
+        "num_classes": num_classes,
+        "labels": labels_for(arch, num_classes),
+        "clip_length": CLIP_LENGTH,
+        "frame_rate": FRAME_RATE,
+        "resize_size": RESIZE_SIZE,
+        "crop_size": CROP_SIZE,
+        "mean": MEAN,
+        "std": STD,
+        "parameters": n_params,
+        "torch_version": torch.__version__,
+        "torchvision_version": torchvision.__version__,
+        "weights": ident["weights"],
+        "seed": args.seed if args.weights_kind == "none" else None,
+        "weights_sha256": ident.get("weights_sha256"),
+        "onnx": os.path.basename(paths["onnx"]) if args.onnx else None,
+        "onnx_opset": args.opset if args.onnx else None,
+    }
+    # The sidecar goes last: its presence marks a complete export for the up-to-date check.
+    write_json(sidecar, paths["json"])
+    written.append(paths["json"])
+    print(f"{arch}: {n_params:,} parameters, {num_classes} classes, weights {ident['weights']}; "
+          f"TorchScript matches eager (max diff {ts_diff:.2g}); wrote {', '.join(written)}")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    # Debian's torch starts with one intra-op thread; the checks and ONNX tracing run faster on all.
+    torch.set_num_threads(os.cpu_count() or 1)
+    archs = sorted(ARCHS) if args.arch == "all" else [args.arch]
+    try:
+        for arch in archs:
+            export_arch(arch, args)
+    except (ExportError, OSError) as e:
+        print(f"export_models.py: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
