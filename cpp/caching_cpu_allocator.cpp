@@ -1,0 +1,112 @@
+#include "cpp/caching_cpu_allocator.h"
+
+#include <c10/core/Allocator.h>
+#include <c10/core/CPUAllocator.h>
+#include <c10/core/impl/alloc_cpu.h>
+
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace torchvideo {
+namespace {
+
+constexpr size_t kMinCachedBytes = 256 * 1024;
+// Sizes round up to this so nearby sizes (another batch or clip length) share blocks.
+constexpr size_t kRounding = 64 * 1024;
+// Above LibTorch's default CPU allocator (priority 0).
+constexpr uint8_t kPriority = 10;
+
+class CachingCpuAllocator final : public c10::Allocator {
+ public:
+  explicit CachingCpuAllocator(size_t capacity) : capacity_(capacity) {}
+
+  c10::DataPtr allocate(size_t bytes) const override {
+    void* data = take(bytes);
+    return {data, data, &release, c10::Device(c10::DeviceType::CPU)};
+  }
+
+  c10::DeleterFnPtr raw_deleter() const override { return &release; }
+
+  size_t cached() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return cachedBytes_;
+  }
+
+  static CachingCpuAllocator* instance;
+
+ private:
+  static size_t bucketOf(size_t bytes) { return (bytes + kRounding - 1) / kRounding * kRounding; }
+
+  void* take(size_t bytes) const {
+    if (bytes < kMinCachedBytes) return c10::alloc_cpu(bytes);
+    const size_t bucket = bucketOf(bytes);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto found = free_.find(bucket);
+      if (found != free_.end() && !found->second.empty()) {
+        void* data = found->second.back();
+        found->second.pop_back();
+        cachedBytes_ -= bucket;
+        return data;
+      }
+    }
+    void* data = c10::alloc_cpu(bucket);
+    std::lock_guard<std::mutex> lock(mutex_);
+    sizes_[data] = bucket;
+    return data;
+  }
+
+  // Also receives pointers allocated before this allocator was installed (raw_deallocate callers
+  // such as oneDNN look the allocator up at free time): those were never cached and are freed.
+  static void release(void* data) {
+    if (data == nullptr) return;
+    auto& self = *instance;
+    {
+      std::lock_guard<std::mutex> lock(self.mutex_);
+      auto size = self.sizes_.find(data);
+      if (size != self.sizes_.end()) {
+        if (self.cachedBytes_ + size->second <= self.capacity_) {
+          self.free_[size->second].push_back(data);
+          self.cachedBytes_ += size->second;
+          return;
+        }
+        self.sizes_.erase(size);
+      }
+    }
+    c10::free_cpu(data);
+  }
+
+  const size_t capacity_;
+  mutable std::mutex mutex_;
+  mutable std::unordered_map<size_t, std::vector<void*>> free_;
+  mutable std::unordered_map<void*, size_t> sizes_;
+  mutable size_t cachedBytes_ = 0;
+};
+
+CachingCpuAllocator* CachingCpuAllocator::instance = nullptr;
+
+size_t capacityFromEnvironment(size_t fallback) {
+  const char* text = std::getenv("TORCHVIDEO_CPU_CACHE_MB");
+  if (text == nullptr || *text == '\0') return fallback;
+  return static_cast<size_t>(std::strtoull(text, nullptr, 10)) * 1024 * 1024;
+}
+
+}  // namespace
+
+void installCachingCpuAllocator(size_t capacityBytes) {
+  static std::once_flag once;
+  std::call_once(once, [capacityBytes] {
+    const size_t capacity = capacityFromEnvironment(capacityBytes);
+    if (capacity == 0) return;
+    // Never destroyed: tensors freed during process exit may still call into it.
+    CachingCpuAllocator::instance = new CachingCpuAllocator(capacity);
+    c10::SetCPUAllocator(CachingCpuAllocator::instance, kPriority);
+  });
+}
+
+size_t cachedCpuBytes() { return CachingCpuAllocator::instance ? CachingCpuAllocator::instance->cached() : 0; }
+
+}  // namespace torchvideo
