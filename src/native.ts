@@ -39,10 +39,13 @@ export interface NativeModel {
 
 export interface NativeVideoInfo {
   durationSec: number;
+  /** The stream's average frame rate (what torchvision's VideoClips resamples from). */
   fps: number;
+  /** Frames in the stream; frame i is the i-th in presentation order. */
   frameCount: number;
   width: number;
   height: number;
+  /** FFmpeg's codec name: 'h264', 'mpeg4', 'mjpeg', 'vp9', ... */
   codec: string;
 }
 

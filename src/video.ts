@@ -1,20 +1,11 @@
 import { TorchVideoError, withCallSite } from './errors';
-import { native, type NativeVideoReader, type NativePreprocessOptions } from './native';
+import { native, type NativeVideoInfo, type NativeVideoReader, type NativePreprocessOptions } from './native';
 import { DEFAULT_PREPROCESSING, type Preprocessing } from './sidecar';
 import { Tensor, nativeTensorOf } from './tensor';
 import { checkBoolean, checkInteger, checkOptions, checkString, expectRange, expectType } from './validate';
 
-export interface VideoInfo {
-  durationSec: number;
-  /** The stream's average frame rate (what torchvision's VideoClips resamples from). */
-  fps: number;
-  /** Frames in the stream; frame i is the i-th in presentation order. */
-  frameCount: number;
-  width: number;
-  height: number;
-  /** FFmpeg's codec name: 'h264', 'mpeg4', 'mjpeg', 'vp9', ... */
-  codec: string;
-}
+/** What openVideo reads of a video: the native reader's own description. */
+export type VideoInfo = NativeVideoInfo;
 
 /** Attaches the file to errors about it, so batch jobs can report which file failed. */
 function withPath<T>(promise: Promise<T>, path: string): Promise<T> {
