@@ -43,7 +43,8 @@ stale() {
 }
 
 install_node_modules() {
-  if stale node_modules/.package-lock.json package.json package-lock.json; then
+  # npm ci installs exactly the lockfile, so only a newer lockfile makes node_modules stale.
+  if stale node_modules/.package-lock.json package-lock.json; then
     say "npm ci"
     # onnxruntime-node (a benchmark devDependency) would otherwise try to download CUDA binaries.
     ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm ci --no-audit --no-fund
