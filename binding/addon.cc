@@ -38,6 +38,11 @@ Napi::Value adjustedExternalMemory(const Napi::CallbackInfo& info) {
                            static_cast<double>(Napi::MemoryManagement::AdjustExternalMemory(info.Env(), 0)));
 }
 
+// Bytes LibTorch's CPU block cache holds free for reuse (cpp/caching_cpu_allocator.h), for tests.
+Napi::Value cachedCpuBytesValue(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(cachedCpuBytes()));
+}
+
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   configureFfmpegLogging();
   installCachingCpuAllocator(kCpuCacheBytes);
@@ -57,6 +62,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaIsAvailable", Napi::Function::New<cudaIsAvailable>(env, "cudaIsAvailable"));
   exports.Set("cudaDeviceCount", Napi::Function::New<cudaCount>(env, "cudaDeviceCount"));
   exports.Set("adjustedExternalMemory", Napi::Function::New<adjustedExternalMemory>(env, "adjustedExternalMemory"));
+  exports.Set("cachedCpuBytes", Napi::Function::New<cachedCpuBytesValue>(env, "cachedCpuBytes"));
   exports.Set("libtorchVersion", Napi::String::New(env, libtorchVersion()));
   exports.Set("ffmpegVersion", Napi::String::New(env, ffmpegVersion()));
   return exports;

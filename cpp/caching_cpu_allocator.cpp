@@ -5,6 +5,7 @@
 #include <c10/core/impl/alloc_cpu.h>
 
 #include <cstdlib>
+#include <iterator>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -61,22 +62,37 @@ class CachingCpuAllocator final : public c10::Allocator {
 
   // Also receives pointers allocated before this allocator was installed (raw_deallocate callers
   // such as oneDNN look the allocator up at free time): those were never cached and are freed.
+  // When the cache is full, older blocks of other sizes make room: the block just freed is the
+  // likeliest to be asked for again (the same forward pass or preprocessing step comes next).
   static void release(void* data) {
     if (data == nullptr) return;
     auto& self = *instance;
+    std::vector<void*> evicted;
     {
       std::lock_guard<std::mutex> lock(self.mutex_);
       auto size = self.sizes_.find(data);
-      if (size != self.sizes_.end()) {
-        if (self.cachedBytes_ + size->second <= self.capacity_) {
-          self.free_[size->second].push_back(data);
-          self.cachedBytes_ += size->second;
-          return;
-        }
+      if (size == self.sizes_.end()) {
+        evicted.push_back(data);
+      } else if (size->second > self.capacity_) {
         self.sizes_.erase(size);
+        evicted.push_back(data);
+      } else {
+        const size_t bytes = size->second;
+        for (auto bucket = self.free_.begin(); self.cachedBytes_ + bytes > self.capacity_ && bucket != self.free_.end();) {
+          while (!bucket->second.empty() && self.cachedBytes_ + bytes > self.capacity_) {
+            evicted.push_back(bucket->second.back());
+            self.sizes_.erase(bucket->second.back());
+            bucket->second.pop_back();
+            self.cachedBytes_ -= bucket->first;
+          }
+          bucket = bucket->second.empty() ? self.free_.erase(bucket) : std::next(bucket);
+        }
+        self.free_[bytes].push_back(data);
+        self.cachedBytes_ += bytes;
       }
     }
-    c10::free_cpu(data);
+    // Freed outside the lock: munmap of large blocks is slow.
+    for (void* block : evicted) c10::free_cpu(block);
   }
 
   const size_t capacity_;

@@ -76,6 +76,7 @@ export interface NativeBinding {
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;
   adjustedExternalMemory(): number;
+  cachedCpuBytes(): number;
   libtorchVersion: string;
   ffmpegVersion: string;
 }

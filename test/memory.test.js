@@ -56,3 +56,28 @@ t.test('native tensor memory is reported to V8 and released on dispose', async (
   const released = native.adjustedExternalMemory();
   t.ok(held - released >= bytes * 0.9, `and fell by ${((held - released) / 2 ** 20).toFixed(0)} MB on dispose()`);
 });
+
+// The block cache keeps LibTorch's large freed buffers for the next forward, within its cap.
+const cacheScript = `
+const { loadModel, Tensor } = require(${JSON.stringify(path.resolve(__dirname, '..'))});
+const { native } = require(${JSON.stringify(path.resolve(__dirname, '..', 'dist', 'native.js'))});
+(async () => {
+  const model = await loadModel(${JSON.stringify(modelPath('r3d_18'))}, { warmup: false });
+  const input = Tensor.from(new Float32Array(2 * 3 * 16 * 112 * 112), [2, 3, 16, 112, 112]);
+  for (let i = 0; i < 2; i++) (await model.forward(input)).dispose();
+  console.log(JSON.stringify({ cached: native.cachedCpuBytes() }));
+})();
+`;
+
+for (const [capMb, expectation] of [[undefined, 'holds blocks'], ['64', 'stays under a 64 MB cap'], ['0', 'is off with 0']]) {
+  t.test(`the CPU block cache ${expectation}`, async (t) => {
+    const env = { ...process.env };
+    if (capMb === undefined) delete env.TORCHVIDEO_CPU_CACHE_MB;
+    else env.TORCHVIDEO_CPU_CACHE_MB = capMb;
+    const out = execFileSync(process.execPath, ['-e', cacheScript], { encoding: 'utf8', env });
+    const { cached } = JSON.parse(out.trim().split('\n').pop());
+    const cachedMb = cached / 2 ** 20;
+    if (capMb === undefined) t.ok(cachedMb > 64, `${cachedMb.toFixed(0)} MB cached after two batch-2 forwards`);
+    else t.ok(cachedMb <= Number(capMb) && (capMb !== '0' || cached === 0), `${cachedMb.toFixed(0)} MB cached`);
+  });
+}

@@ -1,5 +1,6 @@
 #include "cpp/video/preprocess.h"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <sstream>
@@ -12,6 +13,10 @@
 namespace torchvideo {
 
 namespace {
+
+// Pixels resized per step (about 4 frames of 720p, a whole clip of 320x240).
+constexpr int64_t kResizePixelsPerChunk = 4 * 1024 * 1024;
+
 
 std::string shapeOf(const torch::Tensor& t) {
   std::ostringstream s;
@@ -69,12 +74,20 @@ torch::Tensor preprocessClip(const torch::Tensor& frames, const PreprocessOption
   // (T, H, W, C) -> (T, C, H, W) as a view, the way torchvision datasets hand clips to the
   // transform. The float copy keeps those (channels-last) strides, so interpolate runs the same
   // kernel as in Python and the float sums round the same way.
-  torch::Tensor x = frames.permute({0, 3, 1, 2}).to(torch::kFloat32);
   // F.resize: float interpolate (bilinear, align_corners=False, no antialias), then round and
   // cast back to uint8. No clamp: bilinear output stays within [0, 255].
-  x = torch::upsample_bilinear2d(x, {options.resizeHeight, options.resizeWidth}, /*align_corners=*/false);
-  x = torch::round(x).to(torch::kUInt8);
-
+  // Large frames go a few at a time: each frame is resized on its own, so the result is the same,
+  // and the float copy of a 720p clip (177 MB) shrinks to a few tens of MB that stay reusable.
+  const int64_t frameCount = frames.size(0);
+  const int64_t pixelsPerFrame = frames.size(1) * frames.size(2);
+  const int64_t chunk = std::max<int64_t>(1, kResizePixelsPerChunk / std::max<int64_t>(1, pixelsPerFrame));
+  std::vector<torch::Tensor> resized;
+  for (int64_t start = 0; start < frameCount; start += chunk) {
+    auto part = frames.slice(0, start, std::min(frameCount, start + chunk)).permute({0, 3, 1, 2}).to(torch::kFloat32);
+    part = torch::upsample_bilinear2d(part, {options.resizeHeight, options.resizeWidth}, /*align_corners=*/false);
+    resized.push_back(torch::round(part).to(torch::kUInt8));
+  }
+  torch::Tensor x = resized.size() == 1 ? resized.front() : torch::cat(resized);
   if (options.train) {
     std::mt19937_64 rng(options.hasSeed ? options.seed : (static_cast<uint64_t>(std::random_device{}()) << 32) ^
                                                                std::random_device{}());
