@@ -180,14 +180,24 @@ export async function* classifyVideos(
   const startPreparing = (i: number) => {
     if (i < list.length && prepared[i] === undefined) prepared[i] = deferRejection(prepareVideo(list[i], plan));
   };
-  for (let i = 0; i < list.length; i++) {
-    for (let ahead = i; ahead <= i + prefetch; ahead++) startPreparing(ahead);
-    try {
-      const result = await scoreVideo(model, await prepared[i], plan);
-      yield { path: list[i], ...result };
-    } catch (error) {
-      yield { path: list[i], error: error instanceof Error ? error : new Error(String(error)) };
+  try {
+    for (let i = 0; i < list.length; i++) {
+      for (let ahead = i; ahead <= i + prefetch; ahead++) startPreparing(ahead);
+      let result: VideoResult;
+      try {
+        result = { path: list[i], ...(await scoreVideo(model, await prepared[i], plan)) };
+      } catch (error) {
+        result = { path: list[i], error: error instanceof Error ? error : new Error(String(error)) };
+      }
+      delete prepared[i];
+      yield result;
     }
-    delete prepared[i];
+  } finally {
+    // The caller may stop early (break, return, throw): free what was decoded ahead for it.
+    for (const pending of prepared) {
+      pending
+        ?.then((video) => video.batches.forEach((batch) => batch.then((t) => t.dispose(), () => {})))
+        .catch(() => {});
+    }
   }
 }
