@@ -65,6 +65,24 @@ std::optional<std::vector<int64_t>> optionalIntArray(const Napi::Object& options
 
 namespace torchvideo::binding {
 
+std::vector<int64_t> nonNegativeIntegers(const Napi::Value& value, const std::string& name) {
+  if (!value.IsArray()) throw Error::type("expected " + name + " to be an array of non-negative integers");
+  const auto array = value.As<Napi::Array>();
+  std::vector<int64_t> numbers;
+  numbers.reserve(array.Length());
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    const Napi::Value item = array.Get(i);
+    const std::string element = name + "[" + std::to_string(i) + "]";
+    if (!item.IsNumber()) throw Error::type("expected " + element + " to be a number");
+    const double number = item.As<Napi::Number>().DoubleValue();
+    if (!(number >= 0) || !isInteger(number) || number > 9007199254740991.0) {
+      throw Error::range("expected " + element + " to be a non-negative integer, got " + std::to_string(number));
+    }
+    numbers.push_back(static_cast<int64_t>(number));
+  }
+  return numbers;
+}
+
 std::optional<std::vector<double>> optionalNumberArray(const Napi::Object& options, const char* name) {
   auto value = field(options, name);
   if (!value) return std::nullopt;

@@ -18,6 +18,9 @@ std::optional<std::vector<int64_t>> optionalIntArray(const Napi::Object& options
 
 namespace torchvideo::binding {
 
+// A JS array of non-negative integers (a shape, frame indices); errors name `name` and the element.
+std::vector<int64_t> nonNegativeIntegers(const Napi::Value& value, const std::string& name);
+
 std::optional<std::vector<double>> optionalNumberArray(const Napi::Object& options, const char* name);
 // A non-negative integer up to 2^53, e.g. a seed.
 std::optional<uint64_t> optionalUnsigned(const Napi::Object& options, const char* name);

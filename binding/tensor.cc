@@ -6,6 +6,7 @@
 #include "binding/addon_data.h"
 #include "binding/async_task.h"
 #include "binding/js_errors.h"
+#include "binding/options.h"
 #include "cpp/device.h"
 #include "cpp/dtypes.h"
 #include "cpp/errors.h"
@@ -25,23 +26,6 @@ std::optional<c10::ScalarType> scalarTypeOf(napi_typedarray_type type) {
     case napi_int16_array: return c10::ScalarType::Short;
     default: return std::nullopt;
   }
-}
-
-std::vector<int64_t> readShape(const Napi::Value& value) {
-  if (!value.IsArray()) throw Error::type("expected shape to be an array of non-negative integers");
-  const auto array = value.As<Napi::Array>();
-  std::vector<int64_t> shape;
-  for (uint32_t i = 0; i < array.Length(); ++i) {
-    const Napi::Value dim = array.Get(i);
-    if (!dim.IsNumber()) throw Error::type("expected shape[" + std::to_string(i) + "] to be a number");
-    const double size = dim.As<Napi::Number>().DoubleValue();
-    if (!(size >= 0) || size != static_cast<double>(static_cast<int64_t>(size))) {
-      throw Error::range("expected shape[" + std::to_string(i) + "] to be a non-negative integer, got " +
-                         std::to_string(size));
-    }
-    shape.push_back(static_cast<int64_t>(size));
-  }
-  return shape;
 }
 
 // Keeps the JS ArrayBuffer under a zero-copy tensor alive for as long as LibTorch's storage
@@ -126,7 +110,7 @@ Napi::Value TensorWrap::fromTypedArray(const Napi::CallbackInfo& info) {
       throw Error::type("expected data to be a Float32Array, Float64Array, Int32Array, BigInt64Array, "
                         "Uint8Array, Int8Array or Int16Array");
     }
-    const auto shape = readShape(info[1]);
+    const auto shape = nonNegativeIntegers(info[1], "shape");
     int64_t elements = 1;
     for (const auto size : shape) elements *= size;
     if (elements != static_cast<int64_t>(array.ElementLength())) {

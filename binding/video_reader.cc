@@ -9,27 +9,6 @@
 #include "cpp/video/clip_batch.h"
 
 namespace torchvideo::binding {
-namespace {
-
-std::vector<int64_t> readIndices(const Napi::Value& value, const std::string& name) {
-  if (!value.IsArray()) throw Error::type("expected " + name + " to be an array of frame indices");
-  const auto array = value.As<Napi::Array>();
-  std::vector<int64_t> indices;
-  indices.reserve(array.Length());
-  for (uint32_t i = 0; i < array.Length(); ++i) {
-    const Napi::Value item = array.Get(i);
-    if (!item.IsNumber()) throw Error::type("expected " + name + "[" + std::to_string(i) + "] to be a number");
-    const double index = item.As<Napi::Number>().DoubleValue();
-    if (!(index >= 0) || index != static_cast<double>(static_cast<int64_t>(index))) {
-      throw Error::range("expected " + name + "[" + std::to_string(i) + "] to be a non-negative integer");
-    }
-    indices.push_back(static_cast<int64_t>(index));
-  }
-  return indices;
-}
-
-}  // namespace
-
 PreprocessOptions readPreprocessOptions(const Napi::Value& value) {
   PreprocessOptions options;
   if (value.IsUndefined()) return options;
@@ -107,7 +86,7 @@ Napi::Value VideoReaderWrap::readFrames(const Napi::CallbackInfo& info) {
   const auto env = info.Env();
   return promiseOrReject(env, [&]() -> Napi::Value {
     auto shared = live();
-    auto indices = readIndices(info[0], "indices");
+    auto indices = nonNegativeIntegers(info[0], "indices");
     return AsyncJob<torch::Tensor>::start(
         env, AddonData::of(env).decodePool(),
         [shared, indices] {
@@ -125,7 +104,7 @@ Napi::Value VideoReaderWrap::readClips(const Napi::CallbackInfo& info) {
     if (!info[0].IsArray()) throw Error::type("expected clips to be an array of frame index arrays");
     const auto array = info[0].As<Napi::Array>();
     std::vector<std::vector<int64_t>> clips;
-    for (uint32_t i = 0; i < array.Length(); ++i) clips.push_back(readIndices(array.Get(i), "clips[" + std::to_string(i) + "]"));
+    for (uint32_t i = 0; i < array.Length(); ++i) clips.push_back(nonNegativeIntegers(array.Get(i), "clips[" + std::to_string(i) + "]"));
     const auto options = readPreprocessOptions(info[1]);
     return AsyncJob<torch::Tensor>::start(
         env, AddonData::of(env).decodePool(),
