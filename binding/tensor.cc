@@ -47,6 +47,12 @@ struct JsBufferHold {
   }
 };
 
+Napi::ArrayBuffer copyToArrayBuffer(Napi::Env env, const torch::Tensor& contiguous) {
+  auto copy = Napi::ArrayBuffer::New(env, contiguous.nbytes());
+  std::memcpy(copy.Data(), contiguous.data_ptr(), contiguous.nbytes());
+  return copy;
+}
+
 }  // namespace
 
 Napi::Function TensorWrap::define(Napi::Env env) {
@@ -128,7 +134,9 @@ Napi::Value TensorWrap::fromTypedArray(const Napi::CallbackInfo& info) {
         base, shape, [hold](void*) { JsBufferHold::release(hold); },
         torch::TensorOptions().dtype(*scalarType));
     auto object = data.tensorConstructor.New({});
-    Unwrap(object)->tensor_ = std::move(tensor);
+    auto* self = Unwrap(object);
+    self->tensor_ = std::move(tensor);
+    self->borrowsJsMemory_ = true;
     return object;
   });
 }
@@ -168,6 +176,10 @@ Napi::Value TensorWrap::data(const Napi::CallbackInfo& info) {
     auto contiguous = tensor.contiguous();
     const size_t bytes = contiguous.nbytes();
     if (bytes == 0) return Napi::ArrayBuffer::New(env, 0);
+    // Memory that already backs a JS ArrayBuffer must not become a second, external one (V8 would
+    // then own one allocation twice): the TS layer hands back the caller's own array for these;
+    // a direct native caller gets a copy.
+    if (borrowsJsMemory_) return copyToArrayBuffer(env, contiguous);
     // Zero-copy: the ArrayBuffer's finalizer owns a reference to the tensor's storage, so the
     // memory stays valid after dispose() until JS drops the buffer too.
     auto* owner = new torch::Tensor(contiguous);
@@ -178,9 +190,7 @@ Napi::Value TensorWrap::data(const Napi::CallbackInfo& info) {
     if (status == napi_ok) return Napi::ArrayBuffer(env, buffer);
     // Runtimes that forbid external buffers (Electron's memory cage) get a copy.
     delete owner;
-    auto copy = Napi::ArrayBuffer::New(env, bytes);
-    std::memcpy(copy.Data(), contiguous.data_ptr(), bytes);
-    return copy;
+    return copyToArrayBuffer(env, contiguous);
   });
 }
 

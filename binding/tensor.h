@@ -35,6 +35,8 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
   // Bytes reported to V8 with AdjustExternalMemory; 0 for tensors over a JS buffer, which V8
   // already counts.
   int64_t reportedBytes_ = 0;
+  // True for tensors made by fromTypedArray: their storage is the caller's JS memory.
+  bool borrowsJsMemory_ = false;
 };
 
 }  // namespace torchvideo::binding

@@ -34,6 +34,20 @@ t.test('Tensor.from shares memory with the caller (zero-copy) and copies on to()
   t.same(copy.shape, [2, 3]);
 });
 
+t.test('the native data() of a tensor over JS memory is a copy, never a second owner', async (t) => {
+  // The addon's own surface (what src/ wraps): wrapping the caller's memory in a second, external
+  // ArrayBuffer would give V8 two owners of one allocation.
+  const { native } = require('../dist/native');
+  const data = new Float32Array([1, 2, 3, 4]);
+  const handle = native.Tensor.fromTypedArray(data, [4]);
+  const buffer = handle.data();
+  t.not(buffer, data.buffer);
+  t.same(Array.from(new Float32Array(buffer)), [1, 2, 3, 4], 'same values');
+  new Float32Array(buffer)[0] = 7;
+  t.equal(data[0], 1, 'a write to the copy leaves the caller array alone');
+  handle.dispose();
+});
+
 t.test('a view into a larger buffer keeps its offset', async (t) => {
   const backing = new Float32Array([9, 9, 1, 2, 3, 4, 9]);
   const view = backing.subarray(2, 6);
