@@ -83,15 +83,24 @@ export interface NativeBinding {
 
 function loadBinding(): NativeBinding {
   const root = path.resolve(__dirname, '..');
+  // TORCHVIDEO_ADDON=path/to/torchvideo.node loads another build of the addon (the AddressSanitizer
+  // build of scripts/asan.sh, or a CUDA build kept beside the CPU one) without replacing build/.
+  const override = process.env.TORCHVIDEO_ADDON;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const binding = require('node-gyp-build')(root) as NativeBinding;
+    const binding = (
+      override
+        ? // eslint-disable-next-line @typescript-eslint/no-require-imports
+          require(path.resolve(override))
+        : // eslint-disable-next-line @typescript-eslint/no-require-imports
+          require('node-gyp-build')(root)
+    ) as NativeBinding;
     binding.setErrorClass(TorchVideoError);
     return binding;
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
+    const which = override ? ` from TORCHVIDEO_ADDON=${override}` : '';
     throw new Error(
-      `torchvideo: could not load the native addon: ${reason}\n` +
+      `torchvideo: could not load the native addon${which}: ${reason}\n` +
         'Possible solutions:\n' +
         '- Build it: npm run build (or bash scripts/setup.sh to install LibTorch and FFmpeg first)\n' +
         '- Install the runtime libraries: apt-get install libtorch1.13 libavformat59 libavcodec59 libswscale6\n' +

@@ -8,6 +8,7 @@ const t = require('tap');
 const { openVideo, TorchVideoError } = require('..');
 const { fixture } = require('./helpers/fixtures');
 const { tempDir } = require('./helpers/models');
+const { checkRssGrowth } = require('./helpers/rss');
 
 async function expectVideoError(t, file, code, message) {
   const error = await openVideo(file).then(
@@ -72,7 +73,7 @@ t.test('500 bad opens leak no file descriptors, decoders or memory', async (t) =
   if (global.gc) global.gc();
   t.equal(openFds(), fdsBefore, `open fds unchanged (${fdsBefore})`);
   const growthMb = (process.memoryUsage().rss - rssBefore) / 2 ** 20;
-  t.ok(growthMb < 32, `RSS grew ${growthMb.toFixed(1)} MB over 500 bad opens`);
+  checkRssGrowth(t, growthMb, 32, 'over 500 bad opens');
 });
 
 t.test('the unknown-codec fixture holds a video stream FFmpeg cannot decode', async (t) => {
