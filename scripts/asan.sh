@@ -3,7 +3,7 @@
 #   1. LeakSanitizer over scripts/asan-leak-check.js (every native path once; leaks reported at exit),
 #   2. the tap files given (default: all) with ASan's memory-error checks. RSS bounds are skipped
 #      there (TORCHVIDEO_SANITIZED=1): ASan's quarantine and redzones make RSS meaningless.
-# Node itself is not instrumented, so libasan is preloaded. Not part of `npm test`: it takes ~15 min.
+# Node itself is not instrumented, so libasan is preloaded. Not part of `npm test`: it takes ~10 min.
 # Usage: bash scripts/asan.sh [test/foo.test.js ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
