@@ -87,6 +87,9 @@ function loadBinding(): NativeBinding {
   // build of scripts/asan.sh, or a CUDA build kept beside the CPU one) without replacing build/.
   const override = process.env.TORCHVIDEO_ADDON;
   try {
+    if (override && path.extname(override) !== '.node') {
+      throw new Error('TORCHVIDEO_ADDON must name a compiled addon file ending in .node');
+    }
     const binding = (
       override
         ? // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -26,8 +26,8 @@ t.test('a TORCHVIDEO_ADDON that cannot load names itself and lists fixes', async
   t.match(result.stderr, /Possible solutions:\n- Build it: npm run build/);
 });
 
-t.test('a file that is not an addon is refused with the loader reason', async (t) => {
+t.test('a TORCHVIDEO_ADDON that is not a .node file is refused before loading', async (t) => {
   const result = loadIn({ TORCHVIDEO_ADDON: path.join(root, 'package.json') });
   t.not(result.status, 0);
-  t.match(result.stderr, /could not load the native addon from TORCHVIDEO_ADDON=.*package\.json: /);
+  t.match(result.stderr, /TORCHVIDEO_ADDON=.*package\.json: TORCHVIDEO_ADDON must name a compiled addon file ending in \.node/);
 });
