@@ -5,7 +5,22 @@
 // weights; ratios; the p99 event-loop delay while torchvideo computes; RSS growth.
 //
 //   node scripts/bench.js [--arch r3d_18,mc3_18,r2plus1d_18] [--batch 1,8] [--iters 5] [--no-scripted]
-//                         [--no-python] [--no-onnx] [--json FILE]
+//                         [--no-python] [--no-onnx] [--no-video] [--json FILE]
+//
+// GPU rows: node scripts/bench.js --device cuda[:N] [--arch ...] [--batch 1,32] [--precision float32,half]
+//                                 [--iters 20] [--no-python] [--json FILE]
+// (a CUDA build of the addon: TORCHVIDEO_ADDON=build-cuda/Release/torchvideo.node, see scripts/gpu-check.sh)
+// prints, per network, precision (float32; half = float16 weights and input, float32 logits), batch
+// size and input source (already on the GPU, or in host memory), ms/clip through torchvideo beside
+// PyTorch on the same GPU and export (scripts/bench_python.py --device cuda: TorchScript frozen and
+// optimized, and torchvision's eager module in channels_last_3d, under autocast for half), with
+// torchvideo / PyTorch best and, for host input, host / on-device. What is timed, on both sides: one
+// call from a float32 clip to float32 logits in host memory, `(await model.forward(x)).to('cpu')` here
+// and `module(x).float().cpu()` + torch.cuda.synchronize() in Python. The copy back is what makes the
+// time honest: forward()'s promise resolves once the executor has queued the kernels (cpp/model.cpp
+// does not synchronize; the logits stay on the GPU), so timing forward() alone would time the launches.
+// Python is $PYTHON when set, else /usr/bin/python3 on CPU (Debian's torch, the addon's LibTorch) and
+// python3 on CUDA. Without a usable CUDA device it exits 2 with the ERR_DEVICE_UNAVAILABLE message.
 'use strict';
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -17,15 +32,16 @@ const { parseArgs } = require('node:util');
 const ROOT = path.resolve(__dirname, '..');
 const { nativePreprocessOptions } = require(path.join(ROOT, 'dist', 'video.js'));
 const MODELS = path.join(ROOT, 'models');
-const PYTHON = '/usr/bin/python3';
-const { loadModel, Tensor, versions, openVideo, sampleClips, classifyVideo } = require(ROOT);
+const { loadModel, Tensor, TorchVideoError, versions, openVideo, sampleClips, classifyVideo } = require(ROOT);
 const BENCH_DIR = path.join(ROOT, 'bench-out');
 
 const { values: args } = parseArgs({
   options: {
     arch: { type: 'string', default: 'r3d_18,mc3_18,r2plus1d_18' },
-    batch: { type: 'string', default: '1,8' },
-    iters: { type: 'string', default: '5' },
+    batch: { type: 'string' },
+    iters: { type: 'string' },
+    device: { type: 'string', default: 'cpu' },
+    precision: { type: 'string', default: 'float32,half' },
     'no-scripted': { type: 'boolean', default: false },
     'no-python': { type: 'boolean', default: false },
     'no-onnx': { type: 'boolean', default: false },
@@ -33,11 +49,31 @@ const { values: args } = parseArgs({
     json: { type: 'string' },
   },
 });
+const DEVICE = args.device;
+const ON_GPU = DEVICE !== 'cpu';
 const ARCHS = args.arch.split(',');
-const BATCHES = args.batch.split(',').map(Number);
-const ITERS = Number(args.iters);
+const BATCHES = (args.batch ?? (ON_GPU ? '1,32' : '1,8')).split(',').map(Number);
+const ITERS = Number(args.iters ?? (ON_GPU ? '20' : '5'));
+// Untimed calls first: the profiling executor optimizes on the second call; on CUDA a third lets the
+// fusers compile and cuDNN's autotuner settle (bench_python.py warms up as many times).
+const WARMUP = ON_GPU ? 3 : 2;
+const PRECISIONS = args.precision.split(',');
 const CLIP = [3, 16, 112, 112];
 const THREADS = os.availableParallelism();
+const PYTHON = process.env.PYTHON || (ON_GPU ? 'python3' : '/usr/bin/python3');
+
+function usageError(message) {
+  console.error(`bench.js: ${message}`);
+  process.exit(2);
+}
+if (!/^(cpu|cuda(:\d{1,3})?)$/.test(DEVICE)) usageError(`expected --device cpu, cuda or cuda:N, got '${DEVICE}'`);
+if (!BATCHES.every((b) => Number.isInteger(b) && b >= 1)) {
+  usageError(`expected --batch to be integers >= 1, got '${args.batch}'`);
+}
+if (!(Number.isInteger(ITERS) && ITERS >= 1)) usageError(`expected --iters to be an integer >= 1, got '${args.iters}'`);
+if (!PRECISIONS.every((p) => p === 'float32' || p === 'half')) {
+  usageError(`expected --precision float32 and/or half, got '${args.precision}'`);
+}
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const clipElements = CLIP.reduce((a, b) => a * b, 1);
@@ -48,8 +84,7 @@ function randomInput(batch) {
 }
 
 async function timeIt(run, batch) {
-  await run();
-  await run();
+  for (let i = 0; i < WARMUP; i++) await run();
   const times = [];
   for (let i = 0; i < ITERS; i++) {
     const start = performance.now();
@@ -171,6 +206,128 @@ async function benchVideoPipeline() {
   return { decode: rows, classify: { modelOnlyMs: modelOnly, endToEndMs: endToEnd } };
 }
 
+// ---------------------------------------------------------------------------------------- CUDA rows
+
+// Fails with the addon's own ERR_DEVICE_UNAVAILABLE message (a CPU-only LibTorch, no GPU, an index
+// past the last one) before any model is loaded.
+async function checkDevice() {
+  const probe = Tensor.from(new Float32Array(1), [1]);
+  try {
+    (await probe.to(DEVICE)).dispose();
+  } finally {
+    probe.dispose();
+  }
+}
+
+// One timed call: forward, then the logits copied to host memory (see the top of this file).
+const gpuCall = (model, input) => async () => {
+  const logits = await model.forward(input);
+  const host = await logits.to('cpu');
+  logits.dispose();
+  host.dispose();
+};
+
+async function benchTorchvideoGpu(arch) {
+  const rows = [];
+  for (const precision of PRECISIONS) {
+    const model = await loadModel(path.join(MODELS, `${arch}.pt`), { device: DEVICE, half: precision === 'half' });
+    for (const batch of BATCHES) {
+      const host = Tensor.from(randomInput(batch), [batch, ...CLIP]);
+      const device = await host.to(DEVICE);
+      for (const [input, tensor] of [['device', device], ['host', host]]) {
+        rows.push({ arch, precision, batch, input, msPerClip: await timeIt(gpuCall(model, tensor), batch) });
+      }
+      device.dispose();
+      host.dispose();
+    }
+    model.dispose();
+  }
+  return rows;
+}
+
+// PyTorch's rows; when Python fails, torchvideo's rows are still printed, with the reason.
+function benchPythonGpu() {
+  let out;
+  try {
+    out = execFileSync(
+      PYTHON,
+      [
+        path.join(ROOT, 'scripts', 'bench_python.py'),
+        '--models', MODELS, '--arch', ARCHS.join(','), '--batch', BATCHES.join(','), '--iters', String(ITERS),
+        '--warmup', String(WARMUP), '--device', DEVICE, '--modes', 'optimized,eager', '--precision', PRECISIONS.join(','),
+        '--inputs', 'device,host', '--json',
+      ],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 * 2 ** 20 },
+    );
+  } catch (error) {
+    return { rows: [], error: `${PYTHON} scripts/bench_python.py failed (${error.status === null ? error.message : `exit ${error.status}`})` };
+  }
+  return JSON.parse(out);
+}
+
+// ms/clip on a GPU run from a few hundredths to tens of milliseconds.
+const fmtGpu = (ms) => (ms === undefined ? '—' : ms < 10 ? ms.toFixed(3) : ms.toFixed(1));
+
+async function mainGpu() {
+  try {
+    await checkDevice();
+  } catch (error) {
+    if (error instanceof TorchVideoError) usageError(`--device ${DEVICE}: ${error.code}: ${error.message}`);
+    throw error;
+  }
+  console.log(`torchvideo ${versions.torchvideo} | LibTorch ${versions.libtorch} | ${DEVICE} | ${THREADS} CPU threads`);
+  const results = [];
+  for (const arch of ARCHS) results.push(...(await benchTorchvideoGpu(arch)));
+  let python = { rows: [] };
+  if (!args['no-python']) python = benchPythonGpu();
+  if (python.error) console.log(`PyTorch rows missing: ${python.error}; PYTHON=/path/to/python3 picks the interpreter`);
+  if (python.deviceName) console.log(`PyTorch ${python.torch} on ${python.device} (${python.deviceName}), same export`);
+  console.log(`median of ${ITERS} calls after ${WARMUP} warm-up calls; input (B, ${CLIP.join(', ')}) float32; ` +
+    'a call = forward + logits copied to host memory, on both sides\n');
+
+  const find = (rows, row, extra) =>
+    rows.find((r) => r.arch === row.arch && r.batch === row.batch && r.precision === row.precision && r.input === row.input &&
+      Object.entries(extra).every(([k, v]) => r[k] === v))?.msPerClip;
+  for (const row of results) {
+    row.pytorchOptimizedMsPerClip = find(python.rows, row, { mode: 'optimized' });
+    row.pytorchEagerMsPerClip = find(python.rows, row, { mode: 'eager' });
+    const best = [row.pytorchOptimizedMsPerClip, row.pytorchEagerMsPerClip].filter((x) => x !== undefined);
+    row.pytorchBestMsPerClip = best.length ? Math.min(...best) : undefined;
+    row.vsPytorchBest = row.pytorchBestMsPerClip === undefined ? undefined : row.msPerClip / row.pytorchBestMsPerClip;
+    if (row.input === 'host') row.hostVsDevice = row.msPerClip / find(results, { ...row, input: 'device' }, {});
+  }
+
+  const header = ['network', 'precision', 'batch', 'input', 'torchvideo', 'PyTorch optimized', 'PyTorch eager CL',
+    'tv / PyTorch best', 'host / device'];
+  const lines = results.map((r) => [
+    r.arch, r.precision, String(r.batch), r.input, fmtGpu(r.msPerClip), fmtGpu(r.pytorchOptimizedMsPerClip),
+    fmtGpu(r.pytorchEagerMsPerClip), r.vsPytorchBest === undefined ? '—' : `${r.vsPytorchBest.toFixed(2)}x`,
+    r.hostVsDevice === undefined ? '' : `${r.hostVsDevice.toFixed(2)}x`,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const print = (cells) => console.log(cells.map((c, i) => c.padStart(widths[i])).join('  '));
+  console.log(`ms per clip on ${DEVICE} (lower is better); input: "device" = already on the GPU, "host" = host memory`);
+  print(header);
+  lines.forEach(print);
+
+  // The targets: at batch 1, within 1.05x of PyTorch's best on the same input; from host memory,
+  // within 1.1x of the same call on an input already on the GPU.
+  const batchOne = results.filter((r) => r.batch === 1 && r.vsPytorchBest !== undefined);
+  const slowAtOne = batchOne.filter((r) => r.vsPytorchBest > 1.05);
+  const hostRows = results.filter((r) => r.hostVsDevice !== undefined);
+  const slowFromHost = hostRows.filter((r) => r.hostVsDevice > 1.1);
+  const name = (r) => `${r.arch} ${r.precision} b${r.batch} ${r.input}`;
+  console.log(`\ntarget batch 1 <= 1.05x PyTorch best: ${batchOne.length - slowAtOne.length} of ${batchOne.length} rows met` +
+    (slowAtOne.length ? `; missed: ${slowAtOne.map((r) => `${name(r)} ${r.vsPytorchBest.toFixed(2)}x`).join(', ')}` : ''));
+  console.log(`target host <= 1.1x on-device: ${hostRows.length - slowFromHost.length} of ${hostRows.length} rows met` +
+    (slowFromHost.length ? `; missed: ${slowFromHost.map((r) => `${name(r)} ${r.hostVsDevice.toFixed(2)}x`).join(', ')}` : ''));
+  if (args.json) {
+    fs.writeFileSync(args.json, JSON.stringify({ versions, device: DEVICE, iters: ITERS, python, results }, null, 2));
+  }
+}
+
+// ------------------------------------------------------------------------------------------ CPU rows
+
 const fmt = (ms) => (ms === undefined ? '—' : ms.toFixed(1));
 const ratio = (a, b) => (a === undefined || b === undefined ? '—' : `${(a / b).toFixed(2)}x`);
 
@@ -224,7 +381,7 @@ async function main() {
   if (args.json) fs.writeFileSync(args.json, JSON.stringify({ versions, threads: THREADS, python, results, video }, null, 2));
 }
 
-main().catch((error) => {
+(ON_GPU ? mainGpu : main)().catch((error) => {
   console.error(error);
   process.exit(1);
 });
