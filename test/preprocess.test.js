@@ -1,5 +1,7 @@
 'use strict';
-// preprocess() equals torchvision's VideoClassification on the same frames within 1e-5.
+// preprocess() equals torchvision's VideoClassification on the same frames within 1e-5, on generated
+// fixtures (always) and on the real clips in ../shared/videos (when present); in train mode its crop
+// and flip are one of torchvision's crop/flip candidates.
 const fs = require('node:fs');
 const path = require('node:path');
 const t = require('tap');
@@ -7,51 +9,92 @@ const { openVideo, preprocess, Tensor } = require('..');
 const { fixture } = require('./helpers/fixtures');
 const { SHARED_VIDEOS, pythonReference, maxAbsDiff, tempDir } = require('./helpers/models');
 
-async function referenceOf(frames) {
-  const dir = tempDir();
-  const input = path.join(dir, 'frames.bin');
-  const data = frames.data();
-  fs.writeFileSync(input, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-  const { bytes } = pythonReference('ref_preprocess.py', ['--input', input, '--shape', frames.shape.join(',')]);
-  fs.rmSync(dir, { recursive: true });
-  return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+function writeRaw(file, typed) {
+  fs.writeFileSync(file, Buffer.from(typed.buffer, typed.byteOffset, typed.byteLength));
 }
 
-const SOURCES = [
-  () => fixture('odd-97x61.mp4'),
-  () => fixture('portrait.mp4'),
-  () => fixture('hd-720p.mp4'),
-  () => path.join(SHARED_VIDEOS, 'mmaction2__demo.mp4'),
-];
+function referenceOf(frames) {
+  const dir = tempDir();
+  try {
+    const input = path.join(dir, 'frames.bin');
+    writeRaw(input, frames.data());
+    const { bytes } = pythonReference('ref_preprocess.py', ['--input', input, '--shape', frames.shape.join(',')]);
+    return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
 
-for (const source of SOURCES) {
-  t.test(`VideoClassification parity on frames of ${path.basename(source())}`, async (t) => {
-    if (!fs.existsSync(source())) return t.skip('../shared/videos is not present');
-    const reader = await openVideo(source());
+// Which (top, left, flip) candidates of torchvision's crop + hflip equal each train-mode clip.
+function identifyCrops(frames, clips) {
+  const dir = tempDir();
+  try {
+    const input = path.join(dir, 'frames.bin');
+    const outputs = path.join(dir, 'clips.bin');
+    writeRaw(input, frames.data());
+    const joined = new Float32Array(clips.reduce((n, clip) => n + clip.data().length, 0));
+    clips.reduce((offset, clip) => (joined.set(clip.data(), offset), offset + clip.data().length), 0);
+    writeRaw(outputs, joined);
+    const args = ['--input', input, '--shape', frames.shape.join(','), '--outputs', outputs, '--count', String(clips.length)];
+    return pythonReference('ref_preprocess_train.py', args).json;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// Odd sizes, portrait, 720p (frames decoded in chunks) and the real clips' sizes.
+const SOURCES = [
+  ['odd-97x61.mp4', fixture],
+  ['portrait.mp4', fixture],
+  ['hd-720p.mp4', fixture],
+];
+if (fs.existsSync(SHARED_VIDEOS)) {
+  for (const name of fs.readdirSync(SHARED_VIDEOS).filter((f) => /\.(mp4|mkv|avi)$/.test(f)).sort()) {
+    SOURCES.push([name, (file) => path.join(SHARED_VIDEOS, file)]);
+  }
+}
+
+t.test('there are parity cases to run', async (t) => {
+  t.ok(SOURCES.length >= 3, `${SOURCES.length} videos (3 fixtures${SOURCES.length > 3 ? ' + shared clips' : ''})`);
+});
+
+for (const [name, locate] of SOURCES) {
+  t.test(`VideoClassification parity on frames of ${name}`, async (t) => {
+    const reader = await openVideo(locate(name));
     const frames = await reader.readFrames([0, 3, 7, Math.min(11, reader.info.frameCount - 1)]);
     reader.close();
     const clip = await preprocess(frames);
     t.same(clip.shape, [3, 4, 112, 112]);
     t.equal(clip.dtype, 'float32');
-    const diff = maxAbsDiff(clip.data(), await referenceOf(frames));
+    const diff = maxAbsDiff(clip.data(), referenceOf(frames));
     t.ok(diff <= 1e-5, `max abs diff ${diff.toExponential(2)} <= 1e-5`);
   });
 }
 
-t.test('train mode: a random crop and flip, reproducible with a seed', async (t) => {
+t.test("train mode: each seed's crop and flip is one of torchvision's, reproducibly", async (t) => {
   const reader = await openVideo(fixture('h264.mp4'));
-  const frames = await reader.readFrames([0, 1, 2, 3]);
+  const frames = await reader.readFrames([0, 5, 10]);
   reader.close();
-  const a = await preprocess(frames, { train: true, seed: 3 });
-  const b = await preprocess(frames, { train: true, seed: 3 });
-  t.same(a.shape, [3, 4, 112, 112]);
-  t.same(Array.from(a.data()), Array.from(b.data()), 'same seed, same crop and flip');
-  const crops = new Set();
-  for (let seed = 0; seed < 8; seed++) crops.add(Array.from((await preprocess(frames, { train: true, seed })).data().subarray(0, 64)).join());
-  t.ok(crops.size > 1, `different seeds give different crops (${crops.size} distinct of 8)`);
-  const evaluation = await preprocess(frames);
-  const mean = (x) => x.reduce((s, v) => s + v, 0) / x.length;
-  t.ok(Math.abs(mean(a.data()) - mean(evaluation.data())) < 0.5, 'values stay normalized like the eval transform');
+  const seeds = Array.from({ length: 16 }, (_, seed) => seed);
+  const clips = [];
+  for (const seed of seeds) clips.push(await preprocess(frames, { train: true, seed }));
+  const again = await preprocess(frames, { train: true, seed: 3 });
+  t.same(clips[0].shape, [3, 3, 112, 112]);
+  t.equal(clips[0].dtype, 'float32');
+
+  const { candidates, matches, closest } = identifyCrops(frames, [...clips, again]);
+  t.equal(candidates, (128 - 112 + 1) * (171 - 112 + 1) * 2, 'every top, left and flip was tried');
+  const chosen = matches.map((found, i) => {
+    const best = closest[i];
+    t.equal(found.length, 1, `seed ${i < seeds.length ? seeds[i] : '3 again'}: exactly one candidate within 1e-5 (closest: top ${best.top}, left ${best.left}, flip ${best.flip}, max abs diff ${best.maxDiff.toExponential(2)})`);
+    return found.length === 1 ? `${found[0].top},${found[0].left},${found[0].flip}` : null;
+  });
+  t.equal(chosen[seeds.length], chosen[3], 'the same seed gives the same crop and flip');
+  t.same(Array.from(again.data()), Array.from(clips[3].data()), 'the same seed gives the same values');
+  const firstEight = new Set(chosen.slice(0, 8));
+  t.ok(firstEight.size > 1, `8 seeds give ${firstEight.size} distinct crops`);
+  const flips = new Set(matches.slice(0, seeds.length).flat().map((m) => m.flip));
+  t.same([...flips].sort(), [false, true], '16 seeds flip some clips and not others');
 });
 
 t.test('bad calls to preprocess', async (t) => {

@@ -23,6 +23,13 @@ const RECIPES = {
   'vfr.mp4': [...SRC('320x240', 30, 4), '-vf', "select='lt(mod(n,7),4)+between(n,40,60)'", '-fps_mode', 'passthrough', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-g', '20'],
   'five-frames.mp4': ['-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25', '-frames:v', '5', '-c:v', 'libx264', '-pix_fmt', 'yuv420p'],
   'hd-720p.mp4': [...SRC('1280x720', 30, 4), '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-g', '30'],
+  // Long enough for 5 evenly spaced 16-frame clips at 15 fps without repeats (>= 6 s), for the
+  // classify parity tests on a checkout without ../shared/videos.
+  'h264-8s.mp4': [...SRC('320x240', 25, 8), ...X264],
+  'mpeg4-7s.avi': [...SRC('352x288', '30000/1001', 7), '-c:v', 'mpeg4', '-vtag', 'XVID', '-g', '15', '-bf', '2', '-q:v', '4'],
+  'hd-720p-7s.mp4': [...SRC('1280x720', 30, 7), '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-g', '30'],
+  // Matroska keeps no frame count in its header: the 37 frames the recipe asks for must be counted.
+  'h264-37-frames.mkv': ['-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=30000/1001', '-frames:v', '37', ...X264],
   'audio-only.m4a': ['-f', 'lavfi', '-i', 'sine=duration=2', '-c:a', 'aac'],
   'moov-at-end.mp4': [...SRC('320x240', 25, 4), '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-g', '25'],
   'faststart.mp4': [...SRC('320x240', 25, 4), '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-g', '25', '-movflags', '+faststart'],
