@@ -5,7 +5,7 @@ const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const t = require('tap');
 const { loadModel, Tensor } = require('..');
-const { ROOT, PYTHON, tempDir } = require('./helpers/models');
+const { ROOT, PYTHON, tempDir, randomFloats, pythonReference, maxAbsDiff } = require('./helpers/models');
 
 const EXPORT = path.join(ROOT, 'scripts', 'export_models.py');
 const exportModel = (...args) => spawnSync(PYTHON, [EXPORT, ...args], { encoding: 'utf8' });
@@ -30,8 +30,19 @@ t.test('a 10-class export from a local state dict', async (t) => {
   const model = await loadModel(path.join(out, 'mc3_18.pt'), { warmup: false });
   t.equal(model.info.numClasses, 10);
   t.equal(model.info.labels[9], 'class_9');
-  const logits = await model.forward(Tensor.from(new Float32Array(3 * 4 * 32 * 32), [1, 3, 4, 32, 32]));
+  // The export carries the state dict's weights: its logits equal torchvision's own mc3_18 with
+  // that state dict loaded (an export that ignored --weights would differ).
+  const shape = [1, 3, 4, 32, 32];
+  const input = randomFloats(shape.reduce((a, b) => a * b, 1), 3);
+  const logits = await model.forward(Tensor.from(input, shape));
   t.same(logits.shape, [1, 10]);
+  const inputFile = path.join(dir, 'input.bin');
+  fs.writeFileSync(inputFile, Buffer.from(input.buffer, input.byteOffset, input.byteLength));
+  const { json, bytes } = pythonReference('ref_eager_forward.py', ['--arch', 'mc3_18', '--weights', pth, '--input', inputFile, '--shape', shape.join(',')]);
+  t.same(json.shape, [1, 10]);
+  const diff = maxAbsDiff(logits.data(), new Float32Array(bytes.buffer, bytes.byteOffset, 10));
+  t.ok(diff <= 1e-4, `equals torchvision's mc3_18 with the state dict loaded: max abs diff ${diff.toExponential(2)}`);
+  model.dispose();
   const again = exportModel('--arch', 'mc3_18', '--weights', pth, '--out', out);
   t.equal(again.status, 0);
   t.match(again.stdout + again.stderr, /up to date|skip/i, 'a second run redoes nothing');

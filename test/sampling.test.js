@@ -5,7 +5,8 @@ const { sampleClips, resampleFrameIndices } = require('..');
 const { pythonReference } = require('./helpers/models');
 
 // [frameCount, fps, frameRate, clipLength, clipsPerVideo]: integer and fractional resampling
-// steps, NTSC rates, upsampling, short videos, more clips than candidates, no resampling.
+// steps, NTSC rates, upsampling, short videos, more clips than candidates, no resampling (null),
+// and videos shorter than one clip (torchvision drops them).
 const CASES = [
   [280, 28, 15, 16, 5],
   [164, 25, 15, 16, 5],
@@ -20,49 +21,62 @@ const CASES = [
   [33, 30, 15, 16, 10],
   [300, 30, 15, 8, 1],
   [120, 24, 24, 16, 4],
-  [77, 25, 0, 16, 5].map((x, i) => (i === 2 ? null : x)),
+  [77, 25, null, 16, 5],
+  [7, 30, 15, 16, 3],
+  [5, 25, 15, 16, 2],
+  [1, 60, 15, 2, 1],
+  [4, 25, null, 16, 1],
 ];
+const label = ([frameCount, fps, frameRate, clipLength, clipsPerVideo]) =>
+  `${frameCount} frames at ${fps.toFixed(2)} fps -> ${frameRate ?? 'native'} fps, ${clipsPerVideo}x${clipLength}`;
+
+// torchvision's answer for every case, computed once: { resampled, candidates, clips } per case.
+let reference;
+const torchvision = () => (reference ??= pythonReference('ref_sampling.py', ['--cases', JSON.stringify(CASES)]).json);
+const referenceOf = (frameCount, fps, frameRate, clipLength) =>
+  torchvision()[CASES.findIndex((c) => c[0] === frameCount && c[1] === fps && c[2] === frameRate && c[3] === clipLength)];
 
 t.test('uniform clips equal torchvision on every case', async (t) => {
-  const reference = pythonReference('ref_sampling.py', ['--cases', JSON.stringify(CASES)]).json;
-  CASES.forEach(([frameCount, fps, frameRate, clipLength, clipsPerVideo], i) => {
+  CASES.forEach((testCase, i) => {
+    const [frameCount, fps, frameRate, clipLength, clipsPerVideo] = testCase;
     const ours = sampleClips({ frameCount, fps }, { frameRate: frameRate ?? 0, clipLength, clipsPerVideo });
-    const label = `${frameCount} frames at ${fps.toFixed(2)} fps -> ${frameRate ?? 'native'} fps, ${clipsPerVideo}x${clipLength}`;
-    if (reference[i].length === 0) {
-      t.equal(ours.length, clipsPerVideo, `${label}: torchvision drops it; we pad`);
+    const { resampled, clips } = torchvision()[i];
+    if (clips.length === 0) {
+      // torchvision drops a video shorter than one clip; torchvideo pads torchvision's resampled
+      // frames with the last one and repeats that clip.
+      const padded = Array.from({ length: clipLength }, (_, j) => resampled[Math.min(j, resampled.length - 1)]);
+      t.same(ours, Array(clipsPerVideo).fill(padded), `${label(testCase)}: torchvision drops it; padded with the last frame`);
     } else {
-      t.same(ours, reference[i], label);
+      t.same(ours, clips, label(testCase));
     }
+  });
+  t.ok(torchvision().some((r) => r.clips.length === 0), 'the cases include videos torchvision drops');
+});
+
+t.test('resampleFrameIndices equals torchvision\'s resampling on every case', async (t) => {
+  CASES.forEach((testCase, i) => {
+    const [frameCount, fps, frameRate] = testCase;
+    t.same(resampleFrameIndices(frameCount, fps, frameRate ?? 0), torchvision()[i].resampled, label(testCase));
   });
 });
 
-t.test('a video shorter than one clip gives clips padded with its last frame', async (t) => {
-  const clips = sampleClips({ frameCount: 5, fps: 25 }, { clipLength: 16, clipsPerVideo: 2 });
-  t.same(clips, [
-    [0, 1, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3],
-    [0, 1, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3],
-  ]);
-  t.same(sampleClips({ frameCount: 1, fps: 60 }, { clipLength: 2, clipsPerVideo: 1 }), [[0, 0]], 'one frame, fewer than a resampling step');
-});
-
-t.test('resampleFrameIndices: integer steps slice the whole video', async (t) => {
-  t.same(resampleFrameIndices(7, 30, 15), [0, 2, 4, 6], '[::2] keeps ceil(7 / 2) frames');
-  t.same(resampleFrameIndices(4, 25, 0), [0, 1, 2, 3], 'frame rate 0 keeps every frame');
-  t.same(resampleFrameIndices(5, 25, 15), [0, 1, 3], 'floor(i * 5/3)');
-});
-
-t.test('random clips: distinct, reproducible with a seed, within the video', async (t) => {
+t.test('random clips: distinct, reproducible with a seed, among torchvision\'s candidates', async (t) => {
   const info = { frameCount: 300, fps: 30 };
   const a = sampleClips(info, { mode: 'random', seed: 7, clipsPerVideo: 5 });
   const b = sampleClips(info, { mode: 'random', seed: 7, clipsPerVideo: 5 });
   const c = sampleClips(info, { mode: 'random', seed: 8, clipsPerVideo: 5 });
   t.same(a, b, 'the same seed gives the same clips');
   t.notSame(a, c, 'another seed gives other clips');
-  t.equal(new Set(a.map((clip) => clip[0])).size, 5, 'distinct clips');
-  const candidates = sampleClips(info, { clipsPerVideo: 1000 });
-  const all = new Set(candidates.map((clip) => clip.join(',')));
-  t.ok(a.every((clip) => all.has(clip.join(','))), 'each is one of the uniform candidates');
-  t.equal(sampleClips({ frameCount: 40, fps: 25 }, { mode: 'random', clipsPerVideo: 50, seed: 1 }).length, 9, 'no more clips than candidates');
+  t.equal(new Set(a.map((clip) => clip.join(','))).size, 5, 'distinct clips');
+  const candidates = new Set(referenceOf(300, 30, 15, 16).candidates.map((clip) => clip.join(',')));
+  for (const seed of [7, 8, 9]) {
+    const clips = sampleClips(info, { mode: 'random', seed, clipsPerVideo: 5 });
+    t.ok(clips.every((clip) => candidates.has(clip.join(','))), `seed ${seed}: each clip is one of torchvision's ${candidates.size} windows`);
+  }
+  // RandomClipSampler takes min(candidates, clipsPerVideo): all of them, each once, when asked for more.
+  const short = referenceOf(40, 25, 15, 16).candidates.map((clip) => clip.join(','));
+  const all = sampleClips({ frameCount: 40, fps: 25 }, { mode: 'random', clipsPerVideo: 50, seed: 1 }).map((clip) => clip.join(','));
+  t.same([...all].sort(), [...short].sort(), `asked for 50 of ${short.length} candidates: every candidate once`);
 });
 
 t.test('bad calls to sampleClips', async (t) => {

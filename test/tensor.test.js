@@ -1,4 +1,5 @@
 'use strict';
+const v8 = require('node:v8');
 const t = require('tap');
 const { Tensor, TorchVideoError, cuda } = require('..');
 
@@ -17,7 +18,11 @@ t.test('Tensor.from takes the dtype from the TypedArray', async (t) => {
     t.equal(tensor.dtype, dtype, `${Kind.name} -> ${dtype}`);
     t.same(tensor.shape, [2, 1]);
     t.equal(tensor.device, 'cpu');
-    t.same(Array.from(tensor.data()), values, `${dtype} data round-trips`);
+    // A copy made by LibTorch, read back: the values went through the native tensor.
+    const copy = await tensor.to('cpu');
+    t.ok(copy.data() instanceof Kind, `a copy's data() is a ${Kind.name} again`);
+    t.same(Array.from(copy.data()), values, `${dtype} data round-trips through LibTorch`);
+    copy.dispose();
     tensor.dispose();
   }
 });
@@ -25,27 +30,39 @@ t.test('Tensor.from takes the dtype from the TypedArray', async (t) => {
 t.test('Tensor.from shares memory with the caller (zero-copy) and copies on to()', async (t) => {
   const data = new Float32Array([1, 2, 3, 4, 5, 6]);
   const tensor = Tensor.from(data, [2, 3]);
+  t.equal(tensor.data(), data, "data() of a Tensor.from tensor is the caller's own array");
   data[0] = 42;
-  t.equal(tensor.data()[0], 42, 'a write to the source array is seen by the tensor');
+  // LibTorch's copy reads the JS memory at copy time: a write made after Tensor.from is in it.
   const copy = await tensor.to('cpu');
+  t.same(Array.from(copy.data()), [42, 2, 3, 4, 5, 6], 'LibTorch sees a write to the source array');
   data[1] = -1;
   t.same(Array.from(copy.data()), [42, 2, 3, 4, 5, 6], 'to() makes an independent copy');
   t.not(copy.data().buffer, data.buffer);
   t.same(copy.shape, [2, 3]);
 });
 
-t.test('the native data() of a tensor over JS memory is a copy, never a second owner', async (t) => {
-  // The addon's own surface (what src/ wraps): wrapping the caller's memory in a second, external
-  // ArrayBuffer would give V8 two owners of one allocation.
-  const { native } = require('../dist/native');
-  const data = new Float32Array([1, 2, 3, 4]);
-  const handle = native.Tensor.fromTypedArray(data, [4]);
-  const buffer = handle.data();
-  t.not(buffer, data.buffer);
-  t.same(Array.from(new Float32Array(buffer)), [1, 2, 3, 4], 'same values');
-  new Float32Array(buffer)[0] = 7;
-  t.equal(data[0], 1, 'a write to the copy leaves the caller array alone');
-  handle.dispose();
+t.test('a tensor over JS memory adds no second backing store; a native copy adds one of its size', async (t) => {
+  // V8 counts ArrayBuffer backing stores in external_memory. Wrapping the caller's memory in a
+  // second, external ArrayBuffer would give V8 two owners of one allocation.
+  const bytes = 16 * 2 ** 20;
+  const externalMemory = () => v8.getHeapStatistics().external_memory;
+  const data = new Float32Array(bytes / 4).fill(1.5);
+  if (global.gc) global.gc();
+  let before = externalMemory();
+  const tensor = Tensor.from(data, [data.length]);
+  t.equal(tensor.data().buffer, data.buffer, 'data() is over the caller\'s buffer');
+  const grown = externalMemory() - before;
+  t.ok(grown < bytes / 4, `Tensor.from + data(): external memory grew ${(grown / 2 ** 20).toFixed(1)} MB (< ${bytes / 4 / 2 ** 20} MB)`);
+
+  const copy = await tensor.to('cpu');
+  before = externalMemory();
+  const view = copy.data();
+  const copyGrown = externalMemory() - before;
+  t.not(view.buffer, data.buffer);
+  t.ok(copyGrown >= bytes * 0.9, `a copy's data(): one external buffer of ${(copyGrown / 2 ** 20).toFixed(1)} MB (~${bytes / 2 ** 20} MB)`);
+  t.equal(view[view.length - 1], 1.5);
+  copy.dispose();
+  tensor.dispose();
 });
 
 t.test('a view into a larger buffer keeps its offset', async (t) => {
@@ -127,10 +144,11 @@ t.test('bad calls to tensor.to', async (t) => {
   }
 });
 
-t.test('native checks stand even when the TS layer is bypassed', async (t) => {
-  // The native binding re-checks its arguments: a wrong call through it throws, never aborts.
-  const { native } = require('../dist/native');
-  t.throws(() => native.Tensor.fromTypedArray([1], [1]), { name: 'TypeError', message: /expected data to be a TypedArray/ });
-  t.throws(() => native.Tensor.fromTypedArray(new Float32Array(2), [3]), { name: 'RangeError', message: /shape holds 3 elements but data has 2/ });
-  t.throws(() => native.Tensor.fromTypedArray(new Float32Array(2), [-2]), { name: 'RangeError' });
+t.test('the native layer re-checks a shape that changes between reads', async (t) => {
+  // An array whose own iterator yields other sizes passes the TS checks (which index it) and reaches
+  // the addon with another shape: the addon's own check must throw, not abort.
+  const lying = (sizes, yielded) => Object.assign([...sizes], { [Symbol.iterator]: () => yielded[Symbol.iterator]() });
+  t.throws(() => Tensor.from(new Float32Array(2), lying([2], [3])), { name: 'RangeError', message: /shape holds 3 elements but data has 2/ });
+  t.throws(() => Tensor.from(new Float32Array(2), lying([2], [-2])), { name: 'RangeError', message: /shape\[0\]/ });
+  t.throws(() => Tensor.from(new Float32Array(2), lying([2], [2.5])), { name: 'RangeError' });
 });
