@@ -3,6 +3,7 @@
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/impl/alloc_cpu.h>
+#include <torch/version.h>
 
 #include <cstdlib>
 #include <iterator>
@@ -10,6 +11,14 @@
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+// LibTorch 2.3 changed c10::Allocator: allocate() is no longer const, and copy_data() (used by
+// Allocator::clone) is pure virtual, with default_copy_data() (a memcpy) for plain memory.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+#define TORCHVIDEO_TORCH_ALLOCATOR_2_3 1
+#else
+#define TORCHVIDEO_TORCH_ALLOCATOR_2_3 0
+#endif
 
 namespace torchvideo {
 namespace {
@@ -24,10 +33,21 @@ class CachingCpuAllocator final : public c10::Allocator {
  public:
   explicit CachingCpuAllocator(size_t capacity) : capacity_(capacity) {}
 
+#if TORCHVIDEO_TORCH_ALLOCATOR_2_3
+  c10::DataPtr allocate(size_t bytes) override {
+#else
   c10::DataPtr allocate(size_t bytes) const override {
+#endif
     void* data = take(bytes);
     return {data, data, &release, c10::Device(c10::DeviceType::CPU)};
   }
+
+#if TORCHVIDEO_TORCH_ALLOCATOR_2_3
+  // Blocks are plain host memory, so LibTorch's memcpy is the copy.
+  void copy_data(void* dest, const void* src, size_t count) const override {
+    default_copy_data(dest, src, count);
+  }
+#endif
 
   c10::DeleterFnPtr raw_deleter() const override { return &release; }
 
@@ -62,8 +82,11 @@ class CachingCpuAllocator final : public c10::Allocator {
 
   // Also receives pointers allocated before this allocator was installed (raw_deallocate callers
   // such as oneDNN look the allocator up at free time): those were never cached and are freed.
-  // When the cache is full, older blocks of other sizes make room: the block just freed is the
-  // likeliest to be asked for again (the same forward pass or preprocessing step comes next).
+  // When caching the block just freed would go over capacity, cached blocks are freed until it
+  // fits, taken in free_'s iteration order: unordered_map bucket order, which is neither by age nor
+  // by size and may include the freed block's own size (within one size, the last cached goes
+  // first). The block just freed is always kept: it is the likeliest to be asked for again (the same
+  // forward pass or preprocessing step comes next). A block larger than the whole capacity is freed.
   static void release(void* data) {
     if (data == nullptr) return;
     auto& self = *instance;

@@ -2,6 +2,8 @@
 
 #include <torch/version.h>
 
+#include <cstdint>
+
 extern "C" {
 #include <libavutil/avutil.h>
 }

@@ -2,6 +2,12 @@
 // half-built constructor included) frees them: no leaked file descriptors or buffers.
 #pragma once
 
+// FFmpeg's headers need UINT64_C defined before them (libavutil/common.h otherwise stops with
+// "missing -D__STDC_CONSTANT_MACROS"): CMake defines __STDC_CONSTANT_MACROS, and <cstdint> comes
+// first in every file that includes them, so any include order compiles (g++ 13's <string> and
+// friends no longer pull it in). scripts/check-compat.sh checks the order.
+#include <cstdint>
+
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>

@@ -1,5 +1,6 @@
 #include "cpp/video/ffmpeg_log.h"
 
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 

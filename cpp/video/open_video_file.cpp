@@ -1,5 +1,6 @@
 #include "cpp/video/open_video_file.h"
 
+#include <cstdint>
 #include <filesystem>
 #include <system_error>
 

@@ -1,5 +1,6 @@
 #include "cpp/video/rgb_converter.h"
 
+#include <cstdint>
 #include <cstring>
 #include <string>
 
