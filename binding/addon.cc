@@ -9,8 +9,11 @@
 #include "binding/video_reader.h"
 #include "cpp/caching_cpu_allocator.h"
 #include "cpp/device.h"
+#include "cpp/dtypes.h"
+#include "cpp/errors.h"
 #include "cpp/versions.h"
 #include "cpp/video/ffmpeg_log.h"
+#include "cpp/video/preprocessing_defaults.h"
 
 namespace torchvideo::binding {
 namespace {
@@ -31,16 +34,52 @@ Napi::Value cudaCount(const Napi::CallbackInfo& info) {
   return callNative(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), cudaDeviceCount()); });
 }
 
-// The external memory total V8 holds for this isolate (what AdjustExternalMemory reported), for tests:
-// process.memoryUsage().external counts ArrayBuffer backing stores only.
-Napi::Value adjustedExternalMemory(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(),
-                           static_cast<double>(Napi::MemoryManagement::AdjustExternalMemory(info.Env(), 0)));
+// Native CPU memory held by this environment's live tensors (what they reported to V8).
+Napi::Value tensorBytesValue(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(AddonData::of(info.Env()).tensorBytes));
 }
 
 // Bytes LibTorch's CPU block cache holds free for reuse (cpp/caching_cpu_allocator.h), for tests.
 Napi::Value cachedCpuBytesValue(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(cachedCpuBytes()));
+}
+
+// Called from process 'exit' by the TS layer: see AddonData::quiesce.
+void quiesce(const Napi::CallbackInfo& info) { AddonData::of(info.Env()).quiesce(); }
+
+// The tables TS takes its names and defaults from (cpp/ holds the only copy).
+Napi::Value dtypeTable(Napi::Env env) {
+  auto rows = Napi::Array::New(env, kDtypeTable.size());
+  for (size_t i = 0; i < kDtypeTable.size(); ++i) {
+    auto row = Napi::Object::New(env);
+    row.Set("name", kDtypeTable[i].name);
+    row.Set("typedArray", kDtypeTable[i].typedArray);
+    rows.Set(i, row);
+  }
+  return rows;
+}
+
+Napi::Value errorCodeList(Napi::Env env) {
+  auto list = Napi::Array::New(env, codes::kAllCodes.size());
+  for (size_t i = 0; i < codes::kAllCodes.size(); ++i) list.Set(i, codes::kAllCodes[i]);
+  return list;
+}
+
+Napi::Value preprocessingDefaults(Napi::Env env) {
+  auto numbers = [&](const auto& values) {
+    auto array = Napi::Array::New(env, values.size());
+    for (size_t i = 0; i < values.size(); ++i) array.Set(i, Napi::Number::New(env, values[i]));
+    return array;
+  };
+  auto object = Napi::Object::New(env);
+  object.Set("clipLength", defaults::kClipLength);
+  object.Set("frameRate", defaults::kFrameRate);
+  object.Set("clipsPerVideo", defaults::kClipsPerVideo);
+  object.Set("resizeSize", numbers(std::array<int, 2>{defaults::kResizeHeight, defaults::kResizeWidth}));
+  object.Set("cropSize", numbers(std::array<int, 2>{defaults::kCropSize, defaults::kCropSize}));
+  object.Set("mean", numbers(defaults::kMean));
+  object.Set("std", numbers(defaults::kStd));
+  return object;
 }
 
 Napi::Object init(Napi::Env env, Napi::Object exports) {
@@ -61,8 +100,12 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrorClass", Napi::Function::New<setErrorClass>(env, "setErrorClass"));
   exports.Set("cudaIsAvailable", Napi::Function::New<cudaIsAvailable>(env, "cudaIsAvailable"));
   exports.Set("cudaDeviceCount", Napi::Function::New<cudaCount>(env, "cudaDeviceCount"));
-  exports.Set("adjustedExternalMemory", Napi::Function::New<adjustedExternalMemory>(env, "adjustedExternalMemory"));
+  exports.Set("tensorBytes", Napi::Function::New<tensorBytesValue>(env, "tensorBytes"));
   exports.Set("cachedCpuBytes", Napi::Function::New<cachedCpuBytesValue>(env, "cachedCpuBytes"));
+  exports.Set("quiesce", Napi::Function::New<quiesce>(env, "quiesce"));
+  exports.Set("dtypes", dtypeTable(env));
+  exports.Set("errorCodes", errorCodeList(env));
+  exports.Set("preprocessingDefaults", preprocessingDefaults(env));
   exports.Set("libtorchVersion", Napi::String::New(env, libtorchVersion()));
   exports.Set("ffmpegVersion", Napi::String::New(env, ffmpegVersion()));
   return exports;

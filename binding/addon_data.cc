@@ -22,6 +22,12 @@ ThreadPool& AddonData::decodePool() {
   return *decodePool_;
 }
 
+void AddonData::quiesce() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (decodePool_) decodePool_->quiesce();
+  for (auto& [name, executor] : executors_) executor->quiesce();
+}
+
 AddonData::~AddonData() {
   *alive = false;
   // Destroying the pools runs what is still queued and joins their threads; the thread-safe

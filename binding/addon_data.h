@@ -22,6 +22,9 @@ struct AddonData {
   // src/errors.ts's TorchVideoError, set once by the TS layer at load.
   Napi::FunctionReference errorClass;
 
+  // Native CPU memory of the live tensors JS holds, as reported to V8 (AdjustExternalMemory).
+  int64_t tensorBytes = 0;
+
   std::thread::id jsThread = std::this_thread::get_id();
   // Expires when this environment is torn down; deleters that may run later check it first.
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
@@ -30,6 +33,10 @@ struct AddonData {
   ThreadPool& executorFor(const std::string& deviceName);
   // Decoding runs here, apart from the compute executors.
   ThreadPool& decodePool();
+  // Before the process exits (the TS layer calls it from process 'exit'): drops queued work and waits
+  // for running work, so exit()'s static destructors never run under a forward or a decode. See
+  // ThreadPool::quiesce.
+  void quiesce();
 
   static AddonData& of(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
 

@@ -41,15 +41,22 @@ class AsyncJob {
                                 new std::shared_ptr<Gate>(gate), &Gate::close, static_cast<void*>(nullptr));
     AsyncJob* raw = job.release();
     pool.post([raw, channel, gate]() mutable {
-      try {
-        raw->result_.emplace(raw->compute_());
-      } catch (...) {
-        raw->error_ = std::current_exception();
+      // A job queued behind others may find its environment already gone (a worker terminated):
+      // nobody will read the result, so it is not computed.
+      if (!isClosed(*gate)) {
+        try {
+          raw->result_.emplace(raw->compute_());
+        } catch (...) {
+          raw->error_ = std::current_exception();
+        }
       }
-      std::lock_guard<std::mutex> lock(gate->mutex);
+      std::unique_lock<std::mutex> lock(gate->mutex);
       if (gate->closed || channel.BlockingCall(raw) != napi_ok) {
-        // The environment is gone: nobody is left to settle, and the job's promise handle may not be
-        // touched off the JS thread, so the job is abandoned with the environment.
+        lock.unlock();
+        // The environment is gone: nobody is left to settle. The job's C++ state (the model or
+        // decoder its compute holds, the result) is freed here; only its promise handle, which may
+        // not be touched off the JS thread, goes with the environment.
+        abandon(raw);
         return;
       }
       channel.Release();
@@ -74,9 +81,21 @@ class AsyncJob {
     }
   };
 
+  static bool isClosed(Gate& gate) {
+    std::lock_guard<std::mutex> lock(gate.mutex);
+    return gate.closed;
+  }
+
+  // Frees everything the job owns but its Deferred: a napi_deferred is released only by resolving
+  // or rejecting it on the JS thread, and Napi::Promise::Deferred's destructor touches nothing.
+  static void abandon(AsyncJob* job) { delete job; }
+
   static void deliver(Napi::Env env, Napi::Function, std::shared_ptr<Gate>*, AsyncJob* job) {
-    // No environment: it is being torn down with this job still queued; abandon the job with it.
-    if (env == nullptr) return;
+    // No environment: it is being torn down with this job still queued; free the job with it.
+    if (env == nullptr) {
+      abandon(job);
+      return;
+    }
     std::unique_ptr<AsyncJob> owned(job);
     Napi::HandleScope scope(env);
     if (job->error_) {

@@ -13,8 +13,6 @@ namespace torchvideo::binding {
 class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
  public:
   static Napi::Function define(Napi::Env env);
-  // The model behind a JS value, or a TypeError naming `argument` / TorchVideoError if disposed.
-  static std::shared_ptr<Model> unwrap(Napi::Env env, const Napi::Value& value, const std::string& argument);
   explicit ModelWrap(const Napi::CallbackInfo& info);
 
  private:

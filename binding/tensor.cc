@@ -5,6 +5,7 @@
 
 #include "binding/addon_data.h"
 #include "binding/async_task.h"
+#include "binding/dtype_table.h"
 #include "binding/js_errors.h"
 #include "binding/options.h"
 #include "cpp/device.h"
@@ -13,20 +14,6 @@
 
 namespace torchvideo::binding {
 namespace {
-
-// Which TypedArray carries which scalar type; the names match cpp/dtypes.h's table.
-std::optional<c10::ScalarType> scalarTypeOf(napi_typedarray_type type) {
-  switch (type) {
-    case napi_float32_array: return c10::ScalarType::Float;
-    case napi_float64_array: return c10::ScalarType::Double;
-    case napi_int32_array: return c10::ScalarType::Int;
-    case napi_bigint64_array: return c10::ScalarType::Long;
-    case napi_uint8_array: return c10::ScalarType::Byte;
-    case napi_int8_array: return c10::ScalarType::Char;
-    case napi_int16_array: return c10::ScalarType::Short;
-    default: return std::nullopt;
-  }
-}
 
 // Keeps the JS ArrayBuffer under a zero-copy tensor alive for as long as LibTorch's storage
 // points into it. The reference is deleted when the storage dies on the JS thread (the usual
@@ -80,6 +67,7 @@ Napi::Object TensorWrap::wrap(Napi::Env env, torch::Tensor tensor) {
   if (self->tensor_.device().is_cpu()) {
     self->reportedBytes_ = static_cast<int64_t>(self->tensor_.nbytes());
     Napi::MemoryManagement::AdjustExternalMemory(env, self->reportedBytes_);
+    AddonData::of(env).tensorBytes += self->reportedBytes_;
   }
   return object;
 }
@@ -102,6 +90,7 @@ void TensorWrap::release() {
   tensor_ = torch::Tensor();
   if (reportedBytes_ != 0) {
     Napi::MemoryManagement::AdjustExternalMemory(Env(), -reportedBytes_);
+    AddonData::of(Env()).tensorBytes -= reportedBytes_;
     reportedBytes_ = 0;
   }
 }
@@ -111,10 +100,13 @@ Napi::Value TensorWrap::fromTypedArray(const Napi::CallbackInfo& info) {
   return callNative(env, [&]() -> Napi::Value {
     if (!info[0].IsTypedArray()) throw Error::type("expected data to be a TypedArray");
     const auto array = info[0].As<Napi::TypedArray>();
-    const auto scalarType = scalarTypeOf(array.TypedArrayType());
+    const auto scalarType = scalarTypeOfTypedArray(array.TypedArrayType());
     if (!scalarType) {
-      throw Error::type("expected data to be a Float32Array, Float64Array, Int32Array, BigInt64Array, "
-                        "Uint8Array, Int8Array or Int16Array");
+      std::string kinds;
+      for (size_t i = 0; i < kDtypeTable.size(); ++i) {
+        kinds += (i == 0 ? "" : i + 1 == kDtypeTable.size() ? " or " : ", ") + std::string(kDtypeTable[i].typedArray);
+      }
+      throw Error::type("expected data to be a " + kinds);
     }
     const auto shape = nonNegativeIntegers(info[1], "shape");
     int64_t elements = 1;
@@ -167,7 +159,7 @@ Napi::Value TensorWrap::data(const Napi::CallbackInfo& info) {
   return callNative(env, [&]() -> Napi::Value {
     const auto& tensor = live(env);
     if (!tensor.device().is_cpu()) {
-      throw Error::torchvideo("ERR_DEVICE_MISMATCH", "tensor is on " + deviceName(tensor.device()) +
+      throw Error::torchvideo(codes::kDeviceMismatch, "tensor is on " + deviceName(tensor.device()) +
                                                          ": call `await tensor.to('cpu')` before data()");
     }
     if (!dtypeByScalarType(tensor.scalar_type())) {

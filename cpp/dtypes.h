@@ -1,10 +1,13 @@
-// The one table that maps LibTorch scalar types to the dtype names the JS API uses. The binding
-// pairs each row with its TypedArray kind; src/dtypes.ts holds the same names.
+// The one table of the tensor element types the JS API can hold: LibTorch's scalar type, the dtype
+// name TS uses and the TypedArray that carries it. The binding pairs each row with Node-API's
+// TypedArray kind (binding/dtype_table.h, checked row by row at compile time) and hands the table to
+// TypeScript at load, so src/ holds no copy of it.
 #pragma once
 
 #include <c10/core/ScalarType.h>
 
 #include <array>
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -13,20 +16,22 @@ namespace torchvideo {
 struct DtypeRow {
   c10::ScalarType scalarType;
   const char* name;
-  size_t elementSize;
+  const char* typedArray;
 };
 
 inline constexpr std::array<DtypeRow, 7> kDtypeTable{{
-    {c10::ScalarType::Float, "float32", 4},
-    {c10::ScalarType::Double, "float64", 8},
-    {c10::ScalarType::Int, "int32", 4},
-    {c10::ScalarType::Long, "int64", 8},
-    {c10::ScalarType::Byte, "uint8", 1},
-    {c10::ScalarType::Char, "int8", 1},
-    {c10::ScalarType::Short, "int16", 2},
+    {c10::ScalarType::Float, "float32", "Float32Array"},
+    {c10::ScalarType::Double, "float64", "Float64Array"},
+    {c10::ScalarType::Int, "int32", "Int32Array"},
+    {c10::ScalarType::Long, "int64", "BigInt64Array"},
+    {c10::ScalarType::Byte, "uint8", "Uint8Array"},
+    {c10::ScalarType::Char, "int8", "Int8Array"},
+    {c10::ScalarType::Short, "int16", "Int16Array"},
 }};
 
-static_assert(sizeof(float) == 4 && sizeof(double) == 8, "float32/float64 must be IEEE single/double");
+static_assert(sizeof(c10::impl::ScalarTypeToCPPTypeT<c10::ScalarType::Float>) == 4 &&
+                  sizeof(c10::impl::ScalarTypeToCPPTypeT<c10::ScalarType::Double>) == 8,
+              "float32/float64 must be IEEE single/double");
 
 inline std::optional<DtypeRow> dtypeByScalarType(c10::ScalarType type) {
   for (const auto& row : kDtypeTable) {

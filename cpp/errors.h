@@ -2,6 +2,7 @@
 // TypeError, Range -> RangeError, TorchVideo -> TorchVideoError carrying `code`.
 #pragma once
 
+#include <array>
 #include <stdexcept>
 #include <string>
 
@@ -9,12 +10,14 @@ namespace torchvideo {
 
 enum class ErrorKind { Type, Range, TorchVideo };
 
-// Stable codes that JS callers may branch on (TorchVideoError.code).
+// Stable codes that JS callers may branch on (TorchVideoError.code). The binding exports kAllCodes
+// as the package's `errorCodes`; the README's list is tested against it.
 namespace codes {
 inline constexpr const char* kFileNotFound = "ERR_FILE_NOT_FOUND";
 inline constexpr const char* kNotAFile = "ERR_NOT_A_FILE";
 inline constexpr const char* kModelLoad = "ERR_MODEL_LOAD";
 inline constexpr const char* kDeviceUnavailable = "ERR_DEVICE_UNAVAILABLE";
+inline constexpr const char* kDeviceMismatch = "ERR_DEVICE_MISMATCH";
 inline constexpr const char* kForward = "ERR_FORWARD";
 inline constexpr const char* kTorch = "ERR_TORCH";
 inline constexpr const char* kDisposed = "ERR_DISPOSED";
@@ -22,6 +25,11 @@ inline constexpr const char* kVideoOpen = "ERR_VIDEO_OPEN";
 inline constexpr const char* kNoVideoStream = "ERR_NO_VIDEO_STREAM";
 inline constexpr const char* kVideoDecode = "ERR_VIDEO_DECODE";
 inline constexpr const char* kNative = "ERR_NATIVE";
+
+inline constexpr std::array<const char*, 12> kAllCodes{
+    kFileNotFound, kNotAFile,   kModelLoad,  kDeviceUnavailable, kDeviceMismatch, kForward,
+    kTorch,        kDisposed,   kVideoOpen,  kNoVideoStream,     kVideoDecode,    kNative,
+};
 }  // namespace codes
 
 class Error : public std::runtime_error {

@@ -4,9 +4,12 @@
 #include <ATen/Parallel.h>
 #include <torch/csrc/jit/api/module.h>
 
+#include <cmath>
 #include <filesystem>
+#include <sstream>
 #include <system_error>
 
+#include "cpp/dtypes.h"
 #include "cpp/errors.h"
 #include "cpp/torch_errors.h"
 
@@ -60,6 +63,50 @@ int64_t classesOfFinalLayer(const torch::jit::Module& module) {
   return fcModule.attr("weight").toTensor().size(0);
 }
 
+std::string shapeText(c10::IntArrayRef sizes) {
+  std::ostringstream text;
+  text << sizes;
+  return text.str();
+}
+
+// The position of the first element of `tensor` that `bad` marks, as "[i, j, ...]", and its value.
+std::string firstMarked(const torch::Tensor& tensor, const torch::Tensor& bad) {
+  const auto position = bad.nonzero()[0];
+  std::vector<int64_t> index(position.data_ptr<int64_t>(), position.data_ptr<int64_t>() + position.numel());
+  int64_t flat = 0;
+  for (int64_t d = 0; d < tensor.dim(); ++d) flat = flat * tensor.size(d) + index[d];
+  const double value = tensor.reshape({-1})[flat].item<double>();
+  std::ostringstream text;
+  text << shapeText(index) << " is " << (std::isnan(value) ? "NaN" : value > 0 ? "Infinity" : "-Infinity");
+  return text.str();
+}
+
+// NaN or infinite weights make every answer NaN, or (once freezing folds batch norm) silently
+// wrong finite numbers: refuse them at load, naming the first.
+void checkFiniteState(const torch::jit::Module& module, const std::string& path) {
+  auto check = [&](const std::string& kind, const std::string& name, const torch::Tensor& tensor) {
+    if (!tensor.defined() || !tensor.is_floating_point() || tensor.numel() == 0) return;
+    const auto bad = torch::isfinite(tensor).logical_not();
+    if (!bad.any().item<bool>()) return;
+    throw Error::torchvideo(codes::kModelLoad, "model '" + path + "' has a " + kind + " holding non-finite values: '" +
+                                                   name + "' " + firstMarked(tensor, bad));
+  };
+  for (const auto& parameter : module.named_parameters(/*recurse=*/true)) {
+    check("parameter", parameter.name, parameter.value);
+  }
+  for (const auto& buffer : module.named_buffers(/*recurse=*/true)) check("buffer", buffer.name, buffer.value);
+}
+
+const char* ivalueKind(const c10::IValue& value) {
+  if (value.isTuple()) return "a tuple";
+  if (value.isList()) return "a list";
+  if (value.isGenericDict()) return "a dict";
+  if (value.isNone()) return "None";
+  if (value.isString()) return "a string";
+  if (value.isScalar()) return "a number";
+  return "a non-tensor value";
+}
+
 }  // namespace
 
 void applyIntraOpThreads(int threads) {
@@ -69,27 +116,24 @@ void applyIntraOpThreads(int threads) {
 std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& options) {
   checkModelFile(path);
   torch::jit::Module module;
-  try {
-    module = torch::jit::load(path, options.device);
-  } catch (const c10::Error& error) {
-    throw Error::torchvideo(codes::kModelLoad, "cannot load TorchScript model '" + path +
-                                                   "': " + torchMessage(error.what_without_backtrace()));
-  } catch (const std::exception& error) {
-    throw Error::torchvideo(codes::kModelLoad,
-                            "cannot load TorchScript model '" + path + "': " + torchMessage(error.what()));
-  }
-  return std::shared_ptr<Model>(new Model(std::move(module), options));
+  rethrowTorchErrors(codes::kModelLoad, "cannot load TorchScript model '" + path + "'",
+                     [&] { module = torch::jit::load(path, options.device); });
+  return std::shared_ptr<Model>(new Model(std::move(module), options, path));
 }
 
-Model::Model(torch::jit::Module module, ModelOptions options) : options_(std::move(options)) {
+Model::Model(torch::jit::Module module, ModelOptions options, const std::string& path)
+    : options_(std::move(options)), path_(path) {
   if (options_.half && !options_.device.is_cuda()) {
-    throw Error::range("half precision needs a CUDA device; got device '" + options_.device.str() + "'");
+    throw Error::range("expected options.half to be used with a CUDA device, got device '" + options_.device.str() +
+                       "'");
   }
   applyIntraOpThreads(options_.intraOpThreads);
   module.eval();
   arch_ = recogniseArch(module);
   numClasses_ = classesOfFinalLayer(module);
   parameterCount_ = countParameters(module);
+  rethrowTorchErrors(codes::kModelLoad, "cannot check the parameters of '" + path + "'",
+                     [&] { checkFiniteState(module, path); });
   if (options_.device.is_cuda()) {
     // The input shape is fixed per model, so cuDNN's autotuner pays off after the first call.
     at::globalContext().setBenchmarkCuDNN(true);
@@ -103,26 +147,102 @@ Model::Model(torch::jit::Module module, ModelOptions options) : options_(std::mo
       module_ = module;
     }
   });
-  if (options_.warmup) warmup();
+  // Without a final `fc` only running the network tells what it returns: do it now, once, so a
+  // module that is no classifier is refused here rather than answering with empty results later.
+  if (options_.warmup || numClasses_ < 0) warmup();
 }
 
 void Model::warmup() {
   const auto zeros = torch::zeros(options_.warmupShape, torch::TensorOptions().dtype(torch::kFloat32));
   // Two calls: the profiling executor records shapes on the first and optimizes on the second.
-  for (int call = 0; call < 2; ++call) forward(zeros);
+  const int calls = options_.warmup ? 2 : 1;
+  try {
+    for (int call = 0; call < calls; ++call) forward(zeros);
+  } catch (const Error& error) {
+    if (error.code() == codes::kForward) {
+      throw Error::torchvideo(codes::kModelLoad, "model '" + path_ + "' fails on a " +
+                                                     shapeText(options_.warmupShape) + " input at load: " +
+                                                     error.what());
+    }
+    throw;
+  }
 }
 
-torch::Tensor Model::forward(const torch::Tensor& input) {
+torch::Tensor Model::logitsOf(const c10::IValue& output, int64_t batch) {
+  auto refuse = [&](const std::string& got) {
+    return Error::torchvideo(codes::kModelLoad, "model '" + path_ + "' is not a video classifier: its forward returned " +
+                                                    got + " for a batch of " + std::to_string(batch) +
+                                                    ", expected float logits of shape [" + std::to_string(batch) +
+                                                    ", classes]");
+  };
+  if (!output.isTensor()) throw refuse(ivalueKind(output));
+  auto logits = output.toTensor();
+  const std::string got = "a " + dtypeName(logits.scalar_type()) + " tensor of shape " + shapeText(logits.sizes());
+  if (!logits.is_floating_point() || logits.dim() != 2 || logits.size(0) != batch || logits.size(1) < 1) {
+    throw refuse(got);
+  }
+  if (numClasses_ >= 0 && logits.size(1) != numClasses_) {
+    throw refuse(got + " (its fc layer has " + std::to_string(numClasses_) + " classes)");
+  }
+  // Set once, during load (a module without `fc` always runs at load): forwards only read it.
+  if (numClasses_ < 0) numClasses_ = logits.size(1);
+  return logits.scalar_type() == torch::kFloat32 ? logits : logits.to(torch::kFloat32);
+}
+
+torch::Tensor Model::forward(const torch::Tensor& batch) {
   applyIntraOpThreads(options_.intraOpThreads);
   c10::InferenceMode inferenceMode;
-  torch::Tensor output;
+  c10::IValue output;
   rethrowTorchErrors(codes::kForward, "forward failed", [&] {
-    auto onDevice = input.device() == options_.device ? input : input.to(options_.device);
+    auto onDevice = batch.device() == options_.device ? batch : batch.to(options_.device);
     if (options_.half) onDevice = onDevice.to(torch::kHalf);
-    output = module_.forward({onDevice}).toTensor();
-    if (output.scalar_type() != torch::kFloat32) output = output.to(torch::kFloat32);
+    output = module_.forward({onDevice});
   });
-  return output;
+  return logitsOf(output, batch.size(0));
+}
+
+void checkModelInputs(const std::vector<torch::Tensor>& inputs, bool isList) {
+  if (inputs.empty()) throw Error::range("expected input to be a non-empty array of tensors");
+  const int64_t rank = isList && inputs.front().dim() == 4 ? 4 : 5;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const auto& tensor = inputs[i];
+    const std::string name = isList ? "input[" + std::to_string(i) + "]" : "input";
+    if (tensor.scalar_type() != torch::kFloat32) {
+      throw Error::type("expected " + name + " to be a float32 tensor, got " + dtypeName(tensor.scalar_type()));
+    }
+    if (tensor.dim() != rank) {
+      throw Error::range("expected " + name + " to have " + std::to_string(rank) + " dimensions (" +
+                         (rank == 5 ? "B, 3, T, H, W" : "3, T, H, W") + "), got shape " + shapeText(tensor.sizes()));
+    }
+    if (tensor.size(rank - 4) != 3) {
+      throw Error::range("expected " + name + " to have 3 colour channels in dimension " + std::to_string(rank - 4) +
+                         ", got shape " + shapeText(tensor.sizes()));
+    }
+    if (tensor.sizes().slice(rank - 4) != inputs.front().sizes().slice(rank - 4)) {
+      throw Error::range("expected every clip to have the shape of input[0] " + shapeText(inputs.front().sizes()) +
+                         ", got " + name + " " + shapeText(tensor.sizes()));
+    }
+  }
+}
+
+torch::Tensor stackModelInputs(const std::vector<torch::Tensor>& inputs, bool isList) {
+  if (!isList) return inputs.front();
+  if (inputs.front().dim() == 4) return torch::stack(inputs);
+  return inputs.size() == 1 ? inputs.front() : torch::cat(inputs);
+}
+
+void checkFiniteInputs(const std::vector<torch::Tensor>& inputs, bool isList) {
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const auto& tensor = inputs[i];
+    if (!tensor.device().is_cpu() || tensor.numel() == 0) continue;
+    // One vectorised pass: a sum is finite when every element is (NaN and Infinity propagate).
+    // Only an overflowing sum of huge finite values needs the exact look that follows.
+    if (std::isfinite(tensor.sum().item<double>())) continue;
+    const auto bad = torch::isfinite(tensor).logical_not();
+    if (!bad.any().item<bool>()) continue;
+    const std::string name = isList ? "input[" + std::to_string(i) + "]" : "input";
+    throw Error::range("expected " + name + " to hold finite numbers, got element " + firstMarked(tensor, bad));
+  }
 }
 
 }  // namespace torchvideo

@@ -11,6 +11,8 @@
 
 namespace torchvideo {
 
+// Every field is set by the caller (the binding passes the TS layer's defaults); nothing here
+// guesses a default that the API documents elsewhere.
 struct ModelOptions {
   torch::Device device{torch::kCPU};
   // freeze + optimize_for_inference: folds batch norm into the convolutions and sends every
@@ -19,7 +21,8 @@ struct ModelOptions {
   // slower fallback).
   bool optimize = true;
   // Run the network on zeros at load time: the first calls build the profiling executor's plan and
-  // oneDNN's kernels, which would otherwise land on the user's first request.
+  // oneDNN's kernels, which would otherwise land on the user's first request. The warm-up also
+  // proves the module is a classifier (see Model::load).
   bool warmup = true;
   std::vector<int64_t> warmupShape{1, 3, 16, 112, 112};
   // CUDA only: weights and inputs in float16, logits returned as float32.
@@ -30,16 +33,22 @@ struct ModelOptions {
 
 class Model {
  public:
-  // Throws TorchVideoError (ERR_FILE_NOT_FOUND, ERR_NOT_A_FILE, ERR_MODEL_LOAD) naming the path.
+  // Loads, checks and prepares a network. Throws TorchVideoError ERR_FILE_NOT_FOUND, ERR_NOT_A_FILE,
+  // ERR_MODEL_LOAD (not TorchScript, a parameter or buffer holding NaN/Inf, a warm-up that fails or
+  // whose output is not float (B, classes) logits) naming the path; Error::range for half precision
+  // off CUDA.
   static std::shared_ptr<Model> load(const std::string& path, const ModelOptions& options);
 
   // Runs the network under InferenceMode on the model's device; inputs on another device are moved.
-  // Returns float32 logits on the model's device. Must be called from one thread at a time.
-  torch::Tensor forward(const torch::Tensor& input);
+  // Returns float32 logits (B, numClasses) on the model's device. Throws ERR_FORWARD when LibTorch
+  // fails, and ERR_MODEL_LOAD when the module's output is not logits for the batch (possible only
+  // when no warm-up checked it at load). Must be called from one thread at a time.
+  torch::Tensor forward(const torch::Tensor& batch);
 
   // The torchvision architecture recognised from the module's submodule types, or "unknown".
   const std::string& arch() const { return arch_; }
-  // Classes of the final fully connected layer, or -1 when the module has no `fc`.
+  // Classes the network scores: its final `fc` layer's, else the warm-up output's, else -1 (known
+  // after the first forward).
   int64_t numClasses() const { return numClasses_; }
   // Parameters of the module as exported, counted before freezing folds them into constants.
   int64_t parameterCount() const { return parameterCount_; }
@@ -47,15 +56,33 @@ class Model {
   bool optimized() const { return options_.optimize; }
 
  private:
-  Model(torch::jit::Module module, ModelOptions options);
+  Model(torch::jit::Module module, ModelOptions options, const std::string& path);
   void warmup();
+  // Throws ERR_MODEL_LOAD unless `output` is a floating (batch, classes) tensor.
+  torch::Tensor logitsOf(const c10::IValue& output, int64_t batch);
 
   torch::jit::Module module_;
   ModelOptions options_;
+  std::string path_;
   std::string arch_;
   int64_t numClasses_ = -1;
   int64_t parameterCount_ = 0;
 };
+
+// What forward() accepts, checked before any work is queued. `inputs` is either one (B, 3, T, H, W)
+// batch (`isList` false) or the clips of a JS array: each (3, T, H, W), or each a batch
+// (B_i, 3, T, H, W), all of one shape. Throws Error::type for a dtype other than float32 and
+// Error::range for a wrong rank, channel count, mixed shapes or an empty list; messages name
+// `input` or `input[i]`.
+void checkModelInputs(const std::vector<torch::Tensor>& inputs, bool isList);
+
+// One batch from checked inputs: a lone batch as is, clips stacked, batches concatenated.
+torch::Tensor stackModelInputs(const std::vector<torch::Tensor>& inputs, bool isList);
+
+// Throws Error::range naming the first NaN or infinite element of a CPU input (`input` or `input[i]`):
+// the optimized graph turns NaN into finite logits, so garbage in would otherwise look like an answer.
+// Tensors on a GPU are not checked (reading them back would cost a sync).
+void checkFiniteInputs(const std::vector<torch::Tensor>& inputs, bool isList);
 
 // Sets LibTorch's intra-op thread count on the calling thread when it differs: an executor
 // thread starts with LibTorch's default (1 in Debian's build), and changing it clears oneDNN's

@@ -22,9 +22,20 @@ ThreadPool::~ThreadPool() {
 void ThreadPool::post(std::function<void()> task) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    if (quiesced_) return;
     queue_.push_back(std::move(task));
   }
   wake_.notify_one();
+}
+
+void ThreadPool::quiesce() {
+  std::deque<std::function<void()>> dropped;
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    quiesced_ = true;
+    dropped.swap(queue_);
+    idle_.wait(lock, [this] { return running_ == 0; });
+  }
 }
 
 void ThreadPool::loop() {
@@ -32,12 +43,24 @@ void ThreadPool::loop() {
     std::function<void()> task;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;
+      wake_.wait(lock, [this] { return stopping_ || (!quiesced_ && !queue_.empty()); });
+      if (queue_.empty() || quiesced_) {
+        if (stopping_) return;
+        continue;
+      }
       task = std::move(queue_.front());
       queue_.pop_front();
+      ++running_;
     }
     task();
+    // Its captures (a model, a decoder) are freed before the task counts as finished: quiesce() must
+    // not return while this thread still runs LibTorch or FFmpeg code.
+    task = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      --running_;
+    }
+    idle_.notify_all();
   }
 }
 

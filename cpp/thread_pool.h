@@ -18,22 +18,31 @@ namespace torchvideo {
 class ThreadPool {
  public:
   explicit ThreadPool(int threadCount);
-  // Runs every task already queued, then joins the threads.
+  // Runs every task already queued (unless quiesce() dropped them), then joins the threads.
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
-  // Tasks must not throw; see Executor::post.
+  // Tasks must not throw: each one catches its own errors and reports them itself.
   void post(std::function<void()> task);
-  int size() const { return static_cast<int>(threads_.size()); }
+
+  // For process exit. exit() runs the static destructors of LibTorch, oneDNN and FFmpeg while our
+  // threads may still be inside them (a forward in a oneDNN kernel): a crash instead of the exit code
+  // the user asked for. So, before exit: tasks not yet started are dropped, tasks posted later are
+  // dropped, and this returns once the running ones have finished. The threads stay parked (never
+  // exiting, so no thread-local teardown races the static destructors) until the destructor.
+  void quiesce();
 
  private:
   void loop();
 
   std::mutex mutex_;
   std::condition_variable wake_;
+  std::condition_variable idle_;
   std::deque<std::function<void()>> queue_;
+  int running_ = 0;
   bool stopping_ = false;
+  bool quiesced_ = false;
   std::vector<std::thread> threads_;
 };
 

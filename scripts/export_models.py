@@ -29,6 +29,10 @@ import torch
 import torchvision
 from torchvision.models import video as tv_video
 
+class ExportError(Exception):
+    """A user-facing failure: printed as one line on stderr, exit code 2."""
+
+
 # arch id -> (builder name, weights enum name) in torchvision.models.video.
 ARCHS = {
     "r3d_18": ("r3d_18", "R3D_18_Weights"),
@@ -37,13 +41,45 @@ ARCHS = {
 }
 
 # Facts the Node side needs to preprocess exactly like torchvision's VideoClassification preset
-# and the reference evaluation (frame_rate=15, clip_len=16).
-CLIP_LENGTH = 16
-FRAME_RATE = 15
-RESIZE_SIZE = [128, 171]
-CROP_SIZE = [112, 112]
-MEAN = [0.43216, 0.394666, 0.37645]
-STD = [0.22803, 0.22145, 0.216989]
+# and the reference evaluation (frame_rate=15, clip_len=16). Their one source is the addon's
+# cpp/video/preprocessing_defaults.h; check_preprocessing() holds them against torchvision's preset.
+DEFAULTS_HEADER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cpp", "video",
+                               "preprocessing_defaults.h")
+
+
+def read_defaults_header(path=DEFAULTS_HEADER):
+    """The constants of preprocessing_defaults.h: {'kClipLength': 16, 'kMean': [...], ...}."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    values = {}
+    # `inline constexpr int kName = 16;` or `inline constexpr std::array<float, 3> kName{a, b, c};`
+    for m in re.finditer(r"inline constexpr [^=;{]*?\b(k\w+)(?:\{([^}]*)\}| = ([^;]+));", text):
+        body = m.group(2) if m.group(2) is not None else m.group(3)
+        numbers = [float(x.strip().rstrip("f")) for x in body.split(",")]
+        values[m.group(1)] = numbers if len(numbers) > 1 else numbers[0]
+    return values
+
+
+_HEADER = read_defaults_header()
+CLIP_LENGTH = int(_HEADER["kClipLength"])
+FRAME_RATE = _HEADER["kFrameRate"]
+FRAME_RATE = int(FRAME_RATE) if FRAME_RATE == int(FRAME_RATE) else FRAME_RATE
+RESIZE_SIZE = [int(_HEADER["kResizeHeight"]), int(_HEADER["kResizeWidth"])]
+CROP_SIZE = [int(_HEADER["kCropSize"])] * 2
+MEAN = _HEADER["kMean"]
+STD = _HEADER["kStd"]
+
+
+def check_preprocessing(arch):
+    """The sidecar's sizes and normalisation must be torchvision's own preset for this network."""
+    preset = getattr(tv_video, ARCHS[arch][1]).KINETICS400_V1.transforms()
+    want = {"resize_size": list(preset.resize_size), "crop_size": list(preset.crop_size),
+            "mean": list(preset.mean), "std": list(preset.std)}
+    have = {"resize_size": RESIZE_SIZE, "crop_size": CROP_SIZE, "mean": MEAN, "std": STD}
+    for key, value in want.items():
+        if len(value) != len(have[key]) or any(abs(a - b) > 1e-7 for a, b in zip(value, have[key])):
+            raise ExportError(f"{DEFAULTS_HEADER}: {key} is {have[key]} but torchvision's "
+                              f"{ARCHS[arch][1]} preset has {value}")
 
 KINETICS_CLASSES = 400
 DEFAULT_OPSET = 14
@@ -53,9 +89,6 @@ CHECK_SHAPE = (1, 3, 8, 56, 56)
 ONNX_SHAPE = (1, 3, CLIP_LENGTH, CROP_SIZE[0], CROP_SIZE[1])
 MAX_KEYS_LISTED = 10
 
-
-class ExportError(Exception):
-    """A user-facing failure: printed as one line on stderr, exit code 2."""
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -409,6 +442,9 @@ def up_to_date(paths, ident, want_onnx, opset):
         return False
     if want_onnx and (not sidecar.get("onnx") or sidecar.get("onnx_opset") != opset):
         return False
+    # Exports from before the sidecar recorded the file's checksum are redone.
+    if not sidecar.get("sha256"):
+        return False
     return all(v is None or sidecar.get(k) == v for k, v in ident.items())
 
 
@@ -430,6 +466,7 @@ def export_arch(arch, args):
     if num_classes is None:
         num_classes = infer_num_classes(state_dict, source) if state_dict is not None else KINETICS_CLASSES
 
+    check_preprocessing(arch)
     model = build_model(arch, num_classes, args.seed)
     if state_dict is not None:
         check_state_dict(model, state_dict, source, arch)
@@ -474,6 +511,8 @@ def export_arch(arch, args):
         "weights_sha256": ident.get("weights_sha256"),
         "onnx": os.path.basename(paths["onnx"]) if args.onnx else None,
         "onnx_opset": args.opset if args.onnx else None,
+        # loadModel checks the .pt against this, so a damaged or swapped file is refused.
+        "sha256": sha256_of(paths["pt"]),
     }
     # The sidecar goes last: its presence marks a complete export for the up-to-date check.
     write_json(sidecar, paths["json"])

@@ -4,9 +4,10 @@ import { TorchVideoError } from './errors';
 import { checkModel, type Model } from './model';
 import type { NativePreprocessOptions } from './native';
 import { sampleClips } from './sampling';
+import { DEFAULT_CLIPS_PER_VIDEO } from './sidecar';
 import type { Tensor } from './tensor';
 import { softmax, topK, type Prediction } from './topk';
-import { nativePreprocessOptions, openVideo } from './video';
+import { nativePreprocessOptions, openVideo, readClipBatch } from './video';
 import { checkInteger, checkOptions, checkString, describe, expectType } from './validate';
 
 export interface ClassifyOptions {
@@ -59,7 +60,7 @@ interface PreparedVideo {
 function planOf(model: Model, options: ClassifyOptions): Plan {
   const opts = checkOptions(options);
   const { preprocessing, numClasses, device } = model.info;
-  const clipsPerVideo = checkInteger(opts.clipsPerVideo, 'options.clipsPerVideo', 5, { min: 1, max: 10000 });
+  const clipsPerVideo = checkInteger(opts.clipsPerVideo, 'options.clipsPerVideo', DEFAULT_CLIPS_PER_VIDEO, { min: 1, max: 10000 });
   const clipLength = checkInteger(opts.clipLength, 'options.clipLength', preprocessing.clipLength, { min: 1, max: 10000 });
   expectType(opts.frameRate === undefined || typeof opts.frameRate === 'number', 'options.frameRate', 'a number', opts.frameRate);
   const frameRate = (opts.frameRate as number | undefined) ?? preprocessing.frameRate;
@@ -108,7 +109,7 @@ async function prepareVideo(path: string, plan: Plan): Promise<PreparedVideo> {
   for (let start = 0; start < clips.length; start += plan.batchSize) {
     const batchClips = clips.slice(start, start + plan.batchSize);
     // One batch at a time per file (a decoder is single-threaded); the next starts when this is decoded.
-    const batch = previous.then(() => reader.readClips(batchClips, plan.preprocess));
+    const batch = previous.then(() => readClipBatch(reader, batchClips, plan.preprocess));
     batches.push(deferRejection(batch));
     previous = batch;
   }

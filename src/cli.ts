@@ -10,6 +10,15 @@ const USAGE = `Usage:
   torchvideo --version
 `;
 
+// A reader that goes away (`torchvideo classify ... | head -1`) closes our stdout: like any Unix tool,
+// stop quietly with success. process.exit is safe mid-forward: the addon quiesces its threads first.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {

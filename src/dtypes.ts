@@ -1,27 +1,32 @@
-// The TS side of cpp/dtypes.h's table: dtype name <-> TypedArray class.
+// Dtype names and their TypedArrays, from the addon's table (cpp/dtypes.h): src/ keeps no copy.
+import { native } from './native';
 
-export type TypedArray =
-  | Float32Array
-  | Float64Array
-  | Int32Array
-  | BigInt64Array
-  | Uint8Array
-  | Int8Array
-  | Int16Array;
+export type TypedArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Int8Array | Int16Array;
 
+/** The element types a Tensor can hold (cpp/dtypes.h's table; a test checks the two agree). */
 export type Dtype = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' | 'int8' | 'int16';
 
-type TypedArrayClass = { new (buffer: ArrayBuffer, byteOffset?: number, length?: number): TypedArray; BYTES_PER_ELEMENT: number };
-
-export const TYPED_ARRAY_OF_DTYPE: Record<Dtype, TypedArrayClass> = {
-  float32: Float32Array,
-  float64: Float64Array,
-  int32: Int32Array,
-  int64: BigInt64Array,
-  uint8: Uint8Array,
-  int8: Int8Array,
-  int16: Int16Array,
+type TypedArrayClass = {
+  new (buffer: ArrayBuffer, byteOffset?: number, length?: number): TypedArray;
+  readonly BYTES_PER_ELEMENT: number;
+  readonly name: string;
 };
+
+function typedArrayClass(name: string): TypedArrayClass {
+  const kind = (globalThis as unknown as Record<string, unknown>)[name];
+  if (typeof kind !== 'function') throw new Error(`torchvideo: the addon names an unknown TypedArray '${name}'`);
+  return kind as TypedArrayClass;
+}
+
+export const TYPED_ARRAY_OF_DTYPE: Readonly<Record<Dtype, TypedArrayClass>> = Object.freeze(
+  Object.fromEntries(native.dtypes.map((row) => [row.name, typedArrayClass(row.typedArray)])) as Record<Dtype, TypedArrayClass>,
+);
+
+/** "a Float32Array, Float64Array, ... or Int16Array", for error messages. */
+export const TYPED_ARRAY_NAMES: string = (() => {
+  const names = native.dtypes.map((row) => row.typedArray);
+  return `a ${names.slice(0, -1).join(', ')} or ${names[names.length - 1]}`;
+})();
 
 export function isSupportedTypedArray(value: unknown): value is TypedArray {
   return Object.values(TYPED_ARRAY_OF_DTYPE).some((kind) => value instanceof kind);

@@ -2,9 +2,7 @@
  * The error for failures of LibTorch, FFmpeg, files and devices. Bad arguments are TypeError
  * (wrong type) or RangeError (bad value or shape) instead.
  *
- * `code` is stable and meant for branching: ERR_FILE_NOT_FOUND, ERR_NOT_A_FILE, ERR_MODEL_LOAD,
- * ERR_DEVICE_UNAVAILABLE, ERR_DEVICE_MISMATCH, ERR_FORWARD, ERR_TORCH, ERR_DISPOSED, ERR_VIDEO_OPEN,
- * ERR_NO_VIDEO_STREAM, ERR_VIDEO_DECODE, ERR_NATIVE.
+ * `code` is stable and meant for branching: one of the package's `errorCodes`.
  */
 export class TorchVideoError extends Error {
   readonly code: string;

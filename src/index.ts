@@ -3,6 +3,8 @@ export type { TypedArray, Dtype } from './dtypes';
 export { Model, loadModel, type LoadModelOptions, type ModelInfo } from './model';
 export type { Preprocessing } from './sidecar';
 export { TorchVideoError } from './errors';
+export { errorCodes } from './error-codes';
+export { memory } from './memory';
 export { cuda } from './cuda';
 export { versions } from './versions';
 export { openVideo, preprocess, VideoReader, type VideoInfo, type PreprocessOptions } from './video';

@@ -1,5 +1,6 @@
 import * as os from 'node:os';
 import { TorchVideoError, withCallSite } from './errors';
+import { verifySha256 } from './checksum';
 import { native, type NativeModel } from './native';
 import { DEFAULT_PREPROCESSING, readSidecar, type Preprocessing } from './sidecar';
 import { Tensor, nativeTensorOf } from './tensor';
@@ -16,6 +17,11 @@ export interface LoadModelOptions {
   threads?: number;
   /** CUDA only: float16 weights and inputs, float32 logits (default false). */
   half?: boolean;
+  /**
+   * Check the export against the sha256 its sidecar records, when it records one (default true).
+   * false skips reading the file twice, for speed.
+   */
+  verify?: boolean;
 }
 
 export interface ModelInfo {
@@ -45,8 +51,7 @@ export class Model {
     this.info = Object.freeze(info);
   }
 
-  /** @internal The native model, for other parts of the package (video classification). */
-  get nativeHandle(): NativeModel {
+  #handle(): NativeModel {
     if (!this.#native) throw new TorchVideoError('model is disposed', 'ERR_DISPOSED');
     return this.#native;
   }
@@ -57,15 +62,16 @@ export class Model {
 
   /**
    * Logits for a batch of clips: `input` is float32 (B, 3, T, H, W), or an array of clips
-   * (3, T, H, W) stacked into one batch (or of batches (B_i, 3, T, H, W), concatenated).
-   * Returns float32 (B, numClasses) on the model's device.
+   * (3, T, H, W) stacked into one batch (a one-clip array is a batch of 1), or of batches
+   * (B_i, 3, T, H, W), concatenated. Returns float32 (B, numClasses) on the model's device.
    * @throws TypeError (rejects) when input is not a Tensor / array of Tensors, or not float32.
-   * @throws RangeError (rejects) for a wrong rank, a channel count other than 3, or clips of different shapes.
+   * @throws RangeError (rejects) for a wrong rank, a channel count other than 3, clips of different
+   *   shapes, or a CPU input holding NaN or Infinity (named by position).
    * @throws TorchVideoError (rejects) ERR_DISPOSED after dispose(), ERR_FORWARD when LibTorch fails.
    */
   async forward(input: Tensor | Tensor[]): Promise<Tensor> {
     const callSite = new Error();
-    const handle = this.nativeHandle;
+    const handle = this.#handle();
     const nativeInput = Array.isArray(input)
       ? input.map((clip, i) => nativeTensorOf(clip, `input[${i}]`))
       : nativeTensorOf(input, 'input');
@@ -90,8 +96,11 @@ export class Model {
  * Loads a TorchScript export (scripts/export_models.py) and its `<name>.json` sidecar when present.
  * Loading, freezing and warm-up run off the JS thread.
  * @throws TypeError / RangeError (rejects) for bad arguments.
+ * @throws RangeError (rejects) for `half` off CUDA.
  * @throws TorchVideoError (rejects) ERR_FILE_NOT_FOUND, ERR_NOT_A_FILE, ERR_MODEL_LOAD (not a
- *   TorchScript file, empty or truncated), ERR_DEVICE_UNAVAILABLE (CUDA asked for and absent).
+ *   TorchScript file, empty or truncated, a checksum that differs from the sidecar's, parameters
+ *   holding NaN/Inf, a module that is not a classifier of (B, 3, T, H, W) clips), ERR_DEVICE_UNAVAILABLE
+ *   (CUDA asked for and absent).
  */
 export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<Model> {
   const callSite = new Error();
@@ -102,10 +111,9 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   const warmup = checkBoolean(opts.warmup, 'options.warmup', true);
   const half = checkBoolean(opts.half, 'options.half', false);
   const threads = checkInteger(opts.threads, 'options.threads', defaultThreads(), { min: 1, max: 1024 });
-  if (half && !device.startsWith('cuda')) {
-    throw new RangeError(`expected options.half to be used with a CUDA device, got device '${device}'`);
-  }
+  const verify = checkBoolean(opts.verify, 'options.verify', true);
   const sidecar = readSidecar(path);
+  if (verify && sidecar?.sha256) await withCallSite(verifySha256(path, sidecar.sha256), callSite);
   const preprocessing = sidecar?.preprocessing ?? { ...DEFAULT_PREPROCESSING };
   const [cropHeight, cropWidth] = preprocessing.cropSize;
   const handle = await withCallSite(
@@ -120,7 +128,8 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     callSite,
   );
   const nativeInfo = handle.info;
-  const numClasses = nativeInfo.numClasses ?? sidecar?.numClasses ?? 0;
+  // Known after load: from the network's fc layer, or from the output of the run at load.
+  const numClasses = nativeInfo.numClasses as number;
   const labels =
     sidecar?.labels && sidecar.labels.length === numClasses
       ? [...sidecar.labels]

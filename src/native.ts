@@ -21,13 +21,14 @@ export interface NativeModelInfo {
   optimized: boolean;
 }
 
+/** Every field is required: src/model.ts owns the defaults. */
 export interface NativeModelOptions {
   device: string;
   optimize: boolean;
   warmup: boolean;
   half: boolean;
-  threads?: number;
-  warmupShape?: number[];
+  threads: number;
+  warmupShape: number[];
 }
 
 export interface NativeModel {
@@ -37,6 +38,7 @@ export interface NativeModel {
   dispose(): void;
 }
 
+/** What the native reader reports; src/video.ts declares the public VideoInfo from it. */
 export interface NativeVideoInfo {
   durationSec: number;
   /** The stream's average frame rate (what torchvision's VideoClips resamples from). */
@@ -67,6 +69,23 @@ export interface NativePreprocessOptions {
   seed?: number;
 }
 
+/** A row of cpp/dtypes.h's table. */
+export interface NativeDtypeRow {
+  name: string;
+  typedArray: string;
+}
+
+/** cpp/video/preprocessing_defaults.h. */
+export interface NativePreprocessingDefaults {
+  clipLength: number;
+  frameRate: number;
+  clipsPerVideo: number;
+  resizeSize: [number, number];
+  cropSize: [number, number];
+  mean: [number, number, number];
+  std: [number, number, number];
+}
+
 export interface NativeBinding {
   Tensor: { fromTypedArray(data: TypedArray, shape: number[]): NativeTensor; prototype: NativeTensor };
   Model: { load(path: string, options: NativeModelOptions): Promise<NativeModel>; prototype: NativeModel };
@@ -75,8 +94,13 @@ export interface NativeBinding {
   setErrorClass(errorClass: typeof TorchVideoError): void;
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;
-  adjustedExternalMemory(): number;
+  tensorBytes(): number;
   cachedCpuBytes(): number;
+  /** Drops queued native work and waits for running work: called before the process exits. */
+  quiesce(): void;
+  dtypes: NativeDtypeRow[];
+  errorCodes: string[];
+  preprocessingDefaults: NativePreprocessingDefaults;
   libtorchVersion: string;
   ffmpegVersion: string;
 }
@@ -98,6 +122,10 @@ function loadBinding(): NativeBinding {
           require('node-gyp-build')(root)
     ) as NativeBinding;
     binding.setErrorClass(TorchVideoError);
+    // exit() runs LibTorch's static destructors; a forward or decode still running on our threads
+    // would crash in them. 'exit' is emitted for process.exit(), an uncaught exception and a normal
+    // end alike, before exit(): stop native work there (process.exitCode is kept).
+    process.once('exit', () => binding.quiesce());
     return binding;
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);

@@ -1,5 +1,6 @@
 // Which frames make up each clip, with torchvision 0.14's arithmetic (VideoClips +
 // UniformClipSampler / RandomClipSampler), so a clip here holds the same frames as torchvision's.
+import { DEFAULT_CLIPS_PER_VIDEO, DEFAULT_PREPROCESSING } from './sidecar';
 import { checkInteger, checkOptions, expectRange, expectType } from './validate';
 
 export interface ClipSamplingInfo {
@@ -82,11 +83,11 @@ export function sampleClips(info: ClipSamplingInfo, options: SampleClipsOptions 
   expectType(typeof info.fps === 'number', 'info.fps', 'a number', info.fps);
   expectRange(info.fps > 0 && Number.isFinite(info.fps), 'info.fps', 'a positive number', info.fps);
   const opts = checkOptions(options);
-  const clipLength = checkInteger(opts.clipLength, 'options.clipLength', 16, { min: 1, max: 100000 });
+  const clipLength = checkInteger(opts.clipLength, 'options.clipLength', DEFAULT_PREPROCESSING.clipLength, { min: 1, max: 100000 });
   expectType(opts.frameRate === undefined || typeof opts.frameRate === 'number', 'options.frameRate', 'a number', opts.frameRate);
-  const frameRate = (opts.frameRate as number | undefined) ?? 15;
+  const frameRate = (opts.frameRate as number | undefined) ?? DEFAULT_PREPROCESSING.frameRate;
   expectRange(frameRate >= 0 && Number.isFinite(frameRate), 'options.frameRate', 'a non-negative number', frameRate);
-  const clipsPerVideo = checkInteger(opts.clipsPerVideo, 'options.clipsPerVideo', 5, { min: 1, max: 100000 });
+  const clipsPerVideo = checkInteger(opts.clipsPerVideo, 'options.clipsPerVideo', DEFAULT_CLIPS_PER_VIDEO, { min: 1, max: 100000 });
   const mode = opts.mode ?? 'uniform';
   expectRange(mode === 'uniform' || mode === 'random', 'options.mode', "'uniform' or 'random'", mode);
   const seed = opts.seed === undefined ? undefined : checkInteger(opts.seed, 'options.seed', undefined, { min: 0 });

@@ -2,6 +2,7 @@
 // and the preprocessing the network was trained with.
 import * as fs from 'node:fs';
 import { TorchVideoError } from './errors';
+import { native } from './native';
 
 export interface Preprocessing {
   clipLength: number;
@@ -18,17 +19,25 @@ export interface Sidecar {
   labels?: string[];
   preprocessing: Preprocessing;
   weights?: string;
+  /** sha256 of the export file, hex (written by scripts/export_models.py). */
+  sha256?: string;
 }
 
-/** torchvision's VideoClassification preset for these networks; used when no sidecar exists. */
-export const DEFAULT_PREPROCESSING: Preprocessing = Object.freeze({
-  clipLength: 16,
-  frameRate: 15,
-  resizeSize: [128, 171],
-  cropSize: [112, 112],
-  mean: [0.43216, 0.394666, 0.37645],
-  std: [0.22803, 0.22145, 0.216989],
-}) as Preprocessing;
+/**
+ * torchvision's VideoClassification preset for these networks, from the addon
+ * (cpp/video/preprocessing_defaults.h); used when no sidecar exists.
+ */
+export const DEFAULT_PREPROCESSING: Readonly<Preprocessing> = Object.freeze({
+  clipLength: native.preprocessingDefaults.clipLength,
+  frameRate: native.preprocessingDefaults.frameRate,
+  resizeSize: [...native.preprocessingDefaults.resizeSize],
+  cropSize: [...native.preprocessingDefaults.cropSize],
+  mean: [...native.preprocessingDefaults.mean],
+  std: [...native.preprocessingDefaults.std],
+}) as Readonly<Preprocessing>;
+
+/** Evenly spaced clips per video when classifying (torchvision's UniformClipSampler default here). */
+export const DEFAULT_CLIPS_PER_VIDEO: number = native.preprocessingDefaults.clipsPerVideo;
 
 export function sidecarPathOf(modelPath: string): string {
   return modelPath.replace(/\.(pt|pth|ts|torchscript)$/i, '') + '.json';
@@ -68,6 +77,7 @@ export function readSidecar(modelPath: string): Sidecar | undefined {
     numClasses: typeof raw.num_classes === 'number' ? raw.num_classes : undefined,
     labels: Array.isArray(raw.labels) && raw.labels.every((x) => typeof x === 'string') ? raw.labels : undefined,
     weights: typeof raw.weights === 'string' ? raw.weights : undefined,
+    sha256: typeof raw.sha256 === 'string' && /^[0-9a-f]{64}$/i.test(raw.sha256) ? raw.sha256 : undefined,
     preprocessing,
   };
 }

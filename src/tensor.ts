@@ -1,10 +1,11 @@
 import { checkDevice, describe, expectRange, expectType } from './validate';
 import { withCallSite } from './errors';
-import { TYPED_ARRAY_OF_DTYPE, isSupportedTypedArray, type Dtype, type TypedArray } from './dtypes';
+import { TYPED_ARRAY_NAMES, TYPED_ARRAY_OF_DTYPE, isSupportedTypedArray, type Dtype, type TypedArray } from './dtypes';
 import { native, type NativeTensor } from './native';
 
-/** Where the native handle lives: a symbol the package does not export. */
-export const kNativeTensor = Symbol('torchvideo.nativeTensor');
+// Reads a Tensor's native handle for the rest of the package; set by Tensor's static block, so the
+// handle stays a true private field that users can neither see nor reach.
+let nativeHandleOf: (tensor: Tensor) => NativeTensor;
 
 /**
  * An n-dimensional array in LibTorch's memory, on the CPU or a CUDA device.
@@ -13,7 +14,7 @@ export const kNativeTensor = Symbol('torchvideo.nativeTensor');
  * only the safety net.
  */
 export class Tensor {
-  readonly [kNativeTensor]: NativeTensor;
+  readonly #native: NativeTensor;
   readonly #shape: readonly number[];
   readonly #dtype: Dtype;
   readonly #device: string;
@@ -23,7 +24,7 @@ export class Tensor {
 
   /** @internal Use Tensor.from, or the tensors the API returns. */
   constructor(handle: NativeTensor, source?: TypedArray) {
-    this[kNativeTensor] = handle;
+    this.#native = handle;
     this.#shape = Object.freeze(handle.shape);
     this.#dtype = handle.dtype as Dtype;
     this.#device = handle.device;
@@ -39,12 +40,7 @@ export class Tensor {
    *   differs from data.length.
    */
   static from(data: TypedArray, shape: readonly number[]): Tensor {
-    expectType(
-      isSupportedTypedArray(data),
-      'data',
-      'a Float32Array, Float64Array, Int32Array, BigInt64Array, Uint8Array, Int8Array or Int16Array',
-      data,
-    );
+    expectType(isSupportedTypedArray(data), 'data', TYPED_ARRAY_NAMES, data);
     expectType(Array.isArray(shape), 'shape', 'an array of non-negative integers', shape);
     shape.forEach((size, dim) => {
       expectType(typeof size === 'number', `shape[${dim}]`, 'a number', size);
@@ -73,7 +69,7 @@ export class Tensor {
   }
 
   get disposed(): boolean {
-    return this[kNativeTensor].disposed;
+    return this.#native.disposed;
   }
 
   /**
@@ -83,10 +79,10 @@ export class Tensor {
    *   ERR_DISPOSED after dispose().
    */
   data(): TypedArray {
-    if (this.disposed) this[kNativeTensor].data(); // throws ERR_DISPOSED
+    if (this.disposed) this.#native.data(); // throws ERR_DISPOSED
     if (this.#view) return this.#view;
     if (this.#source) return this.#source;
-    const buffer = this[kNativeTensor].data();
+    const buffer = this.#native.data();
     const kind = TYPED_ARRAY_OF_DTYPE[this.#dtype];
     this.#view = new kind(buffer, 0, buffer.byteLength / kind.BYTES_PER_ELEMENT);
     return this.#view;
@@ -100,17 +96,21 @@ export class Tensor {
   async to(device: string): Promise<Tensor> {
     const callSite = new Error();
     checkDevice(device);
-    const handle = await withCallSite(this[kNativeTensor].to(device), callSite);
+    const handle = await withCallSite(this.#native.to(device), callSite);
     return new Tensor(handle);
   }
 
   /** Frees the native memory now. Idempotent. */
   dispose(): void {
-    this[kNativeTensor].dispose();
+    this.#native.dispose();
   }
 
   [Symbol.dispose](): void {
     this.dispose();
+  }
+
+  static {
+    nativeHandleOf = (tensor) => tensor.#native;
   }
 
   toString(): string {
@@ -121,5 +121,5 @@ export class Tensor {
 /** The native tensor behind a public one, with a TypeError naming `name` when it is not a Tensor. */
 export function nativeTensorOf(value: unknown, name: string): NativeTensor {
   if (!(value instanceof Tensor)) throw new TypeError(`expected ${name} to be a Tensor, got ${describe(value)}`);
-  return value[kNativeTensor];
+  return nativeHandleOf(value);
 }

@@ -4,8 +4,22 @@ import { DEFAULT_PREPROCESSING, type Preprocessing } from './sidecar';
 import { Tensor, nativeTensorOf } from './tensor';
 import { checkBoolean, checkInteger, checkOptions, checkString, expectRange, expectType } from './validate';
 
-/** What openVideo reads of a video: the native reader's own description. */
-export type VideoInfo = NativeVideoInfo;
+/** What openVideo reads of a video's stream. */
+export interface VideoInfo {
+  durationSec: number;
+  /** The stream's average frame rate (what torchvision's VideoClips resamples from). */
+  fps: number;
+  /** Frames in the stream; frame i is the i-th in presentation order. */
+  frameCount: number;
+  width: number;
+  height: number;
+  /** FFmpeg's codec name: 'h264', 'mpeg4', 'mjpeg', 'vp9', ... */
+  codec: string;
+}
+
+// The reader's native handle for the rest of the package (classify's batched reads), set by
+// VideoReader's static block: users never see it.
+let nativeReaderOf: (reader: VideoReader) => NativeVideoReader;
 
 /** Attaches the file to errors about it, so batch jobs can report which file failed. */
 function withPath<T>(promise: Promise<T>, path: string): Promise<T> {
@@ -25,7 +39,8 @@ export class VideoReader {
   constructor(handle: NativeVideoReader, path: string) {
     this.#native = handle;
     this.path = path;
-    this.info = Object.freeze({ ...handle.info });
+    const { durationSec, fps, frameCount, width, height, codec }: NativeVideoInfo = handle.info;
+    this.info = Object.freeze({ durationSec, fps, frameCount, width, height, codec });
   }
 
   get closed(): boolean {
@@ -53,11 +68,8 @@ export class VideoReader {
     return new Tensor(await withCallSite(withPath(this.#handle().readFrames(indices), this.path), callSite));
   }
 
-  /**
-   * @internal Decodes and preprocesses several clips in one native job: float32 (K, 3, T, crop, crop).
-   */
-  async readClips(clips: number[][], options: NativePreprocessOptions): Promise<Tensor> {
-    return new Tensor(await withPath(this.#handle().readClips(clips, options), this.path));
+  static {
+    nativeReaderOf = (reader) => reader.#handle();
   }
 
   /** Closes the file. Reads already running finish first. Idempotent. */
@@ -69,6 +81,14 @@ export class VideoReader {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/**
+ * @internal Decodes and preprocesses several clips of one video in one native job:
+ * float32 (K, 3, T, crop, crop).
+ */
+export async function readClipBatch(reader: VideoReader, clips: number[][], options: NativePreprocessOptions): Promise<Tensor> {
+  return new Tensor(await withPath(nativeReaderOf(reader).readClips(clips, options), reader.path));
 }
 
 /**

@@ -7,11 +7,13 @@
 
 #include <torch/types.h>
 
+#include "cpp/video/preprocessing_defaults.h"
+
 namespace torchvideo {
 
 struct PreprocessOptions {
-  int resizeHeight = 128, resizeWidth = 171, cropSize = 112;
-  std::array<float, 3> mean{0.43216f, 0.394666f, 0.37645f}, std{0.22803f, 0.22145f, 0.216989f};
+  int resizeHeight = defaults::kResizeHeight, resizeWidth = defaults::kResizeWidth, cropSize = defaults::kCropSize;
+  std::array<float, 3> mean = defaults::kMean, std = defaults::kStd;
   // false: center crop (VideoClassification). true: random crop (RandomCrop offsets) and a
   // horizontal flip with probability 0.5, the same for every frame of the clip.
   bool train = false;
