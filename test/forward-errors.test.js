@@ -1,7 +1,7 @@
 'use strict';
 const t = require('tap');
 const { loadModel, Tensor } = require('..');
-const { modelPath } = require('./helpers/models');
+const { modelPath, randomFloats } = require('./helpers/models');
 
 const clip = (shape, Kind = Float32Array) => Tensor.from(new Kind(shape.reduce((a, b) => a * b, 1)), shape);
 
@@ -42,5 +42,45 @@ t.test('bad calls to model.forward', async (t) => {
   t.same(logits.shape, [1, 400], 'the model still works after every bad call');
   model.dispose();
   await t.rejects(model.forward(clip([1, 3, 4, 32, 32])), { name: 'TorchVideoError', code: 'ERR_DISPOSED', message: /model is disposed/ });
-  t.throws(() => model.nativeHandle, { code: 'ERR_DISPOSED' });
+  t.equal(model.nativeHandle, undefined, 'no native handle on the public object');
+});
+
+t.test('a one-clip array is a batch of one, equal to the same clip as a 5-D tensor', async (t) => {
+  const model = await loadModel(modelPath('mc3_18'), { warmup: false });
+  const values = randomFloats(3 * 4 * 32 * 32, 7);
+  const single = await model.forward([Tensor.from(values, [3, 4, 32, 32])]);
+  t.same(single.shape, [1, 400]);
+  const batched = await model.forward(Tensor.from(values, [1, 3, 4, 32, 32]));
+  t.same(Array.from(single.data()), Array.from(batched.data()), 'the same logits');
+  const oneBatch = await model.forward([Tensor.from(values, [1, 3, 4, 32, 32])]);
+  t.same(oneBatch.shape, [1, 400], 'a one-element array of a batch stays that batch');
+  model.dispose();
+});
+
+t.test('inputs holding NaN or Infinity are refused, naming the element', async (t) => {
+  const model = await loadModel(modelPath('mc3_18'), { warmup: false });
+  const shape = [2, 3, 4, 32, 32];
+  const cases = [
+    [NaN, 0, '[0, 0, 0, 0, 0]', 'NaN'],
+    [Infinity, 3 * 4 * 32 * 32 + 5, '[1, 0, 0, 0, 5]', 'Infinity'],
+    [-Infinity, 2 * 32 * 32 + 33, '[0, 0, 2, 1, 1]', '-Infinity'],
+  ];
+  for (const [value, at, position, name] of cases) {
+    const data = new Float32Array(2 * 3 * 4 * 32 * 32);
+    data[at] = value;
+    await t.rejects(model.forward(Tensor.from(data, shape)), {
+      name: 'RangeError',
+      message: `expected input to hold finite numbers, got element ${position} is ${name}`,
+    });
+  }
+  const clipWithNaN = new Float32Array(3 * 4 * 32 * 32);
+  clipWithNaN[32] = NaN;
+  await t.rejects(model.forward([clip([3, 4, 32, 32]), Tensor.from(clipWithNaN, [3, 4, 32, 32])]), {
+    name: 'RangeError',
+    message: 'expected input[1] to hold finite numbers, got element [0, 0, 1, 0] is NaN',
+  });
+  // Huge but finite values overflow a float sum: they are still accepted.
+  const huge = new Float32Array(3 * 4 * 32 * 32).fill(3e38);
+  t.same((await model.forward([Tensor.from(huge, [3, 4, 32, 32])])).shape, [1, 400], 'huge finite values pass');
+  model.dispose();
 });

@@ -45,28 +45,27 @@ for (const mode of ['dispose', 'gc']) {
 }
 
 t.test('native tensor memory is reported to V8 and released on dispose', async (t) => {
-  const { Tensor } = require('..');
-  const { native } = require('../dist/native');
+  const { Tensor, memory } = require('..');
+  const external = () => memory.tensorBytes();
   const bytes = 64 * 2 ** 20;
   const source = Tensor.from(new Float32Array(bytes / 4), [bytes / 4]);
-  const baseline = native.adjustedExternalMemory();
+  const baseline = external();
   const copy = await source.to('cpu');
-  const held = native.adjustedExternalMemory();
+  const held = external();
   t.ok(held - baseline >= bytes * 0.9, `external memory rose by ${((held - baseline) / 2 ** 20).toFixed(0)} MB`);
   copy.dispose();
-  const released = native.adjustedExternalMemory();
+  const released = external();
   t.ok(held - released >= bytes * 0.9, `and fell by ${((held - released) / 2 ** 20).toFixed(0)} MB on dispose()`);
 });
 
 // The block cache keeps LibTorch's large freed buffers for the next forward, within its cap.
 const cacheScript = `
-const { loadModel, Tensor } = require(${JSON.stringify(path.resolve(__dirname, '..'))});
-const { native } = require(${JSON.stringify(path.resolve(__dirname, '..', 'dist', 'native.js'))});
+const { loadModel, Tensor, memory } = require(${JSON.stringify(path.resolve(__dirname, '..'))});
 (async () => {
   const model = await loadModel(${JSON.stringify(modelPath('r3d_18'))}, { warmup: false });
   const input = Tensor.from(new Float32Array(2 * 3 * 16 * 112 * 112), [2, 3, 16, 112, 112]);
   for (let i = 0; i < 2; i++) (await model.forward(input)).dispose();
-  console.log(JSON.stringify({ cached: native.cachedCpuBytes() }));
+  console.log(JSON.stringify({ cached: memory.cpuCacheBytes() }));
 })();
 `;
 
