@@ -84,3 +84,41 @@ t.test('the unknown-codec fixture holds a video stream FFmpeg cannot decode', as
   t.match(probe, /video/);
   t.notMatch(probe, /mjpeg/);
 });
+
+// Bytes scribbled over inside the media data (the file still opens and indexes): the decoder flags
+// damaged frames. With frame threads which frame comes out flagged first depends on timing; the frame
+// the error names must not.
+function scribbled(name) {
+  const bytes = Buffer.from(fs.readFileSync(fixture(name)));
+  let seed = 12345;
+  const random = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  for (let run = 0; run < 40; run++) {
+    const at = Math.floor(bytes.length * (0.3 + 0.6 * random()));
+    for (let j = 0; j < 16; j++) bytes[at + j] = Math.floor(random() * 256);
+  }
+  const file = path.join(tempDir(), `scribbled-${name}`);
+  fs.writeFileSync(file, bytes);
+  return file;
+}
+
+for (const name of ['h264.mp4', 'xvid.avi', 'hd-720p.mp4']) {
+  t.test(`a damaged ${name} names the same frame on every run`, async (t) => {
+    const file = scribbled(name);
+    const messages = new Set();
+    for (let run = 0; run < 6; run++) {
+      const reader = await openVideo(file);
+      const all = Array.from({ length: reader.info.frameCount }, (_, i) => i);
+      const error = await reader.readFrames(all).then(
+        () => null,
+        (e) => e,
+      );
+      reader.close();
+      t.ok(error, `run ${run + 1}: the damage is reported`);
+      t.equal(error?.code, 'ERR_VIDEO_DECODE');
+      messages.add(error?.message);
+    }
+    t.equal(messages.size, 1, `one message over 6 runs: ${[...messages].join(' | ')}`);
+    t.match([...messages][0], /cannot decode frame \d+ of \d+ in '.*scribbled/);
+    fs.rmSync(path.dirname(file), { recursive: true, force: true });
+  });
+}

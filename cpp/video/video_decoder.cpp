@@ -14,6 +14,7 @@ namespace torchvideo {
 
 struct VideoDecoder::Impl {
   std::string path;
+  // FFmpeg's frame and slice threads (0 = as many as cores); 1 after a decode error, see readFrames.
   int threads = 0;
   ffmpeg::FormatContextPtr fmt;
   int streamIndex = -1;
@@ -218,13 +219,9 @@ bool VideoDecoder::Impl::decodeUntil(int64_t target, const std::vector<int64_t>&
   return filled[targetSlot] != 0;
 }
 
-VideoDecoder::VideoDecoder(const std::string& path, int threads) : impl_(std::make_unique<Impl>()) {
-  if (threads < 0) {
-    throw Error::range("threads must be >= 0 (0 = automatic), got " + std::to_string(threads));
-  }
+VideoDecoder::VideoDecoder(const std::string& path) : impl_(std::make_unique<Impl>()) {
   Impl& d = *impl_;
   d.path = path;
-  d.threads = threads;
   checkRegularFile(path);
   d.open();
   d.packet.reset(av_packet_alloc());
@@ -253,22 +250,11 @@ const VideoInfo& VideoDecoder::info() const { return impl_->info; }
 
 const std::string& VideoDecoder::path() const { return impl_->path; }
 
-torch::Tensor VideoDecoder::readFrames(const std::vector<int64_t>& indices) {
+// Decodes every frame of `wanted` (sorted, unique) into `out`, seeking to keyframes where that skips
+// work. Throws kVideoDecode naming the first frame that can't be had.
+void VideoDecoder::decodeWanted(const std::vector<int64_t>& wanted, std::vector<char>& filled, torch::Tensor& out) {
   Impl& d = *impl_;
   const int64_t count = d.info.frameCount;
-  for (int64_t i : indices) {
-    if (i < 0 || i >= count) {
-      throw Error::range("frame index " + std::to_string(i) + " is out of range: '" + d.path + "' has " +
-                         std::to_string(count) + " frames (valid indices 0.." + std::to_string(count - 1) + ")");
-    }
-  }
-  std::vector<int64_t> wanted(indices);
-  std::sort(wanted.begin(), wanted.end());
-  wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
-
-  torch::Tensor unique = torch::empty({static_cast<int64_t>(wanted.size()), d.info.height, d.info.width, 3},
-                                      torch::TensorOptions().dtype(torch::kUInt8));
-  std::vector<char> filled(wanted.size(), 0);
   for (size_t k = 0; k < wanted.size(); ++k) {
     if (filled[k]) continue;
     const int64_t target = wanted[k];
@@ -288,12 +274,12 @@ torch::Tensor VideoDecoder::readFrames(const std::vector<int64_t>& indices) {
         d.seekToKeyframe(slot);
       }
     }
-    bool ok = d.decodeUntil(target, wanted, filled, unique);
+    bool ok = d.decodeUntil(target, wanted, filled, out);
     // A keyframe that isn't a clean entry point (open GOP without recovery info, a seek that
     // overshot) shows up as a missing frame: decoding from the very start settles it.
     if (!ok && !fromStart) {
       d.rewind();
-      ok = d.decodeUntil(target, wanted, filled, unique);
+      ok = d.decodeUntil(target, wanted, filled, out);
     }
     if (!ok) {
       d.active = false;
@@ -302,6 +288,38 @@ torch::Tensor VideoDecoder::readFrames(const std::vector<int64_t>& indices) {
           "cannot decode frame " + std::to_string(target) + " of " + std::to_string(count) + " in '" + d.path +
               "': " + (d.lastProblem.empty() ? "the stream ends before it" : d.lastProblem));
     }
+  }
+}
+
+torch::Tensor VideoDecoder::readFrames(const std::vector<int64_t>& indices) {
+  Impl& d = *impl_;
+  const int64_t count = d.info.frameCount;
+  for (int64_t i : indices) {
+    if (i < 0 || i >= count) {
+      throw Error::range("frame index " + std::to_string(i) + " is out of range: '" + d.path + "' has " +
+                         std::to_string(count) + " frames (valid indices 0.." + std::to_string(count - 1) + ")");
+    }
+  }
+  std::vector<int64_t> wanted(indices);
+  std::sort(wanted.begin(), wanted.end());
+  wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+
+  torch::Tensor unique = torch::empty({static_cast<int64_t>(wanted.size()), d.info.height, d.info.width, 3},
+                                      torch::TensorOptions().dtype(torch::kUInt8));
+  std::vector<char> filled(wanted.size(), 0);
+  try {
+    decodeWanted(wanted, filled, unique);
+  } catch (const Error& error) {
+    if (d.threads == 1 || error.code() != codes::kVideoDecode) throw;
+    // With frame threads, which frame of a damaged stream comes out flagged (or missing) depends on
+    // the threads' timing, so the frame an error names would vary from run to run. Decoding the same
+    // frames again on one thread names the same frame every time (or, when the threads' failure was
+    // only their timing, returns the frames). The file keeps the single-threaded decoder.
+    d.threads = 1;
+    d.openCodec();
+    d.rewind();
+    std::fill(filled.begin(), filled.end(), 0);
+    decodeWanted(wanted, filled, unique);
   }
 
   const bool sortedUnique = indices.size() == wanted.size() && std::is_sorted(indices.begin(), indices.end());

@@ -19,11 +19,11 @@ class VideoDecoder {
  public:
   // Opens the file (by content, whatever its extension), picks the best video stream and indexes
   // its frames by demuxing packets (no decoding), so frame i means the i-th frame in presentation
-  // order. threads: FFmpeg frame/slice threads for the decoder (0 = auto).
+  // order. Decodes with FFmpeg's frame/slice threads, one per core.
   // Throws torchvideo::Error: kFileNotFound, kNotAFile, kVideoOpen (not a media file, empty,
   // truncated), kNoVideoStream (audio only), kVideoDecode (no decoder for the codec, or not one
-  // frame can be read); Error::range for threads < 0.
-  explicit VideoDecoder(const std::string& path, int threads = 0);
+  // frame can be read).
+  explicit VideoDecoder(const std::string& path);
   ~VideoDecoder();  // frees every FFmpeg object; so does a constructor that throws
 
   VideoDecoder(const VideoDecoder&) = delete;
@@ -36,10 +36,13 @@ class VideoDecoder {
   // Seeks to the nearest keyframe at or before a wanted frame instead of decoding from the start,
   // decoding forward from there: frames are visited sorted and unique, then scattered into the
   // requested order. Throws Error::range for an index outside [0, frameCount) and kVideoDecode
-  // (naming the frame) for a frame that can't be decoded, e.g. past the cut of a truncated file.
+  // (naming the frame) for a frame that can't be decoded, e.g. past the cut of a truncated file;
+  // the frame named is the same on every run (a failure is confirmed on one decoder thread).
   torch::Tensor readFrames(const std::vector<int64_t>& indices);
 
  private:
+  void decodeWanted(const std::vector<int64_t>& wanted, std::vector<char>& filled, torch::Tensor& out);
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
