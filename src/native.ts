@@ -136,6 +136,7 @@ function loadBinding(): NativeBinding {
         '- Build it: npm run build (or bash scripts/setup.sh to install LibTorch and FFmpeg first)\n' +
         '- Install the runtime libraries: apt-get install libtorch1.13 libavformat59 libavcodec59 libswscale6\n' +
         '- If you built against another LibTorch (LIBTORCH=...), keep that directory where it was built from\n',
+      { cause: error },
     );
   }
 }

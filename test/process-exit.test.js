@@ -3,7 +3,6 @@
 // exit() runs LibTorch's static destructors, so the addon stops its threads first (see
 // ThreadPool::quiesce). Each case runs in a child process, several times, since the crash it guards
 // against was a race (1-2 runs in 5).
-const path = require('node:path');
 const { spawn } = require('node:child_process');
 const t = require('tap');
 const { fixture } = require('./helpers/fixtures');

@@ -4,7 +4,6 @@
 // leave fds and threads as they were and RSS within +100 MB (before the fix: a model's size per
 // round, and an fd and 3 threads per decode).
 const fs = require('node:fs');
-const path = require('node:path');
 const { Worker } = require('node:worker_threads');
 const t = require('tap');
 const { fixture } = require('./helpers/fixtures');
