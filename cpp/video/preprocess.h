@@ -11,9 +11,13 @@
 
 namespace torchvideo {
 
+constexpr std::array<float, 3> asFloats(const std::array<double, 3>& values) {
+  return {static_cast<float>(values[0]), static_cast<float>(values[1]), static_cast<float>(values[2])};
+}
+
 struct PreprocessOptions {
   int resizeHeight = defaults::kResizeHeight, resizeWidth = defaults::kResizeWidth, cropSize = defaults::kCropSize;
-  std::array<float, 3> mean = defaults::kMean, std = defaults::kStd;
+  std::array<float, 3> mean = asFloats(defaults::kMean), std = asFloats(defaults::kStd);
   // false: center crop (VideoClassification). true: random crop (RandomCrop offsets) and a
   // horizontal flip with probability 0.5, the same for every frame of the clip.
   bool train = false;

@@ -16,7 +16,8 @@ inline constexpr int kClipsPerVideo = 5;
 inline constexpr int kResizeHeight = 128;
 inline constexpr int kResizeWidth = 171;
 inline constexpr int kCropSize = 112;
-inline constexpr std::array<float, 3> kMean{0.43216f, 0.394666f, 0.37645f};
-inline constexpr std::array<float, 3> kStd{0.22803f, 0.22145f, 0.216989f};
+// As torchvision writes them (Python floats); the transform itself computes in float32.
+inline constexpr std::array<double, 3> kMean{0.43216, 0.394666, 0.37645};
+inline constexpr std::array<double, 3> kStd{0.22803, 0.22145, 0.216989};
 
 }  // namespace torchvideo::defaults
