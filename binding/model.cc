@@ -109,8 +109,8 @@ Napi::Value ModelWrap::info(const Napi::CallbackInfo& info) {
     const auto model = live();
     auto object = Napi::Object::New(env);
     object.Set("arch", model->arch());
-    object.Set("numClasses", model->numClasses() >= 0 ? Napi::Value(Napi::Number::New(env, model->numClasses()))
-                                                      : env.Null());
+    object.Set("numClasses",
+               model->numClasses() >= 0 ? Napi::Value(Napi::Number::New(env, model->numClasses())) : env.Null());
     object.Set("parameters", Napi::Number::New(env, static_cast<double>(model->parameterCount())));
     object.Set("device", deviceName(model->device()));
     object.Set("optimized", model->optimized());

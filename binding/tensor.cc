@@ -123,8 +123,7 @@ Napi::Value TensorWrap::fromTypedArray(const Napi::CallbackInfo& info) {
     auto* hold = new JsBufferHold{env, reference, data.jsThread, data.alive};
     // Zero-copy: LibTorch reads the JS memory directly; the deleter lets the buffer go.
     auto tensor = torch::from_blob(
-        base, shape, [hold](void*) { JsBufferHold::release(hold); },
-        torch::TensorOptions().dtype(*scalarType));
+        base, shape, [hold](void*) { JsBufferHold::release(hold); }, torch::TensorOptions().dtype(*scalarType));
     auto object = data.tensorConstructor.New({});
     auto* self = Unwrap(object);
     self->tensor_ = std::move(tensor);
@@ -143,13 +142,15 @@ Napi::Value TensorWrap::shape(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value TensorWrap::dtype(const Napi::CallbackInfo& info) {
-  return callNative(info.Env(),
-                    [&]() -> Napi::Value { return Napi::String::New(info.Env(), dtypeName(live(info.Env()).scalar_type())); });
+  return callNative(info.Env(), [&]() -> Napi::Value {
+    return Napi::String::New(info.Env(), dtypeName(live(info.Env()).scalar_type()));
+  });
 }
 
 Napi::Value TensorWrap::device(const Napi::CallbackInfo& info) {
-  return callNative(info.Env(),
-                    [&]() -> Napi::Value { return Napi::String::New(info.Env(), deviceName(live(info.Env()).device())); });
+  return callNative(info.Env(), [&]() -> Napi::Value {
+    return Napi::String::New(info.Env(), deviceName(live(info.Env()).device()));
+  });
 }
 
 Napi::Value TensorWrap::disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), disposed_); }
@@ -160,7 +161,7 @@ Napi::Value TensorWrap::data(const Napi::CallbackInfo& info) {
     const auto& tensor = live(env);
     if (!tensor.device().is_cpu()) {
       throw Error::torchvideo(codes::kDeviceMismatch, "tensor is on " + deviceName(tensor.device()) +
-                                                         ": call `await tensor.to('cpu')` before data()");
+                                                          ": call `await tensor.to('cpu')` before data()");
     }
     if (!dtypeByScalarType(tensor.scalar_type())) {
       throw Error::type("tensor dtype " + dtypeName(tensor.scalar_type()) + " has no TypedArray");
@@ -177,8 +178,8 @@ Napi::Value TensorWrap::data(const Napi::CallbackInfo& info) {
     auto* owner = new torch::Tensor(contiguous);
     napi_value buffer;
     const napi_status status = napi_create_external_arraybuffer(
-        env, owner->data_ptr(), bytes,
-        [](napi_env, void*, void* hint) { delete static_cast<torch::Tensor*>(hint); }, owner, &buffer);
+        env, owner->data_ptr(), bytes, [](napi_env, void*, void* hint) { delete static_cast<torch::Tensor*>(hint); },
+        owner, &buffer);
     if (status == napi_ok) return Napi::ArrayBuffer(env, buffer);
     // Runtimes that forbid external buffers (Electron's memory cage) get a copy.
     delete owner;

@@ -104,7 +104,8 @@ Napi::Value VideoReaderWrap::readClips(const Napi::CallbackInfo& info) {
     if (!info[0].IsArray()) throw Error::type("expected clips to be an array of frame index arrays");
     const auto array = info[0].As<Napi::Array>();
     std::vector<std::vector<int64_t>> clips;
-    for (uint32_t i = 0; i < array.Length(); ++i) clips.push_back(nonNegativeIntegers(array.Get(i), "clips[" + std::to_string(i) + "]"));
+    for (uint32_t i = 0; i < array.Length(); ++i)
+      clips.push_back(nonNegativeIntegers(array.Get(i), "clips[" + std::to_string(i) + "]"));
     const auto options = readPreprocessOptions(info[1]);
     return AsyncJob<torch::Tensor>::start(
         env, AddonData::of(env).decodePool(),

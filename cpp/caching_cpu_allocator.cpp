@@ -44,9 +44,7 @@ class CachingCpuAllocator final : public c10::Allocator {
 
 #if TORCHVIDEO_TORCH_ALLOCATOR_2_3
   // Blocks are plain host memory, so LibTorch's memcpy is the copy.
-  void copy_data(void* dest, const void* src, size_t count) const override {
-    default_copy_data(dest, src, count);
-  }
+  void copy_data(void* dest, const void* src, size_t count) const override { default_copy_data(dest, src, count); }
 #endif
 
   c10::DeleterFnPtr raw_deleter() const override { return &release; }
@@ -101,7 +99,8 @@ class CachingCpuAllocator final : public c10::Allocator {
         evicted.push_back(data);
       } else {
         const size_t bytes = size->second;
-        for (auto bucket = self.free_.begin(); self.cachedBytes_ + bytes > self.capacity_ && bucket != self.free_.end();) {
+        for (auto bucket = self.free_.begin();
+             self.cachedBytes_ + bytes > self.capacity_ && bucket != self.free_.end();) {
           while (!bucket->second.empty() && self.cachedBytes_ + bytes > self.capacity_) {
             evicted.push_back(bucket->second.back());
             self.sizes_.erase(bucket->second.back());

@@ -27,8 +27,8 @@ inline constexpr const char* kVideoDecode = "ERR_VIDEO_DECODE";
 inline constexpr const char* kNative = "ERR_NATIVE";
 
 inline constexpr std::array<const char*, 12> kAllCodes{
-    kFileNotFound, kNotAFile,   kModelLoad,  kDeviceUnavailable, kDeviceMismatch, kForward,
-    kTorch,        kDisposed,   kVideoOpen,  kNoVideoStream,     kVideoDecode,    kNative,
+    kFileNotFound, kNotAFile, kModelLoad, kDeviceUnavailable, kDeviceMismatch, kForward,
+    kTorch,        kDisposed, kVideoOpen, kNoVideoStream,     kVideoDecode,    kNative,
 };
 }  // namespace codes
 

@@ -160,9 +160,8 @@ void Model::warmup() {
     for (int call = 0; call < calls; ++call) forward(zeros);
   } catch (const Error& error) {
     if (error.code() == codes::kForward) {
-      throw Error::torchvideo(codes::kModelLoad, "model '" + path_ + "' fails on a " +
-                                                     shapeText(options_.warmupShape) + " input at load: " +
-                                                     error.what());
+      throw Error::torchvideo(codes::kModelLoad, "model '" + path_ + "' fails on a " + shapeText(options_.warmupShape) +
+                                                     " input at load: " + error.what());
     }
     throw;
   }
@@ -170,10 +169,10 @@ void Model::warmup() {
 
 torch::Tensor Model::logitsOf(const c10::IValue& output, int64_t batch) {
   auto refuse = [&](const std::string& got) {
-    return Error::torchvideo(codes::kModelLoad, "model '" + path_ + "' is not a video classifier: its forward returned " +
-                                                    got + " for a batch of " + std::to_string(batch) +
-                                                    ", expected float logits of shape [" + std::to_string(batch) +
-                                                    ", classes]");
+    return Error::torchvideo(codes::kModelLoad,
+                             "model '" + path_ + "' is not a video classifier: its forward returned " + got +
+                                 " for a batch of " + std::to_string(batch) + ", expected float logits of shape [" +
+                                 std::to_string(batch) + ", classes]");
   };
   if (!output.isTensor()) throw refuse(ivalueKind(output));
   auto logits = output.toTensor();

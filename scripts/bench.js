@@ -127,8 +127,17 @@ function benchPython() {
     PYTHON,
     [
       path.join(ROOT, 'scripts', 'bench_python.py'),
-      '--models', MODELS, '--arch', ARCHS.join(','), '--batch', BATCHES.join(','),
-      '--iters', String(ITERS), '--modes', modes, '--json',
+      '--models',
+      MODELS,
+      '--arch',
+      ARCHS.join(','),
+      '--batch',
+      BATCHES.join(','),
+      '--iters',
+      String(ITERS),
+      '--modes',
+      modes,
+      '--json',
     ],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 * 2 ** 20 },
   );
@@ -170,8 +179,22 @@ function benchVideo(width, height) {
   const file = path.join(BENCH_DIR, `h264-${width}x${height}.mp4`);
   if (!fs.existsSync(file)) {
     fs.mkdirSync(BENCH_DIR, { recursive: true });
-    execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', `testsrc2=size=${width}x${height}:rate=30:duration=10`,
-      '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-g', '30', file]);
+    execFileSync('ffmpeg', [
+      '-v',
+      'error',
+      '-y',
+      '-f',
+      'lavfi',
+      '-i',
+      `testsrc2=size=${width}x${height}:rate=30:duration=10`,
+      '-c:v',
+      'libx264',
+      '-pix_fmt',
+      'yuv420p',
+      '-g',
+      '30',
+      file,
+    ]);
   }
   return file;
 }
@@ -180,7 +203,10 @@ function benchVideo(width, height) {
 // classifyVideo does at batch 1), and classifyVideo's end-to-end time against the network alone.
 async function benchVideoPipeline() {
   const rows = [];
-  for (const [width, height] of [[320, 240], [1280, 720]]) {
+  for (const [width, height] of [
+    [320, 240],
+    [1280, 720],
+  ]) {
     const file = benchVideo(width, height);
     const times = [];
     let clipCount = 0;
@@ -234,7 +260,10 @@ async function benchTorchvideoGpu(arch) {
     for (const batch of BATCHES) {
       const host = Tensor.from(randomInput(batch), [batch, ...CLIP]);
       const device = await host.to(DEVICE);
-      for (const [input, tensor] of [['device', device], ['host', host]]) {
+      for (const [input, tensor] of [
+        ['device', device],
+        ['host', host],
+      ]) {
         rows.push({ arch, precision, batch, input, msPerClip: await timeIt(gpuCall(model, tensor), batch) });
       }
       device.dispose();
@@ -253,14 +282,33 @@ function benchPythonGpu() {
       PYTHON,
       [
         path.join(ROOT, 'scripts', 'bench_python.py'),
-        '--models', MODELS, '--arch', ARCHS.join(','), '--batch', BATCHES.join(','), '--iters', String(ITERS),
-        '--warmup', String(WARMUP), '--device', DEVICE, '--modes', 'optimized,eager', '--precision', PRECISIONS.join(','),
-        '--inputs', 'device,host', '--json',
+        '--models',
+        MODELS,
+        '--arch',
+        ARCHS.join(','),
+        '--batch',
+        BATCHES.join(','),
+        '--iters',
+        String(ITERS),
+        '--warmup',
+        String(WARMUP),
+        '--device',
+        DEVICE,
+        '--modes',
+        'optimized,eager',
+        '--precision',
+        PRECISIONS.join(','),
+        '--inputs',
+        'device,host',
+        '--json',
       ],
       { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 * 2 ** 20 },
     );
   } catch (error) {
-    return { rows: [], error: `${PYTHON} scripts/bench_python.py failed (${error.status === null ? error.message : `exit ${error.status}`})` };
+    return {
+      rows: [],
+      error: `${PYTHON} scripts/bench_python.py failed (${error.status === null ? error.message : `exit ${error.status}`})`,
+    };
   }
   return JSON.parse(out);
 }
@@ -282,12 +330,20 @@ async function mainGpu() {
   if (!args['no-python']) python = benchPythonGpu();
   if (python.error) console.log(`PyTorch rows missing: ${python.error}; PYTHON=/path/to/python3 picks the interpreter`);
   if (python.deviceName) console.log(`PyTorch ${python.torch} on ${python.device} (${python.deviceName}), same export`);
-  console.log(`median of ${ITERS} calls after ${WARMUP} warm-up calls; input (B, ${CLIP.join(', ')}) float32; ` +
-    'a call = forward + logits copied to host memory, on both sides\n');
+  console.log(
+    `median of ${ITERS} calls after ${WARMUP} warm-up calls; input (B, ${CLIP.join(', ')}) float32; ` +
+      'a call = forward + logits copied to host memory, on both sides\n',
+  );
 
   const find = (rows, row, extra) =>
-    rows.find((r) => r.arch === row.arch && r.batch === row.batch && r.precision === row.precision && r.input === row.input &&
-      Object.entries(extra).every(([k, v]) => r[k] === v))?.msPerClip;
+    rows.find(
+      (r) =>
+        r.arch === row.arch &&
+        r.batch === row.batch &&
+        r.precision === row.precision &&
+        r.input === row.input &&
+        Object.entries(extra).every(([k, v]) => r[k] === v),
+    )?.msPerClip;
   for (const row of results) {
     row.pytorchOptimizedMsPerClip = find(python.rows, row, { mode: 'optimized' });
     row.pytorchEagerMsPerClip = find(python.rows, row, { mode: 'eager' });
@@ -297,11 +353,26 @@ async function mainGpu() {
     if (row.input === 'host') row.hostVsDevice = row.msPerClip / find(results, { ...row, input: 'device' }, {});
   }
 
-  const header = ['network', 'precision', 'batch', 'input', 'torchvideo', 'PyTorch optimized', 'PyTorch eager CL',
-    'tv / PyTorch best', 'host / device'];
+  const header = [
+    'network',
+    'precision',
+    'batch',
+    'input',
+    'torchvideo',
+    'PyTorch optimized',
+    'PyTorch eager CL',
+    'tv / PyTorch best',
+    'host / device',
+  ];
   const lines = results.map((r) => [
-    r.arch, r.precision, String(r.batch), r.input, fmtGpu(r.msPerClip), fmtGpu(r.pytorchOptimizedMsPerClip),
-    fmtGpu(r.pytorchEagerMsPerClip), r.vsPytorchBest === undefined ? '—' : `${r.vsPytorchBest.toFixed(2)}x`,
+    r.arch,
+    r.precision,
+    String(r.batch),
+    r.input,
+    fmtGpu(r.msPerClip),
+    fmtGpu(r.pytorchOptimizedMsPerClip),
+    fmtGpu(r.pytorchEagerMsPerClip),
+    r.vsPytorchBest === undefined ? '—' : `${r.vsPytorchBest.toFixed(2)}x`,
     r.hostVsDevice === undefined ? '' : `${r.hostVsDevice.toFixed(2)}x`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
@@ -317,10 +388,14 @@ async function mainGpu() {
   const hostRows = results.filter((r) => r.hostVsDevice !== undefined);
   const slowFromHost = hostRows.filter((r) => r.hostVsDevice > 1.1);
   const name = (r) => `${r.arch} ${r.precision} b${r.batch} ${r.input}`;
-  console.log(`\ntarget batch 1 <= 1.05x PyTorch best: ${batchOne.length - slowAtOne.length} of ${batchOne.length} rows met` +
-    (slowAtOne.length ? `; missed: ${slowAtOne.map((r) => `${name(r)} ${r.vsPytorchBest.toFixed(2)}x`).join(', ')}` : ''));
-  console.log(`target host <= 1.1x on-device: ${hostRows.length - slowFromHost.length} of ${hostRows.length} rows met` +
-    (slowFromHost.length ? `; missed: ${slowFromHost.map((r) => `${name(r)} ${r.hostVsDevice.toFixed(2)}x`).join(', ')}` : ''));
+  console.log(
+    `\ntarget batch 1 <= 1.05x PyTorch best: ${batchOne.length - slowAtOne.length} of ${batchOne.length} rows met` +
+      (slowAtOne.length ? `; missed: ${slowAtOne.map((r) => `${name(r)} ${r.vsPytorchBest.toFixed(2)}x`).join(', ')}` : ''),
+  );
+  console.log(
+    `target host <= 1.1x on-device: ${hostRows.length - slowFromHost.length} of ${hostRows.length} rows met` +
+      (slowFromHost.length ? `; missed: ${slowFromHost.map((r) => `${name(r)} ${r.hostVsDevice.toFixed(2)}x`).join(', ')}` : ''),
+  );
   if (args.json) {
     fs.writeFileSync(args.json, JSON.stringify({ versions, device: DEVICE, iters: ITERS, python, results }, null, 2));
   }
@@ -332,9 +407,7 @@ const fmt = (ms) => (ms === undefined ? '—' : ms.toFixed(1));
 const ratio = (a, b) => (a === undefined || b === undefined ? '—' : `${(a / b).toFixed(2)}x`);
 
 async function main() {
-  console.log(
-    `torchvideo ${versions.torchvideo} | LibTorch ${versions.libtorch} | ${THREADS} threads | ${os.cpus()[0].model}`,
-  );
+  console.log(`torchvideo ${versions.torchvideo} | LibTorch ${versions.libtorch} | ${THREADS} threads | ${os.cpus()[0].model}`);
   console.log(`median of ${ITERS} runs after 2 warm-up runs; input (B, ${CLIP.join(', ')}) float32\n`);
   const results = [];
   const onnxNotes = new Set();
@@ -354,13 +427,31 @@ async function main() {
     row.pytorchScriptedMsPerClip = py('scripted');
   }
 
-  const header = ['network', 'batch', 'torchvideo', 'PyTorch optimized', 'PyTorch scripted', 'onnxruntime-node', 'tv / PyTorch best', 'tv / ORT', 'loop p99', 'RSS +'];
+  const header = [
+    'network',
+    'batch',
+    'torchvideo',
+    'PyTorch optimized',
+    'PyTorch scripted',
+    'onnxruntime-node',
+    'tv / PyTorch best',
+    'tv / ORT',
+    'loop p99',
+    'RSS +',
+  ];
   const lines = results.map((r) => {
     const best = [r.pytorchOptimizedMsPerClip, r.pytorchScriptedMsPerClip].filter((x) => x !== undefined);
     return [
-      r.arch, String(r.batch), fmt(r.msPerClip), fmt(r.pytorchOptimizedMsPerClip), fmt(r.pytorchScriptedMsPerClip),
-      fmt(r.onnxMsPerClip), ratio(r.msPerClip, best.length ? Math.min(...best) : undefined), ratio(r.msPerClip, r.onnxMsPerClip),
-      `${r.loopDelayP99Ms.toFixed(1)} ms`, `${r.rssGrowthMb.toFixed(0)} MB`,
+      r.arch,
+      String(r.batch),
+      fmt(r.msPerClip),
+      fmt(r.pytorchOptimizedMsPerClip),
+      fmt(r.pytorchScriptedMsPerClip),
+      fmt(r.onnxMsPerClip),
+      ratio(r.msPerClip, best.length ? Math.min(...best) : undefined),
+      ratio(r.msPerClip, r.onnxMsPerClip),
+      `${r.loopDelayP99Ms.toFixed(1)} ms`,
+      `${r.rssGrowthMb.toFixed(0)} MB`,
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
@@ -375,8 +466,10 @@ async function main() {
     console.log('\nvideo pipeline (decode + resample + VideoClassification preprocessing, 5 clips x 16 frames)');
     for (const row of video.decode) console.log(`  ${row.video.padEnd(18)} ${row.clipsPerSecond.toFixed(1)} clips/s`);
     const { modelOnlyMs, endToEndMs } = video.classify;
-    console.log(`  classifyVideo r2plus1d_18, 320x240, 5 clips: ${endToEndMs.toFixed(0)} ms end to end vs ` +
-      `${modelOnlyMs.toFixed(0)} ms for the network alone = ${(endToEndMs / modelOnlyMs).toFixed(2)}x`);
+    console.log(
+      `  classifyVideo r2plus1d_18, 320x240, 5 clips: ${endToEndMs.toFixed(0)} ms end to end vs ` +
+        `${modelOnlyMs.toFixed(0)} ms for the network alone = ${(endToEndMs / modelOnlyMs).toFixed(2)}x`,
+    );
   }
   if (args.json) fs.writeFileSync(args.json, JSON.stringify({ versions, threads: THREADS, python, results, video }, null, 2));
 }

@@ -139,7 +139,11 @@ async function scoreVideo(model: Model, prepared: PreparedVideo, plan: Plan): Pr
     }
   } finally {
     // On failure, free the batches decoded ahead too.
-    for (const pending of prepared.batches) pending.then((t) => t.dispose(), () => {});
+    for (const pending of prepared.batches)
+      pending.then(
+        (t) => t.dispose(),
+        () => {},
+      );
   }
   for (let c = 0; c < sum.length; c++) sum[c] /= prepared.clipCount;
   return { top: topK(sum, model.info.labels, plan.topk), clips: prepared.clipCount };
@@ -197,7 +201,14 @@ export async function* classifyVideos(
     // The caller may stop early (break, return, throw): free what was decoded ahead for it.
     for (const pending of prepared) {
       pending
-        ?.then((video) => video.batches.forEach((batch) => batch.then((t) => t.dispose(), () => {})))
+        ?.then((video) =>
+          video.batches.forEach((batch) =>
+            batch.then(
+              (t) => t.dispose(),
+              () => {},
+            ),
+          ),
+        )
         .catch(() => {});
     }
   }

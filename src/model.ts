@@ -72,9 +72,7 @@ export class Model {
   async forward(input: Tensor | Tensor[]): Promise<Tensor> {
     const callSite = new Error();
     const handle = this.#handle();
-    const nativeInput = Array.isArray(input)
-      ? input.map((clip, i) => nativeTensorOf(clip, `input[${i}]`))
-      : nativeTensorOf(input, 'input');
+    const nativeInput = Array.isArray(input) ? input.map((clip, i) => nativeTensorOf(clip, `input[${i}]`)) : nativeTensorOf(input, 'input');
     return new Tensor(await withCallSite(handle.forward(nativeInput), callSite));
   }
 

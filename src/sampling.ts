@@ -50,9 +50,7 @@ function linspaceFloat32(start: number, end: number, steps: number): number[] {
   const end32 = f32(end);
   const step = f32(f32(end32 - start32) / (steps - 1));
   const halfway = Math.floor(steps / 2);
-  return Array.from({ length: steps }, (_, i) =>
-    i < halfway ? f32(start32 + f32(step * i)) : f32(end32 - f32(step * (steps - i - 1))),
-  );
+  return Array.from({ length: steps }, (_, i) => (i < halfway ? f32(start32 + f32(step * i)) : f32(end32 - f32(step * (steps - i - 1)))));
 }
 
 /** A small seeded generator (mulberry32): the same seed gives the same clips on every platform. */

@@ -58,10 +58,7 @@ export function readSidecar(modelPath: string): Sidecar | undefined {
   try {
     raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
   } catch (error) {
-    const failure = new TorchVideoError(
-      `cannot read the model's sidecar '${file}': ${(error as Error).message}`,
-      'ERR_MODEL_LOAD',
-    );
+    const failure = new TorchVideoError(`cannot read the model's sidecar '${file}': ${(error as Error).message}`, 'ERR_MODEL_LOAD');
     failure.path = file;
     throw failure;
   }

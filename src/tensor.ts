@@ -48,9 +48,7 @@ export class Tensor {
     });
     const elements = shape.reduce((product, size) => product * size, 1);
     if (elements !== data.length) {
-      throw new RangeError(
-        `expected shape [${shape.join(', ')}] (${elements} elements) to match data.length ${data.length}`,
-      );
+      throw new RangeError(`expected shape [${shape.join(', ')}] (${elements} elements) to match data.length ${data.length}`);
     }
     return new Tensor(native.Tensor.fromTypedArray(data, [...shape]), data);
   }

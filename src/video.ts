@@ -61,9 +61,7 @@ export class VideoReader {
   async readFrames(indices: number[]): Promise<Tensor> {
     const callSite = new Error();
     expectType(Array.isArray(indices), 'indices', 'an array of frame indices', indices);
-    indices.forEach((index, i) =>
-      checkInteger(index, `indices[${i}]`, undefined, { min: 0, max: Math.max(0, this.info.frameCount - 1) }),
-    );
+    indices.forEach((index, i) => checkInteger(index, `indices[${i}]`, undefined, { min: 0, max: Math.max(0, this.info.frameCount - 1) }));
     expectRange(indices.length > 0, 'indices', 'a non-empty array', indices);
     return new Tensor(await withCallSite(withPath(this.#handle().readFrames(indices), this.path), callSite));
   }

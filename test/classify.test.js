@@ -48,8 +48,15 @@ for (const [arch, name, locate] of CASES) {
     t.equal(result.top.length, 400, 'topk = all classes gives the whole vector');
     const sum = result.top.reduce((total, p) => total + p.score, 0);
     t.ok(Math.abs(sum - 1) < 1e-5, `probabilities sum to 1 (${sum})`);
-    t.ok(result.top.every((p, i) => i === 0 || result.top[i - 1].score >= p.score), 'best first');
-    t.same(result.top.map((p) => p.label), result.top.map((p) => model.info.labels[p.index]), 'labels from the sidecar');
+    t.ok(
+      result.top.every((p, i) => i === 0 || result.top[i - 1].score >= p.score),
+      'best first',
+    );
+    t.same(
+      result.top.map((p) => p.label),
+      result.top.map((p) => model.info.labels[p.index]),
+      'labels from the sidecar',
+    );
 
     const { json, bytes } = pythonReference('ref_classify.py', ['--model', modelPath(arch), '--video', video]);
     t.equal(json.clips, 5, 'torchvision samples 5 clips too');
@@ -59,7 +66,10 @@ for (const [arch, name, locate] of CASES) {
 
     const batched = await classifyVideo(model, video, { topk: 400, batchSize: 5 });
     const batchedDiff = maxAbsDiff(fullVector(batched, 400), reference);
-    t.ok(batchedDiff <= TOLERANCE, `all 5 clips in one batch: max abs diff ${batchedDiff.toExponential(2)} <= ${TOLERANCE.toExponential()}`);
+    t.ok(
+      batchedDiff <= TOLERANCE,
+      `all 5 clips in one batch: max abs diff ${batchedDiff.toExponential(2)} <= ${TOLERANCE.toExponential()}`,
+    );
     model.dispose();
   });
 }
@@ -69,7 +79,11 @@ t.test('classifyVideos yields in input order and goes on past bad files', async 
   const paths = [fixture('h264.mp4'), fixture('text.mp4'), '/no/such/video.mp4', fixture('five-frames.mp4'), fixture('vp9.webm')];
   const results = [];
   for await (const result of classifyVideos(model, paths, { topk: 2, clipsPerVideo: 3 })) results.push(result);
-  t.same(results.map((r) => r.path), paths, 'one entry per path, in order');
+  t.same(
+    results.map((r) => r.path),
+    paths,
+    'one entry per path, in order',
+  );
   t.equal(results[1].error.code, 'ERR_VIDEO_OPEN');
   t.ok(results[1].error instanceof TorchVideoError);
   t.equal(results[2].error.code, 'ERR_FILE_NOT_FOUND');

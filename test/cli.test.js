@@ -22,7 +22,11 @@ t.test('classify prints a table per video', async (t) => {
   const expected = await classifyVideo(model, fixture('h264.mp4'), { topk: 3, clipsPerVideo: 2 });
   rows.forEach((row, i) => {
     const [, rank, label, percent] = row.match(/^ +(\d)\. +(.+?) +([\d.]+)%$/);
-    t.same([Number(rank), label, percent], [i + 1, expected.top[i].label, (expected.top[i].score * 100).toFixed(2)], `row ${i + 1}: ${row.trim()}`);
+    t.same(
+      [Number(rank), label, percent],
+      [i + 1, expected.top[i].label, (expected.top[i].score * 100).toFixed(2)],
+      `row ${i + 1}: ${row.trim()}`,
+    );
   });
   model.dispose();
 });
@@ -31,8 +35,15 @@ t.test('classify --json prints one line per video and exits 1 when one failed', 
   const videos = [fixture('h264.mp4'), fixture('text.mp4'), fixture('vp9.webm')];
   const result = run('classify', ...videos, '--model', modelPath('mc3_18'), '--json', '--topk', '2', '--clips', '1');
   t.equal(result.status, 1, 'exit code 1');
-  const lines = result.stdout.trim().split('\n').map((line) => JSON.parse(line));
-  t.same(lines.map((l) => l.path), videos, 'one JSON line per video, in order');
+  const lines = result.stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
+  t.same(
+    lines.map((l) => l.path),
+    videos,
+    'one JSON line per video, in order',
+  );
   t.equal(lines[0].clips, 1);
   const model = await loadModel(modelPath('mc3_18'));
   for (const i of [0, 2]) {

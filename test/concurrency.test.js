@@ -6,7 +6,14 @@ const { loadModel, Tensor } = require('..');
 const { modelPath, randomFloats } = require('./helpers/models');
 
 const SHAPE = [1, 3, 16, 112, 112];
-const input = () => Tensor.from(randomFloats(SHAPE.reduce((a, b) => a * b, 1), 3), SHAPE);
+const input = () =>
+  Tensor.from(
+    randomFloats(
+      SHAPE.reduce((a, b) => a * b, 1),
+      3,
+    ),
+    SHAPE,
+  );
 
 t.test('the event loop keeps turning while forward runs', async (t) => {
   // Counts timer callbacks that run while the forward is still pending. A forward that blocked the JS
@@ -39,7 +46,10 @@ t.test('many concurrent forwards all settle with the same answer', async (t) => 
   const results = await Promise.all(Array.from({ length: 40 }, () => model.forward(x)));
   t.equal(results.length, 40);
   const first = Array.from(results[0].data());
-  t.ok(results.every((r) => Array.from(r.data()).every((v, i) => v === first[i])), 'identical logits');
+  t.ok(
+    results.every((r) => Array.from(r.data()).every((v, i) => v === first[i])),
+    'identical logits',
+  );
   model.dispose();
 });
 
@@ -50,7 +60,14 @@ t.test('dispose() while forwards are in flight', async (t) => {
   model.dispose();
   x.dispose();
   const outputs = await Promise.all(running);
-  t.same(outputs.map((o) => o.shape), [[1, 400], [1, 400]], 'calls made before dispose() finish');
+  t.same(
+    outputs.map((o) => o.shape),
+    [
+      [1, 400],
+      [1, 400],
+    ],
+    'calls made before dispose() finish',
+  );
   await t.rejects(model.forward(input()), { code: 'ERR_DISPOSED' });
 });
 

@@ -11,7 +11,14 @@ const { fixture } = require('./helpers/fixtures');
 
 const skip = cuda.isAvailable() ? false : 'no CUDA device (CPU-only LibTorch or no GPU)';
 const shape = [2, 3, 16, 112, 112];
-const input = () => Tensor.from(randomFloats(shape.reduce((a, b) => a * b, 1), 5), shape);
+const input = () =>
+  Tensor.from(
+    randomFloats(
+      shape.reduce((a, b) => a * b, 1),
+      5,
+    ),
+    shape,
+  );
 
 t.test('isAvailable() and deviceCount() agree, and hiding every GPU leaves none', async (t) => {
   const count = cuda.deviceCount();
@@ -21,7 +28,10 @@ t.test('isAvailable() and deviceCount() agree, and hiding every GPU leaves none'
   // A fresh process with CUDA_VISIBLE_DEVICES empty sees no device, whatever this machine has.
   const hidden = spawnSync(
     process.execPath,
-    ['-e', `const { cuda } = require(${JSON.stringify(path.resolve(__dirname, '..'))}); console.log(JSON.stringify([cuda.isAvailable(), cuda.deviceCount()]))`],
+    [
+      '-e',
+      `const { cuda } = require(${JSON.stringify(path.resolve(__dirname, '..'))}); console.log(JSON.stringify([cuda.isAvailable(), cuda.deviceCount()]))`,
+    ],
     { encoding: 'utf8', env: { ...process.env, CUDA_VISIBLE_DEVICES: '' } },
   );
   t.equal(hidden.status, 0, hidden.stderr);
@@ -66,7 +76,13 @@ t.test('classifyVideo on CUDA', { skip }, async (t) => {
   const cpuModel = await loadModel(modelPath('mc3_18'));
   const video = fixture('h264.mp4');
   const [gpu, cpu] = await Promise.all([classifyVideo(model, video, { topk: 400 }), classifyVideo(cpuModel, video, { topk: 400 })]);
-  const byIndex = (r) => Float32Array.from(r.top.slice().sort((p, q) => p.index - q.index).map((p) => p.score));
+  const byIndex = (r) =>
+    Float32Array.from(
+      r.top
+        .slice()
+        .sort((p, q) => p.index - q.index)
+        .map((p) => p.score),
+    );
   t.ok(maxAbsDiff(byIndex(gpu), byIndex(cpu)) < 1e-4, 'same probabilities as on the CPU');
 });
 

@@ -19,7 +19,9 @@ t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 t.test('a 10-class export from a local state dict', async (t) => {
   const pth = path.join(dir, 'mc3_10.pth');
-  python(`import torch, torchvision; torch.manual_seed(1); torch.save(torchvision.models.video.mc3_18(num_classes=10).state_dict(), ${JSON.stringify(pth)})`);
+  python(
+    `import torch, torchvision; torch.manual_seed(1); torch.save(torchvision.models.video.mc3_18(num_classes=10).state_dict(), ${JSON.stringify(pth)})`,
+  );
   const out = path.join(dir, 'ten');
   const result = exportModel('--arch', 'mc3_18', '--weights', pth, '--out', out);
   t.equal(result.status, 0, result.stderr);
@@ -33,12 +35,24 @@ t.test('a 10-class export from a local state dict', async (t) => {
   // The export carries the state dict's weights: its logits equal torchvision's own mc3_18 with
   // that state dict loaded (an export that ignored --weights would differ).
   const shape = [1, 3, 4, 32, 32];
-  const input = randomFloats(shape.reduce((a, b) => a * b, 1), 3);
+  const input = randomFloats(
+    shape.reduce((a, b) => a * b, 1),
+    3,
+  );
   const logits = await model.forward(Tensor.from(input, shape));
   t.same(logits.shape, [1, 10]);
   const inputFile = path.join(dir, 'input.bin');
   fs.writeFileSync(inputFile, Buffer.from(input.buffer, input.byteOffset, input.byteLength));
-  const { json, bytes } = pythonReference('ref_eager_forward.py', ['--arch', 'mc3_18', '--weights', pth, '--input', inputFile, '--shape', shape.join(',')]);
+  const { json, bytes } = pythonReference('ref_eager_forward.py', [
+    '--arch',
+    'mc3_18',
+    '--weights',
+    pth,
+    '--input',
+    inputFile,
+    '--shape',
+    shape.join(','),
+  ]);
   t.same(json.shape, [1, 10]);
   const diff = maxAbsDiff(logits.data(), new Float32Array(bytes.buffer, bytes.byteOffset, 10));
   t.ok(diff <= 1e-4, `equals torchvision's mc3_18 with the state dict loaded: max abs diff ${diff.toExponential(2)}`);
@@ -50,14 +64,18 @@ t.test('a 10-class export from a local state dict', async (t) => {
 
 t.test('bad state dicts are refused by name', async (t) => {
   const missing = path.join(dir, 'missing.pth');
-  python(`import torch, torchvision; sd = torchvision.models.video.r3d_18().state_dict(); sd.pop('layer1.0.conv1.0.weight'); sd['extra.weight'] = torch.zeros(1); torch.save(sd, ${JSON.stringify(missing)})`);
+  python(
+    `import torch, torchvision; sd = torchvision.models.video.r3d_18().state_dict(); sd.pop('layer1.0.conv1.0.weight'); sd['extra.weight'] = torch.zeros(1); torch.save(sd, ${JSON.stringify(missing)})`,
+  );
   const result = exportModel('--arch', 'r3d_18', '--weights', missing, '--out', path.join(dir, 'bad'));
   t.equal(result.status, 2);
   t.match(result.stderr, /layer1\.0\.conv1\.0\.weight/, 'names the missing key');
   t.match(result.stderr, /extra\.weight/, 'names the unexpected key');
 
   const wrongClasses = path.join(dir, 'r3d_10.pth');
-  python(`import torch, torchvision; torch.save(torchvision.models.video.r3d_18(num_classes=10).state_dict(), ${JSON.stringify(wrongClasses)})`);
+  python(
+    `import torch, torchvision; torch.save(torchvision.models.video.r3d_18(num_classes=10).state_dict(), ${JSON.stringify(wrongClasses)})`,
+  );
   const mismatch = exportModel('--arch', 'r3d_18', '--weights', wrongClasses, '--num-classes', '400', '--out', path.join(dir, 'bad'));
   t.equal(mismatch.status, 2);
   t.match(mismatch.stderr, /fc\.weight/);

@@ -69,7 +69,11 @@ const { loadModel, Tensor, memory } = require(${JSON.stringify(path.resolve(__di
 })();
 `;
 
-for (const [capMb, expectation] of [[undefined, 'holds blocks'], ['64', 'stays under a 64 MB cap'], ['0', 'is off with 0']]) {
+for (const [capMb, expectation] of [
+  [undefined, 'holds blocks'],
+  ['64', 'stays under a 64 MB cap'],
+  ['0', 'is off with 0'],
+]) {
   t.test(`the CPU block cache ${expectation}`, async (t) => {
     const env = { ...process.env };
     if (capMb === undefined) delete env.TORCHVIDEO_CPU_CACHE_MB;

@@ -54,7 +54,11 @@ t.test('bad calls to loadModel', async (t) => {
   fs.copyFileSync(modelPath('mc3_18'), badSidecar);
   fs.writeFileSync(path.join(dir, 'bad.json'), '{ not json');
 
-  await t.rejects(loadModel(missing), { name: 'TorchVideoError', code: 'ERR_FILE_NOT_FOUND', message: /model file not found: '.*missing\.pt'/ });
+  await t.rejects(loadModel(missing), {
+    name: 'TorchVideoError',
+    code: 'ERR_FILE_NOT_FOUND',
+    message: /model file not found: '.*missing\.pt'/,
+  });
   await t.rejects(loadModel(dir), { code: 'ERR_NOT_A_FILE', message: /model path is not a regular file/ });
   await t.rejects(loadModel(text), { code: 'ERR_MODEL_LOAD', message: /cannot load TorchScript model '.*notes\.pt': .*zip archive/ });
   await t.rejects(loadModel(empty), { code: 'ERR_MODEL_LOAD', message: /model file is empty/ });
@@ -67,8 +71,14 @@ t.test('bad calls to loadModel', async (t) => {
     name: 'RangeError',
     message: /expected options.device to be 'cpu', 'cuda' or 'cuda:N', got 'tpu'/,
   });
-  await t.rejects(loadModel(modelPath('mc3_18'), { optimize: 'yes' }), { name: 'TypeError', message: /expected options.optimize to be a boolean/ });
-  await t.rejects(loadModel(modelPath('mc3_18'), { threads: 0 }), { name: 'RangeError', message: /expected options.threads to be an integer between 1 and 1024, got number 0/ });
+  await t.rejects(loadModel(modelPath('mc3_18'), { optimize: 'yes' }), {
+    name: 'TypeError',
+    message: /expected options.optimize to be a boolean/,
+  });
+  await t.rejects(loadModel(modelPath('mc3_18'), { threads: 0 }), {
+    name: 'RangeError',
+    message: /expected options.threads to be an integer between 1 and 1024, got number 0/,
+  });
   await t.rejects(loadModel(modelPath('mc3_18'), { half: true }), { name: 'RangeError', message: /options.half .* CUDA device/ });
   if (!cuda.isAvailable()) {
     const error = await loadModel(modelPath('mc3_18'), { device: 'cuda:1' }).catch((e) => e);

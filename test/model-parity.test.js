@@ -12,7 +12,10 @@ for (const optimize of [true, false]) {
   const shape = optimize ? [2, 3, 16, 112, 112] : [1, 3, 8, 64, 64];
   for (const arch of ARCHS) {
     t.test(`${arch} optimize=${optimize} matches PyTorch on ${shape.join('x')}`, async (t) => {
-      const input = randomFloats(shape.reduce((a, b) => a * b, 1), 7);
+      const input = randomFloats(
+        shape.reduce((a, b) => a * b, 1),
+        7,
+      );
       const model = await loadModel(modelPath(arch), { optimize, warmup: false });
       const logits = await model.forward(Tensor.from(input, shape));
       t.same(logits.shape, [shape[0], 400]);

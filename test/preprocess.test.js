@@ -49,7 +49,10 @@ const SOURCES = [
   ['hd-720p.mp4', fixture],
 ];
 if (fs.existsSync(SHARED_VIDEOS)) {
-  for (const name of fs.readdirSync(SHARED_VIDEOS).filter((f) => /\.(mp4|mkv|avi)$/.test(f)).sort()) {
+  for (const name of fs
+    .readdirSync(SHARED_VIDEOS)
+    .filter((f) => /\.(mp4|mkv|avi)$/.test(f))
+    .sort()) {
     SOURCES.push([name, (file) => path.join(SHARED_VIDEOS, file)]);
   }
 }
@@ -86,14 +89,23 @@ t.test("train mode: each seed's crop and flip is one of torchvision's, reproduci
   t.equal(candidates, (128 - 112 + 1) * (171 - 112 + 1) * 2, 'every top, left and flip was tried');
   const chosen = matches.map((found, i) => {
     const best = closest[i];
-    t.equal(found.length, 1, `seed ${i < seeds.length ? seeds[i] : '3 again'}: exactly one candidate within 1e-5 (closest: top ${best.top}, left ${best.left}, flip ${best.flip}, max abs diff ${best.maxDiff.toExponential(2)})`);
+    t.equal(
+      found.length,
+      1,
+      `seed ${i < seeds.length ? seeds[i] : '3 again'}: exactly one candidate within 1e-5 (closest: top ${best.top}, left ${best.left}, flip ${best.flip}, max abs diff ${best.maxDiff.toExponential(2)})`,
+    );
     return found.length === 1 ? `${found[0].top},${found[0].left},${found[0].flip}` : null;
   });
   t.equal(chosen[seeds.length], chosen[3], 'the same seed gives the same crop and flip');
   t.same(Array.from(again.data()), Array.from(clips[3].data()), 'the same seed gives the same values');
   const firstEight = new Set(chosen.slice(0, 8));
   t.ok(firstEight.size > 1, `8 seeds give ${firstEight.size} distinct crops`);
-  const flips = new Set(matches.slice(0, seeds.length).flat().map((m) => m.flip));
+  const flips = new Set(
+    matches
+      .slice(0, seeds.length)
+      .flat()
+      .map((m) => m.flip),
+  );
   t.same([...flips].sort(), [false, true], '16 seeds flip some clips and not others');
 });
 

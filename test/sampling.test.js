@@ -50,17 +50,20 @@ t.test('uniform clips equal torchvision on every case', async (t) => {
       t.same(ours, clips, label(testCase));
     }
   });
-  t.ok(torchvision().some((r) => r.clips.length === 0), 'the cases include videos torchvision drops');
+  t.ok(
+    torchvision().some((r) => r.clips.length === 0),
+    'the cases include videos torchvision drops',
+  );
 });
 
-t.test('resampleFrameIndices equals torchvision\'s resampling on every case', async (t) => {
+t.test("resampleFrameIndices equals torchvision's resampling on every case", async (t) => {
   CASES.forEach((testCase, i) => {
     const [frameCount, fps, frameRate] = testCase;
     t.same(resampleFrameIndices(frameCount, fps, frameRate ?? 0), torchvision()[i].resampled, label(testCase));
   });
 });
 
-t.test('random clips: distinct, reproducible with a seed, among torchvision\'s candidates', async (t) => {
+t.test("random clips: distinct, reproducible with a seed, among torchvision's candidates", async (t) => {
   const info = { frameCount: 300, fps: 30 };
   const a = sampleClips(info, { mode: 'random', seed: 7, clipsPerVideo: 5 });
   const b = sampleClips(info, { mode: 'random', seed: 7, clipsPerVideo: 5 });
@@ -71,7 +74,10 @@ t.test('random clips: distinct, reproducible with a seed, among torchvision\'s c
   const candidates = new Set(referenceOf(300, 30, 15, 16).candidates.map((clip) => clip.join(',')));
   for (const seed of [7, 8, 9]) {
     const clips = sampleClips(info, { mode: 'random', seed, clipsPerVideo: 5 });
-    t.ok(clips.every((clip) => candidates.has(clip.join(','))), `seed ${seed}: each clip is one of torchvision's ${candidates.size} windows`);
+    t.ok(
+      clips.every((clip) => candidates.has(clip.join(','))),
+      `seed ${seed}: each clip is one of torchvision's ${candidates.size} windows`,
+    );
   }
   // RandomClipSampler takes min(candidates, clipsPerVideo): all of them, each once, when asked for more.
   const short = referenceOf(40, 25, 15, 16).candidates.map((clip) => clip.join(','));
@@ -85,8 +91,14 @@ t.test('bad calls to sampleClips', async (t) => {
   t.throws(() => sampleClips({ frameCount: 10, fps: -1 }), { name: 'RangeError', message: /expected info.fps to be a positive number/ });
   t.throws(() => sampleClips({ frameCount: 0, fps: 25 }), { name: 'RangeError', message: /info.frameCount .* no frames/ });
   t.throws(() => sampleClips({ frameCount: 10, fps: 25 }, { clipLength: 0 }), { name: 'RangeError', message: /options.clipLength/ });
-  t.throws(() => sampleClips({ frameCount: 10, fps: 25 }, { clipsPerVideo: 2.5 }), { name: 'RangeError', message: /options.clipsPerVideo/ });
-  t.throws(() => sampleClips({ frameCount: 10, fps: 25 }, { mode: 'dense' }), { name: 'RangeError', message: /expected options.mode to be 'uniform' or 'random', got 'dense'/ });
+  t.throws(() => sampleClips({ frameCount: 10, fps: 25 }, { clipsPerVideo: 2.5 }), {
+    name: 'RangeError',
+    message: /options.clipsPerVideo/,
+  });
+  t.throws(() => sampleClips({ frameCount: 10, fps: 25 }, { mode: 'dense' }), {
+    name: 'RangeError',
+    message: /expected options.mode to be 'uniform' or 'random', got 'dense'/,
+  });
   t.throws(() => sampleClips({ frameCount: 10, fps: 25 }, { frameRate: '15' }), { name: 'TypeError', message: /options.frameRate/ });
   t.throws(() => sampleClips({ frameCount: 10, fps: 25 }, { seed: -3 }), { name: 'RangeError', message: /options.seed/ });
 });

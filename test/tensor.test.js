@@ -50,7 +50,7 @@ t.test('a tensor over JS memory adds no second backing store; a native copy adds
   if (global.gc) global.gc();
   let before = externalMemory();
   const tensor = Tensor.from(data, [data.length]);
-  t.equal(tensor.data().buffer, data.buffer, 'data() is over the caller\'s buffer');
+  t.equal(tensor.data().buffer, data.buffer, "data() is over the caller's buffer");
   const grown = externalMemory() - before;
   t.ok(grown < bytes / 4, `Tensor.from + data(): external memory grew ${(grown / 2 ** 20).toFixed(1)} MB (< ${bytes / 4 / 2 ** 20} MB)`);
 
@@ -148,7 +148,10 @@ t.test('the native layer re-checks a shape that changes between reads', async (t
   // An array whose own iterator yields other sizes passes the TS checks (which index it) and reaches
   // the addon with another shape: the addon's own check must throw, not abort.
   const lying = (sizes, yielded) => Object.assign([...sizes], { [Symbol.iterator]: () => yielded[Symbol.iterator]() });
-  t.throws(() => Tensor.from(new Float32Array(2), lying([2], [3])), { name: 'RangeError', message: /shape holds 3 elements but data has 2/ });
+  t.throws(() => Tensor.from(new Float32Array(2), lying([2], [3])), {
+    name: 'RangeError',
+    message: /shape holds 3 elements but data has 2/,
+  });
   t.throws(() => Tensor.from(new Float32Array(2), lying([2], [-2])), { name: 'RangeError', message: /shape\[0\]/ });
   t.throws(() => Tensor.from(new Float32Array(2), lying([2], [2.5])), { name: 'RangeError' });
 });

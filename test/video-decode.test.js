@@ -26,7 +26,10 @@ const FIXTURES = [
 ];
 const NO_SHARED = fs.existsSync(SHARED_VIDEOS) ? false : '../shared/videos is not present';
 const SHARED = fs.existsSync(SHARED_VIDEOS)
-  ? fs.readdirSync(SHARED_VIDEOS).filter((f) => /\.(mp4|mkv|avi)$/.test(f)).map((f) => path.join(SHARED_VIDEOS, f))
+  ? fs
+      .readdirSync(SHARED_VIDEOS)
+      .filter((f) => /\.(mp4|mkv|avi)$/.test(f))
+      .map((f) => path.join(SHARED_VIDEOS, f))
   : [];
 
 // Start, middle, end, a repeat and an out-of-order pick: seeks back and forth.

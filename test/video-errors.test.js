@@ -26,7 +26,12 @@ t.test('bad files give a TorchVideoError naming the file', async (t) => {
   const dir = tempDir();
   await expectVideoError(t, path.join(dir, 'missing.mp4'), 'ERR_FILE_NOT_FOUND', /video file not found: '.*missing\.mp4'/);
   await expectVideoError(t, dir, 'ERR_NOT_A_FILE', /video path '.*' is a directory, not a file/);
-  await expectVideoError(t, fixture('text.mp4'), 'ERR_VIDEO_OPEN', /cannot open video '.*text\.mp4': Invalid data found when processing input/);
+  await expectVideoError(
+    t,
+    fixture('text.mp4'),
+    'ERR_VIDEO_OPEN',
+    /cannot open video '.*text\.mp4': Invalid data found when processing input/,
+  );
   await expectVideoError(t, fixture('empty.mp4'), 'ERR_VIDEO_OPEN', /empty\.mp4/);
   await expectVideoError(t, fixture('truncated-no-moov.mp4'), 'ERR_VIDEO_OPEN', /truncated-no-moov\.mp4/);
   await expectVideoError(t, fixture('audio-only.m4a'), 'ERR_NO_VIDEO_STREAM', /no video stream/);
@@ -78,9 +83,13 @@ t.test('500 bad opens leak no file descriptors, decoders or memory', async (t) =
 
 t.test('the unknown-codec fixture holds a video stream FFmpeg cannot decode', async (t) => {
   // Guard for the fixture itself: FFmpeg demuxes it and sees a video stream with no decoder.
-  const probe = execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_type,codec_name', '-of', 'csv=p=0', fixture('unknown-codec.avi')], {
-    encoding: 'utf8',
-  });
+  const probe = execFileSync(
+    'ffprobe',
+    ['-v', 'error', '-show_entries', 'stream=codec_type,codec_name', '-of', 'csv=p=0', fixture('unknown-codec.avi')],
+    {
+      encoding: 'utf8',
+    },
+  );
   t.match(probe, /video/);
   t.notMatch(probe, /mjpeg/);
 });

@@ -58,7 +58,10 @@ function track(worker, name, events) {
 t.test('two workers run models while the main thread runs its own', async (t) => {
   // A full-size clip: each forward takes long enough (hundreds of ms) for the three to overlap.
   const shape = [1, 3, 16, 112, 112];
-  const input = randomFloats(shape.reduce((a, b) => a * b, 1), 11);
+  const input = randomFloats(
+    shape.reduce((a, b) => a * b, 1),
+    11,
+  );
   const model = await loadModel(modelPath('mc3_18'), { warmup: false });
   const events = [];
   const workers = [0, 1].map(() => runWorker({ model: modelPath('mc3_18'), input, shape, gate: true }));

@@ -41,8 +41,7 @@ ffmpeg::FormatContextPtr openMediaFile(const std::string& path) {
   // On failure avformat_open_input frees the context itself and leaves raw null.
   int ret = avformat_open_input(&raw, path.c_str(), nullptr, nullptr);
   if (ret < 0) {
-    throw Error::torchvideo(codes::kVideoOpen,
-                            "cannot open video '" + path + "': " + ffmpeg::errorString(ret));
+    throw Error::torchvideo(codes::kVideoOpen, "cannot open video '" + path + "': " + ffmpeg::errorString(ret));
   }
   ffmpeg::FormatContextPtr fmt(raw);
   ret = avformat_find_stream_info(fmt.get(), nullptr);
@@ -78,8 +77,9 @@ int selectVideoStream(AVFormatContext* fmt, const std::string& path) {
       hasMedia = hasMedia || (media && par->codec_id != AV_CODEC_ID_NONE);
     }
     if (!hasMedia) {
-      throw Error::torchvideo(codes::kVideoOpen, "cannot open video '" + path +
-                                                     "': no audio or video stream found (truncated or not a media file)");
+      throw Error::torchvideo(
+          codes::kVideoOpen,
+          "cannot open video '" + path + "': no audio or video stream found (truncated or not a media file)");
     }
     throw Error::torchvideo(codes::kNoVideoStream, "'" + path + "' has no video stream");
   }
@@ -87,8 +87,9 @@ int selectVideoStream(AVFormatContext* fmt, const std::string& path) {
   if (!avcodec_find_decoder(par->codec_id)) {
     char tag[AV_FOURCC_MAX_STRING_SIZE] = {0};
     av_fourcc_make_string(tag, par->codec_tag);
-    throw Error::torchvideo(codes::kVideoDecode, "cannot decode the video stream of '" + path + "': no decoder for codec " +
-                                                     avcodec_get_name(par->codec_id) + " (tag " + tag + ")");
+    throw Error::torchvideo(codes::kVideoDecode, "cannot decode the video stream of '" + path +
+                                                     "': no decoder for codec " + avcodec_get_name(par->codec_id) +
+                                                     " (tag " + tag + ")");
   }
   for (unsigned i = 0; i < fmt->nb_streams; ++i) {
     fmt->streams[i]->discard = static_cast<int>(i) == best ? AVDISCARD_DEFAULT : AVDISCARD_ALL;

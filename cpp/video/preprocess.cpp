@@ -17,7 +17,6 @@ namespace {
 // Pixels resized per step (about 4 frames of 720p, a whole clip of 320x240).
 constexpr int64_t kResizePixelsPerChunk = 4 * 1024 * 1024;
 
-
 std::string shapeOf(const torch::Tensor& t) {
   std::ostringstream s;
   s << "[";
@@ -89,8 +88,9 @@ torch::Tensor preprocessClip(const torch::Tensor& frames, const PreprocessOption
   }
   torch::Tensor x = resized.size() == 1 ? resized.front() : torch::cat(resized);
   if (options.train) {
-    std::mt19937_64 rng(options.hasSeed ? options.seed : (static_cast<uint64_t>(std::random_device{}()) << 32) ^
-                                                               std::random_device{}());
+    std::mt19937_64 rng(options.hasSeed
+                            ? options.seed
+                            : (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}());
     // RandomCrop.get_params: offsets uniform in [0, h - th] and [0, w - tw]; then p = 0.5 flip.
     std::uniform_int_distribution<int64_t> top(0, options.resizeHeight - crop);
     std::uniform_int_distribution<int64_t> left(0, options.resizeWidth - crop);

@@ -27,9 +27,8 @@ void RgbConverter::ensureBuffer(int width, int height) {
   int ret = av_image_alloc(bufData_, bufLinesize_, width, height, AV_PIX_FMT_RGB24, 16);
   if (ret < 0) {
     bufData_[0] = nullptr;
-    throw Error::torchvideo(codes::kVideoDecode,
-                            "cannot allocate an RGB frame of " + std::to_string(width) + "x" +
-                                std::to_string(height) + ": " + ffmpeg::errorString(ret));
+    throw Error::torchvideo(codes::kVideoDecode, "cannot allocate an RGB frame of " + std::to_string(width) + "x" +
+                                                     std::to_string(height) + ": " + ffmpeg::errorString(ret));
   }
   bufWidth_ = width;
   bufHeight_ = height;
@@ -52,12 +51,12 @@ void RgbConverter::convert(const AVFrame* frame, uint8_t* dst, int dstWidth, int
   // sws_setColorspaceDetails: swscale's defaults apply (BT.601 matrix; limited range, except the
   // yuvj* formats that swscale itself treats as full range). The frame's color_range/colorspace
   // tags are ignored there, so they are ignored here too, on purpose, to produce the same bytes.
-  sws_ = sws_getCachedContext(sws_, frame->width, frame->height, srcFormat, dstWidth, dstHeight,
-                              AV_PIX_FMT_RGB24, SWS_BILINEAR, nullptr, nullptr, nullptr);
+  sws_ = sws_getCachedContext(sws_, frame->width, frame->height, srcFormat, dstWidth, dstHeight, AV_PIX_FMT_RGB24,
+                              SWS_BILINEAR, nullptr, nullptr, nullptr);
   if (!sws_) {
     const char* name = av_get_pix_fmt_name(srcFormat);
-    throw Error::torchvideo(codes::kVideoDecode, std::string("cannot convert pixel format ") +
-                                                     (name ? name : "unknown") + " to rgb24");
+    throw Error::torchvideo(codes::kVideoDecode,
+                            std::string("cannot convert pixel format ") + (name ? name : "unknown") + " to rgb24");
   }
   ensureBuffer(dstWidth, dstHeight);
   sws_scale(sws_, frame->data, frame->linesize, 0, frame->height, bufData_, bufLinesize_);

@@ -42,7 +42,11 @@ function makeDemoVideos(dir: string): string[] {
 
 function demoVideos(): string[] {
   const shared = fs.existsSync(SHARED_VIDEOS)
-    ? fs.readdirSync(SHARED_VIDEOS).filter((f) => /\.(mp4|mkv|avi|webm)$/i.test(f)).sort().map((f) => path.join(SHARED_VIDEOS, f))
+    ? fs
+        .readdirSync(SHARED_VIDEOS)
+        .filter((f) => /\.(mp4|mkv|avi|webm)$/i.test(f))
+        .sort()
+        .map((f) => path.join(SHARED_VIDEOS, f))
     : [];
   return [...shared, ...makeDemoVideos(path.join(ROOT, 'demo-videos'))];
 }
@@ -62,8 +66,10 @@ export async function runDemo(argv: string[]): Promise<number> {
     const loadStart = performance.now();
     const model = await loadModel(path.join(values.models as string, `${arch}.pt`), { device: values.device });
     randomWeights ||= model.info.weights?.startsWith('none') ?? false;
-    console.log(`${arch}: ${model.info.parameters.toLocaleString('en')} parameters, weights ${model.info.weights ?? 'unknown'}, ` +
-      `loaded and warmed up in ${((performance.now() - loadStart) / 1000).toFixed(1)} s`);
+    console.log(
+      `${arch}: ${model.info.parameters.toLocaleString('en')} parameters, weights ${model.info.weights ?? 'unknown'}, ` +
+        `loaded and warmed up in ${((performance.now() - loadStart) / 1000).toFixed(1)} s`,
+    );
     let last = performance.now();
     for await (const result of classifyVideos(model, videos, { topk: 3 })) {
       const ms = performance.now() - last;

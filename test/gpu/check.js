@@ -133,7 +133,11 @@ function pytorchOnGpu(input) {
     } catch (error) {
       const report = (error.stdout || '').trim();
       if (error.status === 3) return { error: `${PYTHON}'s torch sees no CUDA device (${report})` };
-      const stderr = String(error.stderr || error.message).trim().split('\n').slice(-3).join(' | ');
+      const stderr = String(error.stderr || error.message)
+        .trim()
+        .split('\n')
+        .slice(-3)
+        .join(' | ');
       return { error: `${PYTHON} failed (exit ${error.status}): ${stderr}` };
     }
     const report = JSON.parse(stdout.trim().split('\n').pop());
@@ -152,8 +156,9 @@ function pytorchOnGpu(input) {
 
 function findVideos(args) {
   const env = (process.env.TORCHVIDEO_VIDEOS || '').split(path.delimiter).filter(Boolean);
-  const places = args.length ? args : [...env, path.resolve(ROOT, '..', 'shared', 'videos'),
-    path.join(ROOT, 'shared', 'videos'), path.join(ROOT, '.gpu', 'videos')];
+  const places = args.length
+    ? args
+    : [...env, path.resolve(ROOT, '..', 'shared', 'videos'), path.join(ROOT, 'shared', 'videos'), path.join(ROOT, '.gpu', 'videos')];
   const found = [];
   for (const place of places) {
     let stat;
@@ -163,7 +168,12 @@ function findVideos(args) {
       if (args.length) console.log(`note  ${place}: not found`);
       continue;
     }
-    const files = stat.isDirectory() ? fs.readdirSync(place).sort().map((name) => path.join(place, name)) : [place];
+    const files = stat.isDirectory()
+      ? fs
+          .readdirSync(place)
+          .sort()
+          .map((name) => path.join(place, name))
+      : [place];
     for (const file of files) {
       if (VIDEO_EXTENSIONS.has(path.extname(file).toLowerCase()) && fs.statSync(file).isFile()) found.push(file);
     }
@@ -173,17 +183,26 @@ function findVideos(args) {
 }
 
 const probabilitiesByIndex = (result) =>
-  Float32Array.from(result.top.slice().sort((p, q) => p.index - q.index).map((p) => p.score));
+  Float32Array.from(
+    result.top
+      .slice()
+      .sort((p, q) => p.index - q.index)
+      .map((p) => p.score),
+  );
 
 // ------------------------------------------------------------------------------------------ checks
 
 async function main() {
   const count = cuda.deviceCount();
-  console.log(`torchvideo ${versions.torchvideo} | LibTorch ${versions.libtorch} | FFmpeg ${versions.ffmpeg} | ` +
-    `addon ${process.env.TORCHVIDEO_ADDON || 'build/Release (node-gyp-build)'} | ${count} CUDA device(s)`);
+  console.log(
+    `torchvideo ${versions.torchvideo} | LibTorch ${versions.libtorch} | FFmpeg ${versions.ffmpeg} | ` +
+      `addon ${process.env.TORCHVIDEO_ADDON || 'build/Release (node-gyp-build)'} | ${count} CUDA device(s)`,
+  );
   if (!cuda.isAvailable()) {
-    console.log('no CUDA device: skipped (this LibTorch has no usable CUDA: a CPU-only build, or no GPU; ' +
-      'build against a CUDA LibTorch and set TORCHVIDEO_ADDON, see scripts/gpu-check.sh)');
+    console.log(
+      'no CUDA device: skipped (this LibTorch has no usable CUDA: a CPU-only build, or no GPU; ' +
+        'build against a CUDA LibTorch and set TORCHVIDEO_ADDON, see scripts/gpu-check.sh)',
+    );
     console.log('gpu-check: 0 passed, 0 failed');
     return 0;
   }
@@ -241,8 +260,8 @@ async function main() {
         const [a, b] = await Promise.all([classifyVideo(gpu, video, { topk }), classifyVideo(cpu, video, { topk })]);
         assert.equal(a.clips, b.clips, 'same clips');
         const diff = maxAbsDiff(probabilitiesByIndex(a), probabilitiesByIndex(b));
-        const detail = `${a.clips} clips, max abs diff of ${topk} probabilities ${exp(diff)}, top-1 ` +
-          `${a.top[0].index} vs ${b.top[0].index}`;
+        const detail =
+          `${a.clips} clips, max abs diff of ${topk} probabilities ${exp(diff)}, top-1 ` + `${a.top[0].index} vs ${b.top[0].index}`;
         assert.ok(diff <= TOL_PROBABILITIES, `${detail} > ${TOL_PROBABILITIES}`);
         return detail;
       });
@@ -277,8 +296,10 @@ async function main() {
     assert.ok(turns >= 1, 'the event loop turned while the forwards were pending');
     for (const x of inputs) x.dispose();
     model.dispose();
-    return `${wallMs.toFixed(1)} ms for 32, event-loop delay p99 ${(delay.percentile(99) / 1e6).toFixed(2)} ms ` +
-      `max ${(delay.max / 1e6).toFixed(2)} ms, ${turns} timer turns while pending, worst diff vs sequential ${exp(worst)}`;
+    return (
+      `${wallMs.toFixed(1)} ms for 32, event-loop delay p99 ${(delay.percentile(99) / 1e6).toFixed(2)} ms ` +
+      `max ${(delay.max / 1e6).toFixed(2)} ms, ${turns} timer turns while pending, worst diff vs sequential ${exp(worst)}`
+    );
   });
 
   await check('tensors to the GPU and back', async () => {
@@ -306,13 +327,18 @@ async function main() {
     start = performance.now();
     const back = await device.to('cpu');
     const downMs = performance.now() - start;
-    const same = Buffer.compare(Buffer.from(back.data().buffer, back.data().byteOffset, big.byteLength),
-      Buffer.from(big.buffer, big.byteOffset, big.byteLength)) === 0;
+    const same =
+      Buffer.compare(
+        Buffer.from(back.data().buffer, back.data().byteOffset, big.byteLength),
+        Buffer.from(big.buffer, big.byteOffset, big.byteLength),
+      ) === 0;
     assert.ok(same, 'float32 round trip bit for bit');
     for (const t of [host, device, back]) t.dispose();
     const gbps = (ms) => (big.byteLength / (ms * 1e6)).toFixed(2);
-    return `${(big.byteLength / 1e6).toFixed(0)} MB float32 host->GPU ${upMs.toFixed(1)} ms (${gbps(upMs)} GB/s), ` +
-      `GPU->host ${downMs.toFixed(1)} ms (${gbps(downMs)} GB/s), bit for bit`;
+    return (
+      `${(big.byteLength / 1e6).toFixed(0)} MB float32 host->GPU ${upMs.toFixed(1)} ms (${gbps(upMs)} GB/s), ` +
+      `GPU->host ${downMs.toFixed(1)} ms (${gbps(downMs)} GB/s), bit for bit`
+    );
   });
 
   await check(`a device index past the last GPU (cuda:${count}) is ERR_DEVICE_UNAVAILABLE`, async () => {

@@ -46,10 +46,14 @@ function pytorchLogits(arch, input, shape, { optimize }) {
     fs.writeFileSync(inputFile, Buffer.from(input.buffer, input.byteOffset, input.byteLength));
     const args = [
       path.join(ROOT, 'test', 'py', 'reference_forward.py'),
-      '--model', modelPath(arch),
-      '--input', inputFile,
-      '--shape', shape.join(','),
-      '--output', outputFile,
+      '--model',
+      modelPath(arch),
+      '--input',
+      inputFile,
+      '--shape',
+      shape.join(','),
+      '--output',
+      outputFile,
     ];
     if (optimize) args.push('--optimize');
     execFileSync(PYTHON, args, { stdio: ['ignore', 'pipe', 'inherit'] });
