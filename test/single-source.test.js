@@ -30,7 +30,15 @@ t.test('every code the TS layer raises is in errorCodes', async (t) => {
 t.test("the TS Dtype type names exactly the addon's dtypes, each with its TypedArray", async (t) => {
   const declared = fs.readFileSync(path.join(ROOT, 'src', 'dtypes.ts'), 'utf8').match(/export type Dtype = ([^;]+);/)[1];
   const names = declared.match(/'([a-z0-9]+)'/g).map((s) => s.slice(1, -1));
-  const kinds = { Float32Array: 'float32', Float64Array: 'float64', Int32Array: 'int32', BigInt64Array: 'int64', Uint8Array: 'uint8', Int8Array: 'int8', Int16Array: 'int16' };
+  const kinds = {
+    Float32Array: 'float32',
+    Float64Array: 'float64',
+    Int32Array: 'int32',
+    BigInt64Array: 'int64',
+    Uint8Array: 'uint8',
+    Int8Array: 'int8',
+    Int16Array: 'int16',
+  };
   const made = Object.entries(kinds).map(([kind, expected]) => {
     const data = kind === 'BigInt64Array' ? new BigInt64Array([1n, 2n]) : new globalThis[kind]([1, 2]);
     const tensor = Tensor.from(data, [2]);
@@ -40,7 +48,8 @@ t.test("the TS Dtype type names exactly the addon's dtypes, each with its TypedA
   t.same([...names].sort(), [...made].sort(), 'the Dtype union lists the same names');
   t.throws(() => Tensor.from(new Uint16Array(2), [2]), {
     name: 'TypeError',
-    message: /expected data to be a Float32Array, Float64Array, Int32Array, BigInt64Array, Uint8Array, Int8Array or Int16Array, got a Uint16Array/,
+    message:
+      /expected data to be a Float32Array, Float64Array, Int32Array, BigInt64Array, Uint8Array, Int8Array or Int16Array, got a Uint16Array/,
   });
 });
 
@@ -75,7 +84,14 @@ print(json.dumps({"resizeSize": list(p.resize_size), "cropSize": list(p.crop_siz
     const sidecar = JSON.parse(fs.readFileSync(modelPath(arch).replace(/\.pt$/, '.json'), 'utf8'));
     t.same(
       [sidecar.clip_length, sidecar.frame_rate, sidecar.resize_size, sidecar.crop_size, sidecar.mean, sidecar.std],
-      [preprocessing.clipLength, preprocessing.frameRate, preprocessing.resizeSize, preprocessing.cropSize, preprocessing.mean, preprocessing.std],
+      [
+        preprocessing.clipLength,
+        preprocessing.frameRate,
+        preprocessing.resizeSize,
+        preprocessing.cropSize,
+        preprocessing.mean,
+        preprocessing.std,
+      ],
       `${arch}'s sidecar holds the same values`,
     );
   }
