@@ -116,7 +116,7 @@ export class Tensor {
   }
 }
 
-/** The native tensor behind a public one, with a TypeError naming `name` when it is not a Tensor. */
+/** @internal The native tensor behind a public one, with a TypeError naming `name` when it is not a Tensor. */
 export function nativeTensorOf(value: unknown, name: string): NativeTensor {
   if (!(value instanceof Tensor)) throw new TypeError(`expected ${name} to be a Tensor, got ${describe(value)}`);
   return nativeHandleOf(value);
