@@ -32,8 +32,8 @@ struct VideoDecoder::Impl {
   bool havePending = false;  // `packet` holds a packet read during a rewind check, not yet sent
   int64_t minFrame = 0;      // frames before this are leading pictures of the keyframe we jumped to
   int64_t nextFrame = 0;
-  int64_t outputCount = 0;   // frames output since the start (when frames are counted, not timed)
-  std::string lastProblem;   // FFmpeg's last complaint, for the error naming a frame we couldn't get
+  int64_t outputCount = 0;  // frames output since the start (when frames are counted, not timed)
+  std::string lastProblem;  // FFmpeg's last complaint, for the error naming a frame we couldn't get
 
   void open();
   void openCodec();
@@ -42,8 +42,7 @@ struct VideoDecoder::Impl {
   bool canContinueTo(int64_t target) const;
   bool receiveFrame();
   int64_t frameNumberOfCurrent();
-  bool decodeUntil(int64_t target, const std::vector<int64_t>& wanted, std::vector<char>& filled,
-                   torch::Tensor& out);
+  bool decodeUntil(int64_t target, const std::vector<int64_t>& wanted, std::vector<char>& filled, torch::Tensor& out);
 };
 
 void VideoDecoder::Impl::open() {
@@ -175,8 +174,8 @@ int64_t VideoDecoder::Impl::frameNumberOfCurrent() {
 
 // Decodes forward until frame `target` has gone by, storing every wanted frame met on the way.
 // Returns whether `target` was stored.
-bool VideoDecoder::Impl::decodeUntil(int64_t target, const std::vector<int64_t>& wanted,
-                                     std::vector<char>& filled, torch::Tensor& out) {
+bool VideoDecoder::Impl::decodeUntil(int64_t target, const std::vector<int64_t>& wanted, std::vector<char>& filled,
+                                     torch::Tensor& out) {
   const size_t targetSlot = std::lower_bound(wanted.begin(), wanted.end(), target) - wanted.begin();
   const int64_t frameBytes = static_cast<int64_t>(info.width) * info.height * 3;
   uint8_t* base = out.data_ptr<uint8_t>();
@@ -283,10 +282,10 @@ void VideoDecoder::decodeWanted(const std::vector<int64_t>& wanted, std::vector<
     }
     if (!ok) {
       d.active = false;
-      throw Error::torchvideo(
-          codes::kVideoDecode,
-          "cannot decode frame " + std::to_string(target) + " of " + std::to_string(count) + " in '" + d.path +
-              "': " + (d.lastProblem.empty() ? "the stream ends before it" : d.lastProblem));
+      throw Error::torchvideo(codes::kVideoDecode,
+                              "cannot decode frame " + std::to_string(target) + " of " + std::to_string(count) +
+                                  " in '" + d.path +
+                                  "': " + (d.lastProblem.empty() ? "the stream ends before it" : d.lastProblem));
     }
   }
 }
