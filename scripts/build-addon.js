@@ -4,7 +4,8 @@
 // only what a consumer has: cmake, a C++17 compiler, LibTorch and FFmpeg's -dev libraries, and the
 // package's own dependencies (node-addon-api, node-api-headers: nothing is downloaded).
 // LIBTORCH=/path/to/libtorch (or Torch_DIR) selects another LibTorch, e.g. a CUDA build; the default
-// is the system's (Debian's libtorch-dev).
+// is the system's (Debian's libtorch-dev). TORCHVIDEO_BUILD_DIR picks another build folder, and
+// arguments are added to CMake's configure step (scripts/asan.sh: -DCMAKE_CXX_FLAGS=-fsanitize=address).
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -40,6 +41,7 @@ const configure = [
   `-DCMAKE_LIBRARY_OUTPUT_DIRECTORY=${path.join(buildDir, 'Release')}`,
   `-DNODE_API_HEADERS_DIR=${require('node-api-headers').include_dir}`,
 ];
+configure.push(...process.argv.slice(2));
 // A build folder keeps the generator it was configured with; a new one gets Ninja when present.
 const ninja = spawnSync('ninja', ['--version'], { stdio: 'ignore' }).status === 0;
 if (!fs.existsSync(path.join(buildDir, 'CMakeCache.txt')) && ninja) configure.push('-G', 'Ninja');

@@ -1,6 +1,5 @@
 // Video in, labels out: decode and preprocess clips on the decode pool while the model's executor
 // runs the network on the clips decoded before them.
-import { TorchVideoError } from './errors';
 import { checkModel, type Model } from './model';
 import type { NativePreprocessOptions } from './native';
 import { sampleClips } from './sampling';
@@ -96,12 +95,8 @@ async function prepareVideo(path: string, plan: Plan): Promise<PreparedVideo> {
       clipsPerVideo: plan.clipsPerVideo,
     });
   } catch (error) {
+    // (A video without frames never gets here: openVideo refuses it with ERR_VIDEO_DECODE.)
     reader.close();
-    if (error instanceof RangeError && reader.info.frameCount === 0) {
-      const failure = new TorchVideoError(`video has no frames: '${path}'`, 'ERR_VIDEO_DECODE');
-      failure.path = path;
-      throw failure;
-    }
     throw error;
   }
   const batches: Promise<Tensor>[] = [];

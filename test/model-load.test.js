@@ -3,10 +3,21 @@ const fs = require('node:fs');
 const path = require('node:path');
 const t = require('tap');
 const { loadModel, Tensor, TorchVideoError, cuda } = require('..');
-const { ARCHS, modelPath, tempDir } = require('./helpers/models');
+const { execFileSync } = require('node:child_process');
+const { ARCHS, PYTHON, modelPath, tempDir } = require('./helpers/models');
 
-// torchvision's parameter counts for the 400-class networks (DESIGN.md).
-const PARAMETERS = { r3d_18: 33371472, mc3_18: 11695440, r2plus1d_18: 31505325 };
+// The reference: torchvision's own 400-class networks, counted by PyTorch at test time.
+const PARAMETERS = JSON.parse(
+  execFileSync(
+    PYTHON,
+    [
+      '-c',
+      'import json; from torchvision.models import video as v\n' +
+        'print(json.dumps({a: sum(p.numel() for p in getattr(v, a)().parameters()) for a in ("r3d_18", "mc3_18", "r2plus1d_18")}))',
+    ],
+    { encoding: 'utf8' },
+  ),
+);
 
 t.test('loadModel reads the module and its sidecar', async (t) => {
   for (const arch of ARCHS) {
