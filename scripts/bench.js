@@ -407,6 +407,38 @@ async function mainGpu() {
 const fmt = (ms) => (ms === undefined ? '—' : ms.toFixed(1));
 const ratio = (a, b) => (a === undefined || b === undefined ? '—' : `${(a / b).toFixed(2)}x`);
 
+// forward() refuses CPU inputs holding NaN/Inf with one sum over the input (cpp/model.cpp,
+// checkFiniteInputs). The same op in LibTorch, same threads, against the forward it guards.
+function benchFiniteCheck(results) {
+  const script = `
+import json, sys, time, torch
+torch.set_num_threads(${THREADS})
+out = {}
+for batch in (1, 8):
+    x = torch.full((batch, ${CLIP.join(', ')}), 0.5)
+    for _ in range(3): float(x.sum())
+    start = time.perf_counter()
+    for _ in range(50): float(x.sum())
+    out[batch] = (time.perf_counter() - start) / 50 * 1000
+print(json.dumps(out))`;
+  let times;
+  try {
+    times = JSON.parse(execFileSync(PYTHON, ['-c', script], { encoding: 'utf8' }));
+  } catch (error) {
+    console.log(`\ninput finite check: not measured (${error.message.split('\n')[0]})`);
+    return undefined;
+  }
+  console.log('\ninput finite check (one sum over the input, per forward call):');
+  const rows = [];
+  for (const [batch, ms] of Object.entries(times)) {
+    const forwards = results.filter((r) => r.batch === Number(batch)).map((r) => r.msPerClip * r.batch);
+    const share = forwards.length ? (ms / Math.min(...forwards)) * 100 : undefined;
+    rows.push({ batch: Number(batch), ms, percentOfFastestForward: share });
+    console.log(`  batch ${batch}: ${ms.toFixed(2)} ms${share === undefined ? '' : ` = ${share.toFixed(2)}% of the fastest forward`}`);
+  }
+  return rows;
+}
+
 async function main() {
   console.log(`torchvideo ${versions.torchvideo} | LibTorch ${versions.libtorch} | ${THREADS} threads | ${os.cpus()[0].model}`);
   console.log(`median of ${ITERS} runs after 2 warm-up runs; input (B, ${CLIP.join(', ')}) float32\n`);
@@ -461,6 +493,7 @@ async function main() {
   print(header);
   lines.forEach(print);
   for (const note of onnxNotes) console.log(`\nonnxruntime-node: ${note}`);
+  const finite = args['no-python'] ? undefined : benchFiniteCheck(results);
   let video;
   if (!args['no-video']) {
     video = await benchVideoPipeline();
@@ -472,7 +505,7 @@ async function main() {
         `${modelOnlyMs.toFixed(0)} ms for the network alone = ${(endToEndMs / modelOnlyMs).toFixed(2)}x`,
     );
   }
-  if (args.json) fs.writeFileSync(args.json, JSON.stringify({ versions, threads: THREADS, python, results, video }, null, 2));
+  if (args.json) fs.writeFileSync(args.json, JSON.stringify({ versions, threads: THREADS, python, results, finite, video }, null, 2));
 }
 
 (ON_GPU ? mainGpu : main)().catch((error) => {
