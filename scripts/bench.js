@@ -122,27 +122,20 @@ async function benchTorchvideo(arch) {
   return rows;
 }
 
-function benchPython() {
-  const modes = args['no-scripted'] ? 'optimized' : 'optimized,scripted';
-  const out = execFileSync(
-    PYTHON,
-    [
-      path.join(ROOT, 'scripts', 'bench_python.py'),
-      '--models',
-      MODELS,
-      '--arch',
-      ARCHS.join(','),
-      '--batch',
-      BATCHES.join(','),
-      '--iters',
-      String(ITERS),
-      '--modes',
-      modes,
-      '--json',
-    ],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 * 2 ** 20 },
-  );
+// Runs scripts/bench_python.py on the same exports, networks, batches and iterations; `extra` adds
+// the mode/device arguments of each caller. Returns its JSON.
+function runBenchPython(extra) {
+  const common = ['--models', MODELS, '--arch', ARCHS.join(','), '--batch', BATCHES.join(','), '--iters', String(ITERS)];
+  const out = execFileSync(PYTHON, [path.join(ROOT, 'scripts', 'bench_python.py'), ...common, ...extra, '--json'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 16 * 2 ** 20,
+  });
   return JSON.parse(out);
+}
+
+function benchPython() {
+  return runBenchPython(['--modes', args['no-scripted'] ? 'optimized' : 'optimized,scripted']);
 }
 
 function ensureOnnx(arch) {
@@ -277,41 +270,25 @@ async function benchTorchvideoGpu(arch) {
 
 // PyTorch's rows; when Python fails, torchvideo's rows are still printed, with the reason.
 function benchPythonGpu() {
-  let out;
   try {
-    out = execFileSync(
-      PYTHON,
-      [
-        path.join(ROOT, 'scripts', 'bench_python.py'),
-        '--models',
-        MODELS,
-        '--arch',
-        ARCHS.join(','),
-        '--batch',
-        BATCHES.join(','),
-        '--iters',
-        String(ITERS),
-        '--warmup',
-        String(WARMUP),
-        '--device',
-        DEVICE,
-        '--modes',
-        'optimized,eager',
-        '--precision',
-        PRECISIONS.join(','),
-        '--inputs',
-        'device,host',
-        '--json',
-      ],
-      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 * 2 ** 20 },
-    );
+    return runBenchPython([
+      '--warmup',
+      String(WARMUP),
+      '--device',
+      DEVICE,
+      '--modes',
+      'optimized,eager',
+      '--precision',
+      PRECISIONS.join(','),
+      '--inputs',
+      'device,host',
+    ]);
   } catch (error) {
     return {
       rows: [],
       error: `${PYTHON} scripts/bench_python.py failed (${error.status === null ? error.message : `exit ${error.status}`})`,
     };
   }
-  return JSON.parse(out);
 }
 
 // ms/clip on a GPU run from a few hundredths to tens of milliseconds.

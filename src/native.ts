@@ -2,6 +2,8 @@
 import * as path from 'node:path';
 import { TorchVideoError } from './errors';
 import type { TypedArray } from './dtypes';
+import type { Preprocessing } from './sidecar';
+import type { VideoInfo } from './video';
 
 export interface NativeTensor {
   readonly shape: number[];
@@ -38,18 +40,8 @@ export interface NativeModel {
   dispose(): void;
 }
 
-/** What the native reader reports; src/video.ts declares the public VideoInfo from it. */
-export interface NativeVideoInfo {
-  durationSec: number;
-  /** The stream's average frame rate (what torchvision's VideoClips resamples from). */
-  fps: number;
-  /** Frames in the stream; frame i is the i-th in presentation order. */
-  frameCount: number;
-  width: number;
-  height: number;
-  /** FFmpeg's codec name: 'h264', 'mpeg4', 'mjpeg', 'vp9', ... */
-  codec: string;
-}
+/** What the native reader reports: the public VideoInfo, declared in src/video.ts. */
+export type NativeVideoInfo = VideoInfo;
 
 export interface NativeVideoReader {
   readonly info: NativeVideoInfo;
@@ -75,16 +67,8 @@ export interface NativeDtypeRow {
   typedArray: string;
 }
 
-/** cpp/video/preprocessing_defaults.h. */
-export interface NativePreprocessingDefaults {
-  clipLength: number;
-  frameRate: number;
-  clipsPerVideo: number;
-  resizeSize: [number, number];
-  cropSize: [number, number];
-  mean: [number, number, number];
-  std: [number, number, number];
-}
+/** cpp/video/preprocessing_defaults.h: the Preprocessing of src/sidecar.ts plus clips per video. */
+export type NativePreprocessingDefaults = Preprocessing & { clipsPerVideo: number };
 
 export interface NativeBinding {
   Tensor: { fromTypedArray(data: TypedArray, shape: number[]): NativeTensor; prototype: NativeTensor };
