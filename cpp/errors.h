@@ -25,10 +25,12 @@ inline constexpr const char* kVideoOpen = "ERR_VIDEO_OPEN";
 inline constexpr const char* kNoVideoStream = "ERR_NO_VIDEO_STREAM";
 inline constexpr const char* kVideoDecode = "ERR_VIDEO_DECODE";
 inline constexpr const char* kNative = "ERR_NATIVE";
+// Raised by the TS layer (a dataset list it cannot read); listed here so the list stays one.
+inline constexpr const char* kDataset = "ERR_DATASET";
 
-inline constexpr std::array<const char*, 12> kAllCodes{
-    kFileNotFound, kNotAFile, kModelLoad, kDeviceUnavailable, kDeviceMismatch, kForward,
-    kTorch,        kDisposed, kVideoOpen, kNoVideoStream,     kVideoDecode,    kNative,
+inline constexpr std::array<const char*, 13> kAllCodes{
+    kFileNotFound, kNotAFile,  kModelLoad,     kDeviceUnavailable, kDeviceMismatch, kForward, kTorch,
+    kDisposed,     kVideoOpen, kNoVideoStream, kVideoDecode,       kNative,         kDataset,
 };
 }  // namespace codes
 

@@ -18,3 +18,7 @@ export {
   type VideoResult,
 } from './classify';
 export { softmax, topK, type Prediction } from './topk';
+export { evaluate, type EvaluateOptions, type EvaluationReport, type EvaluationPrediction, type EvaluationProgress } from './eval/evaluate';
+export { mergeEvaluations } from './eval/merge';
+export { loadDataset, type Dataset, type DatasetVideo, type LoadDatasetOptions } from './eval/dataset';
+export type { Shard } from './eval/shard';

@@ -1,0 +1,385 @@
+// Scores a network on a labelled video set the way torchvision's references/video_classification
+// does (clip and video accuracy), in jobs that split into shards and survive being killed.
+//
+// The pipeline: the job's clips, in video order, are cut into batches of `batchSize` clips that span
+// video boundaries. The decode pool decodes and preprocesses the next `prefetch` batches while the
+// model's executor runs the current one, so memory stays bounded whatever the set's size.
+import { loadModel, checkModel, Model } from '../model';
+import { resampleFrameIndices, sampleClips } from '../sampling';
+import { DEFAULT_CLIPS_PER_VIDEO } from '../sidecar';
+import type { Tensor } from '../tensor';
+import { nativePreprocessOptions, openVideo, readClipBatch, type VideoReader } from '../video';
+import { checkInteger, checkOptions, describe, expectRange, expectType } from '../validate';
+import { loadDataset, type Dataset, type DatasetVideo } from './dataset';
+import { metricsOf, softmaxRow, videoRecord, type Metrics, type VideoRecord } from './metrics';
+import { PredictionsLog, type LoggedVideo } from './predictions-log';
+import { resolveShard, type Shard } from './shard';
+import { TorchVideoError } from '../errors';
+import { writeFileAtomic } from './atomic-file';
+import * as path from 'node:path';
+
+export interface EvaluationProgress {
+  clipsDone: number;
+  clipsTotal: number;
+  clipsPerSec: number;
+  /** Seconds left at the current rate. */
+  etaSec: number;
+}
+
+export interface EvaluateOptions {
+  /** A loaded Model, or the path of an export (loaded on `device`, disposed at the end). */
+  model: Model | string;
+  /** A dataset folder or list file (see loadDataset), or a Dataset already loaded. */
+  data: string | Dataset;
+  /** Evenly spaced clips per video (default 5, torchvision's UniformClipSampler). */
+  clipsPerVideo?: number;
+  /** Frames per clip (default: the model's, 16). */
+  clipLength?: number;
+  /** Frame rate clips are sampled at (default: the model's, 15). */
+  frameRate?: number;
+  /** Views per clip: 1 (the centre crop). */
+  crops?: 1;
+  /** Clips per forward pass, across video boundaries (default 8). */
+  batchSize?: number;
+  /** Device for a model given by path (default 'cpu'). */
+  device?: string;
+  /** Which part of the set to evaluate (default: all of it). 'env': Slurm array or Kubernetes Indexed Job. */
+  shard?: Shard | 'env';
+  /** With shard 'env' under Kubernetes: how many shards there are (Slurm says it itself). */
+  shardCount?: number;
+  /** Videos shorter than one clip: 'pad' (default: repeat the last frame, as classify does) or 'skip' (torchvision). */
+  shortVideos?: 'pad' | 'skip';
+  /** Batches decoded ahead of the one running (default 2). */
+  prefetch?: number;
+  /** A folder for predictions.jsonl (appended as videos finish, fsynced per batch) and report.json. */
+  out?: string;
+  /** Continue the job in `out`: videos already there are not evaluated again. */
+  resume?: boolean;
+  /** Where the dataset's metadata index lives (default: beside the dataset). */
+  indexPath?: string;
+  onProgress?: (progress: EvaluationProgress) => void;
+  /** Stops the job within one batch; the promise rejects with an AbortError. */
+  signal?: AbortSignal;
+}
+
+export interface EvaluationPrediction {
+  path: string;
+  /** The video's true class name. */
+  label: string;
+  /** Mean of the clips' softmax. */
+  probs: Float32Array;
+  clips: number;
+  /** Clips whose top-1 / top-5 held the true class (for exact merging of shards). */
+  clipHits1: number;
+  clipHits5: number;
+}
+
+export interface EvaluationReport extends Metrics {
+  clipsPerSec: number;
+  failed: { path: string; error: string }[];
+  skipped: string[];
+  predictions: EvaluationPrediction[];
+  shard: Shard;
+  model: { arch: string; numClasses: number; labels: string[]; weights?: string; path?: string };
+  options: { clipsPerVideo: number; clipLength: number; frameRate: number; crops: number; batchSize: number; shortVideos: string };
+}
+
+interface VideoJob {
+  video: DatasetVideo;
+  label: number;
+  clips: number[][];
+  probs: Float32Array[];
+  reader?: Promise<VideoReader>;
+  segmentsLeft: number;
+  failed?: string;
+}
+
+interface Segment {
+  job: VideoJob;
+  clips: number[][];
+}
+
+function abortError(): Error {
+  return new DOMException('the evaluation was aborted', 'AbortError');
+}
+
+// Maps a dataset label to the model's class: by name when the label is a name, by index when an integer.
+function classIndexOf(video: DatasetVideo, labels: string[]): number {
+  if (typeof video.label === 'number') {
+    if (video.label < labels.length) return video.label;
+    throw new TorchVideoError(
+      `${video.source}: label ${video.label} is not a class of the model (it has ${labels.length}: 0..${labels.length - 1})`,
+      'ERR_DATASET',
+    );
+  }
+  const index = labels.indexOf(video.label);
+  if (index >= 0) return index;
+  throw new TorchVideoError(
+    `${video.source}: label '${video.label}' is not a class of the model (its classes are ${labels.slice(0, 5).join(', ')}` +
+      `${labels.length > 5 ? ', ...' : ''})`,
+    'ERR_DATASET',
+  );
+}
+
+function reportOf(
+  records: VideoRecord[],
+  failed: { path: string; error: string }[],
+  skipped: string[],
+  model: Model,
+  modelPath: string | undefined,
+  shard: Shard,
+  options: EvaluationReport['options'],
+  clipsPerSec: number,
+): EvaluationReport {
+  const labels = model.info.labels;
+  const sorted = [...records].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return {
+    ...metricsOf(sorted, labels),
+    clipsPerSec,
+    failed: [...failed].sort((a, b) => (a.path < b.path ? -1 : 1)),
+    skipped: [...skipped].sort(),
+    predictions: sorted.map((r) => ({
+      path: r.path,
+      label: labels[r.label],
+      probs: r.probs,
+      clips: r.clips,
+      clipHits1: r.clipHits1,
+      clipHits5: r.clipHits5,
+    })),
+    shard,
+    model: { arch: model.info.arch, numClasses: model.info.numClasses, labels: [...labels], weights: model.info.weights, path: modelPath },
+    options,
+  };
+}
+
+/** report.json's form: probabilities as plain arrays. */
+export function reportToJson(report: EvaluationReport): string {
+  return JSON.stringify(report, (key, value: unknown) => (value instanceof Float32Array ? Array.from(value) : value), 1);
+}
+
+/**
+ * Evaluates a network on a labelled video set: torchvision's clip accuracy (each clip's top-k) and video
+ * accuracy (the clips' softmax summed, then top-k), MMAction2's mean class accuracy and confusion
+ * matrix. Failed videos are reported and the job goes on.
+ * @throws TypeError / RangeError (rejects) for bad options, and when resuming into another job's `out`.
+ * @throws TorchVideoError (rejects) ERR_DATASET for a label the model doesn't have (naming it and its
+ *   line), and the errors of loadModel / loadDataset.
+ * @throws AbortError (rejects) when `signal` aborts.
+ */
+export async function evaluate(options: EvaluateOptions): Promise<EvaluationReport> {
+  const opts = checkOptions(options) as Partial<EvaluateOptions>;
+  expectType(
+    opts.model instanceof Model || typeof opts.model === 'string',
+    'options.model',
+    'a Model or the path of an export',
+    opts.model,
+  );
+  expectType(
+    typeof opts.data === 'string' || (typeof opts.data === 'object' && opts.data !== null),
+    'options.data',
+    'a dataset path or a Dataset',
+    opts.data,
+  );
+  const crops = checkInteger(opts.crops, 'options.crops', 1, { min: 1, max: 1 });
+  const batchSize = checkInteger(opts.batchSize, 'options.batchSize', 8, { min: 1, max: 4096 });
+  const prefetch = checkInteger(opts.prefetch, 'options.prefetch', 2, { min: 0, max: 64 });
+  const clipsPerVideo = checkInteger(opts.clipsPerVideo, 'options.clipsPerVideo', DEFAULT_CLIPS_PER_VIDEO, { min: 1, max: 10000 });
+  const shortVideos = opts.shortVideos ?? 'pad';
+  expectRange(shortVideos === 'pad' || shortVideos === 'skip', 'options.shortVideos', "'pad' or 'skip'", shortVideos);
+  expectType(opts.onProgress === undefined || typeof opts.onProgress === 'function', 'options.onProgress', 'a function', opts.onProgress);
+  expectType(opts.signal === undefined || opts.signal instanceof AbortSignal, 'options.signal', 'an AbortSignal', opts.signal);
+  expectType(opts.out === undefined || typeof opts.out === 'string', 'options.out', 'a folder path', opts.out);
+  if (opts.resume && opts.out === undefined)
+    throw new RangeError('expected options.out with options.resume: resume continues the job in out');
+  const shard = resolveShard(opts.shard, opts.shardCount);
+  const signal = opts.signal;
+  if (signal?.aborted) throw abortError();
+
+  const ownsModel = typeof opts.model === 'string';
+  const model = ownsModel ? await loadModel(opts.model as string, { device: opts.device ?? 'cpu' }) : checkModel(opts.model);
+  try {
+    const { preprocessing, labels } = model.info;
+    const clipLength = checkInteger(opts.clipLength, 'options.clipLength', preprocessing.clipLength, { min: 1, max: 10000 });
+    const frameRate = opts.frameRate ?? preprocessing.frameRate;
+    expectRange(
+      typeof frameRate === 'number' && frameRate > 0 && Number.isFinite(frameRate),
+      'options.frameRate',
+      'a positive number',
+      frameRate,
+    );
+    const dataset = typeof opts.data === 'string' ? await loadDataset(opts.data, { indexPath: opts.indexPath }) : (opts.data as Dataset);
+    expectType(Array.isArray(dataset.videos), 'options.data', 'a dataset path or a Dataset', describe(dataset));
+    const jobOptions = { clipsPerVideo, clipLength, frameRate, crops, batchSize, shortVideos };
+
+    // A deterministic share: every count-th video from `index`, in path order (videos that failed to
+    // open included, so each shard reports its own failures).
+    const all = [
+      ...dataset.videos.map((video) => ({ path: video.path, video })),
+      ...dataset.failed.map((failure) => ({ path: failure.path, failure })),
+    ].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    const share = all.filter((_, i) => i % shard.count === shard.index);
+    const mine = share.flatMap((entry) => ('video' in entry ? [entry.video] : []));
+    const mineSet = new Set(mine.map((v) => v.path));
+    const failed = share.flatMap((entry) => ('failure' in entry ? [{ ...entry.failure }] : []));
+    const skipped: string[] = [];
+    const records: VideoRecord[] = [];
+
+    const header = {
+      model: { arch: model.info.arch, numClasses: model.info.numClasses, weights: model.info.weights },
+      shard,
+      options: jobOptions,
+    };
+    const logged = opts.out === undefined ? undefined : PredictionsLog.open(opts.out, header, opts.resume === true);
+    const done = new Set<string>();
+    for (const entry of logged?.done ?? []) {
+      const file = entry.kind === 'record' ? entry.record.path : entry.path;
+      if (!mineSet.has(file) && !failed.some((f) => f.path === file)) continue;
+      done.add(file);
+      if (entry.kind === 'record') records.push(entry.record);
+      else if (entry.kind === 'skipped') skipped.push(entry.path);
+      else if (!failed.some((f) => f.path === entry.path)) failed.push({ path: entry.path, error: entry.error });
+    }
+    const log = (entry: LoggedVideo) => logged?.log.add(entry);
+    for (const f of failed) if (!done.has(f.path)) log({ kind: 'failed', path: f.path, error: f.error });
+
+    const jobs: VideoJob[] = [];
+    for (const video of mine) {
+      if (done.has(video.path)) continue;
+      const label = classIndexOf(video, labels);
+      const info = { fps: video.info.fps as number, frameCount: video.info.frameCount as number };
+      if (shortVideos === 'skip' && resampleFrameIndices(info.frameCount, info.fps, frameRate).length < clipLength) {
+        skipped.push(video.path);
+        log({ kind: 'skipped', path: video.path });
+        continue;
+      }
+      const clips = sampleClips(info, { clipLength, frameRate, clipsPerVideo });
+      jobs.push({ video, label, clips, probs: [], segmentsLeft: 0 });
+    }
+
+    // Cut the clips, in video order, into batches that span videos.
+    const batches: Segment[][] = [];
+    let current: Segment[] = [];
+    let filled = 0;
+    for (const job of jobs) {
+      let next = 0;
+      while (next < job.clips.length) {
+        const take = Math.min(batchSize - filled, job.clips.length - next);
+        current.push({ job, clips: job.clips.slice(next, next + take) });
+        job.segmentsLeft++;
+        next += take;
+        filled += take;
+        if (filled === batchSize) {
+          batches.push(current);
+          current = [];
+          filled = 0;
+        }
+      }
+    }
+    if (current.length > 0) batches.push(current);
+
+    const preprocess = nativePreprocessOptions({ preprocessing });
+    const clipsTotal = jobs.reduce((sum, job) => sum + job.clips.length, 0);
+    let clipsDone = 0;
+    const started = performance.now();
+
+    // A segment's clips, decoded and preprocessed on the decode pool; the reader closes after its last segment.
+    const decode = async (segment: Segment): Promise<Tensor | undefined> => {
+      const { job } = segment;
+      try {
+        if (job.failed !== undefined) return undefined;
+        job.reader ??= openVideo(job.video.path);
+        const reader = await job.reader;
+        return await readClipBatch(reader, segment.clips, preprocess);
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        job.failed ??= `${(error as Error).message}${code ? ` (${code})` : ''}`;
+        return undefined;
+      } finally {
+        if (--job.segmentsLeft === 0)
+          job.reader?.then(
+            (r) => r.close(),
+            () => {},
+          );
+      }
+    };
+    // Decoding runs ahead by `prefetch` batches; each batch's segments decode in parallel.
+    const decoded: Promise<(Tensor | undefined)[]>[] = [];
+    const startDecoding = (b: number) => {
+      if (b < batches.length && decoded[b] === undefined) decoded[b] = Promise.all(batches[b].map(decode));
+    };
+
+    try {
+      for (let b = 0; b < batches.length; b++) {
+        for (let ahead = b; ahead <= b + prefetch; ahead++) startDecoding(ahead);
+        if (signal?.aborted) throw abortError();
+        const tensors = await decoded[b];
+        const segments = batches[b];
+        const ready = segments.map((segment, i) => ({ segment, tensor: tensors[i] })).filter((s) => s.tensor && !s.segment.job.failed);
+        if (ready.length > 0) {
+          const logits = await model.forward(ready.map((s) => s.tensor as Tensor));
+          const cpu = logits.device === 'cpu' ? logits : await logits.to('cpu');
+          const values = cpu.data() as Float32Array;
+          const classes = cpu.shape[1];
+          let row = 0;
+          for (const { segment } of ready) {
+            for (let c = 0; c < segment.clips.length; c++, row++) {
+              segment.job.probs.push(softmaxRow(values.subarray(row * classes, (row + 1) * classes)));
+            }
+          }
+          if (cpu !== logits) cpu.dispose();
+          logits.dispose();
+        }
+        for (const t of tensors) t?.dispose();
+        // Videos whose last clip ran in this batch (or that failed) are settled now.
+        for (const segment of segments) {
+          const { job } = segment;
+          if (job.failed !== undefined && !done.has(job.video.path)) {
+            done.add(job.video.path);
+            failed.push({ path: job.video.path, error: job.failed });
+            log({ kind: 'failed', path: job.video.path, error: job.failed });
+          } else if (job.failed === undefined && job.probs.length === job.clips.length && !done.has(job.video.path)) {
+            done.add(job.video.path);
+            const record = videoRecord(job.video.path, job.label, job.probs);
+            records.push(record);
+            log({ kind: 'record', record });
+            job.probs = [];
+          }
+          clipsDone += segment.clips.length;
+        }
+        logged?.log.flush();
+        const seconds = (performance.now() - started) / 1000;
+        const clipsPerSec = clipsDone / Math.max(seconds, 1e-9);
+        opts.onProgress?.({ clipsDone, clipsTotal, clipsPerSec, etaSec: (clipsTotal - clipsDone) / Math.max(clipsPerSec, 1e-9) });
+      }
+    } finally {
+      // Stopped early (abort, error): free what was decoded ahead and close the readers.
+      for (const pending of decoded)
+        pending?.then(
+          (ts) => ts.forEach((t) => t?.dispose()),
+          () => {},
+        );
+      for (const job of jobs)
+        job.reader?.then(
+          (r) => r.close(),
+          () => {},
+        );
+      logged?.log.close();
+    }
+
+    const seconds = (performance.now() - started) / 1000;
+    const report = reportOf(
+      records,
+      failed,
+      skipped,
+      model,
+      typeof opts.model === 'string' ? opts.model : undefined,
+      shard,
+      jobOptions,
+      clipsDone / Math.max(seconds, 1e-9),
+    );
+    if (opts.out !== undefined) writeFileAtomic(path.join(opts.out, 'report.json'), reportToJson(report));
+    return report;
+  } finally {
+    if (ownsModel) model.dispose();
+  }
+}
