@@ -121,23 +121,19 @@ function classIndexOf(video: DatasetVideo, labels: string[]): number {
   );
 }
 
-function reportOf(
+/** The report of a set of video records: every metric recomputed from them, sorted by path. */
+export function reportFromRecords(
   records: VideoRecord[],
-  failed: { path: string; error: string }[],
-  skipped: string[],
-  model: Model,
-  modelPath: string | undefined,
-  shard: Shard,
-  options: EvaluationReport['options'],
-  clipsPerSec: number,
+  parts: { failed: { path: string; error: string }[]; skipped: string[] },
+  about: Pick<EvaluationReport, 'shard' | 'model' | 'options' | 'clipsPerSec'>,
 ): EvaluationReport {
-  const labels = model.info.labels;
+  const { labels } = about.model;
   const sorted = [...records].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return {
     ...metricsOf(sorted, labels),
-    clipsPerSec,
-    failed: [...failed].sort((a, b) => (a.path < b.path ? -1 : 1)),
-    skipped: [...skipped].sort(),
+    clipsPerSec: about.clipsPerSec,
+    failed: [...parts.failed].sort((a, b) => (a.path < b.path ? -1 : 1)),
+    skipped: [...parts.skipped].sort(),
     predictions: sorted.map((r) => ({
       path: r.path,
       label: labels[r.label],
@@ -146,9 +142,9 @@ function reportOf(
       clipHits1: r.clipHits1,
       clipHits5: r.clipHits5,
     })),
-    shard,
-    model: { arch: model.info.arch, numClasses: model.info.numClasses, labels: [...labels], weights: model.info.weights, path: modelPath },
-    options,
+    shard: about.shard,
+    model: about.model,
+    options: about.options,
   };
 }
 
@@ -367,15 +363,16 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationRepo
     }
 
     const seconds = (performance.now() - started) / 1000;
-    const report = reportOf(
+    const { arch, numClasses, weights } = model.info;
+    const report = reportFromRecords(
       records,
-      failed,
-      skipped,
-      model,
-      typeof opts.model === 'string' ? opts.model : undefined,
-      shard,
-      jobOptions,
-      clipsDone / Math.max(seconds, 1e-9),
+      { failed, skipped },
+      {
+        shard,
+        options: jobOptions,
+        clipsPerSec: clipsDone / Math.max(seconds, 1e-9),
+        model: { arch, numClasses, labels: [...labels], weights, path: typeof opts.model === 'string' ? opts.model : undefined },
+      },
     );
     if (opts.out !== undefined) writeFileAtomic(path.join(opts.out, 'report.json'), reportToJson(report));
     return report;

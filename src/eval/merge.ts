@@ -1,7 +1,7 @@
 // One report from the reports of a job's shards: exactly the report a single run would have given,
 // because every metric is recomputed from the per-video records the shards kept.
-import type { EvaluationReport } from './evaluate';
-import { mergeRecords, metricsOf, type VideoRecord } from './metrics';
+import { reportFromRecords, type EvaluationReport } from './evaluate';
+import { mergeRecords, type VideoRecord } from './metrics';
 
 function sameJob(a: EvaluationReport, b: EvaluationReport): boolean {
   return (
@@ -39,26 +39,19 @@ export function mergeEvaluations(parts: EvaluationReport[]): EvaluationReport {
       probs: p.probs instanceof Float32Array ? p.probs : Float32Array.from(p.probs as ArrayLike<number>),
     })),
   );
-  const merged = mergeRecords(records).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const merged = mergeRecords(records);
   const clips = merged.reduce((sum, r) => sum + r.clips, 0);
   // The job's rate: all clips over the shards' summed working time.
   const seconds = parts.reduce((sum, p) => sum + p.predictions.reduce((n, r) => n + r.clips, 0) / Math.max(p.clipsPerSec, 1e-9), 0);
   const complete = parts.length === parts[0].shard.count;
-  return {
-    ...metricsOf(merged, labels),
-    clipsPerSec: clips / Math.max(seconds, 1e-9),
-    failed: parts.flatMap((p) => p.failed).sort((a, b) => (a.path < b.path ? -1 : 1)),
-    skipped: parts.flatMap((p) => p.skipped).sort(),
-    predictions: merged.map((r) => ({
-      path: r.path,
-      label: labels[r.label],
-      probs: r.probs,
-      clips: r.clips,
-      clipHits1: r.clipHits1,
-      clipHits5: r.clipHits5,
-    })),
-    shard: complete ? { index: 0, count: 1 } : { index: Math.min(...indices), count: parts[0].shard.count },
-    model: parts[0].model,
-    options: parts[0].options,
-  };
+  return reportFromRecords(
+    merged,
+    { failed: parts.flatMap((p) => p.failed), skipped: parts.flatMap((p) => p.skipped) },
+    {
+      shard: complete ? { index: 0, count: 1 } : { index: Math.min(...indices), count: parts[0].shard.count },
+      model: parts[0].model,
+      options: parts[0].options,
+      clipsPerSec: clips / Math.max(seconds, 1e-9),
+    },
+  );
 }
