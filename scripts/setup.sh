@@ -18,6 +18,7 @@ PACKAGES=(
   libopenblas0-pthread
   ffmpeg python3-av
   clang-format
+  chromium
 )
 
 install_packages() {
