@@ -2,10 +2,12 @@
 // The `torchvideo` command line.
 import { runClassify, CLASSIFY_USAGE } from './cli/classify';
 import { runDemo } from './cli/demo';
+import { runEvaluate, runEvaluateMerge, EVALUATE_USAGE } from './cli/evaluate';
 import { versions } from './versions';
 
 const USAGE = `Usage:
   ${CLASSIFY_USAGE}
+  ${EVALUATE_USAGE}
   torchvideo demo [video...] [--models DIR] [--device cpu|cuda]   classify real video with each network
   torchvideo --version
 `;
@@ -24,6 +26,10 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'classify':
       return runClassify(rest);
+    case 'evaluate':
+      return runEvaluate(rest);
+    case 'evaluate-merge':
+      return runEvaluateMerge(rest);
     case 'demo':
       return runDemo(rest);
     case '--version':

@@ -1,0 +1,161 @@
+// torchvideo evaluate --model M.pt --data DIR|list.csv|list.txt [...]: an evaluation job from the shell,
+// and torchvideo evaluate-merge a.json b.json ...: one report from the reports of a job's shards.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { SingleBar } from 'cli-progress';
+import { evaluate, reportToJson, type EvaluationReport } from '../eval/evaluate';
+import { mergeEvaluations } from '../eval/merge';
+import { parseShard } from '../eval/shard';
+import { renderReportHtml } from '../eval/report-html';
+import { writeFileAtomic } from '../eval/atomic-file';
+import { loadModel } from '../model';
+
+export const EVALUATE_USAGE = `torchvideo evaluate --model MODEL.pt --data DIR|list.csv|list.txt [--clips 5] [--batch 8]
+                   [--device cpu|cuda|cuda:N] [--half] [--shard INDEX/COUNT | --shard env [--shard-count N]]
+                   [--short-videos pad|skip] [--out DIR (report.json, report.html)] [--resume] [--json] [--progress]
+  torchvideo evaluate-merge REPORT.json... [--out DIR] [--json]`;
+
+function positiveInteger(text: string | undefined, name: string): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new RangeError(`expected --${name} to be a positive integer, got '${text}'`);
+  return value;
+}
+
+const percent = (x: number) => `${(x * 100).toFixed(2)}%`;
+
+/** The summary table printed on stdout. */
+function printSummary(report: EvaluationReport): void {
+  const rows: [string, string][] = [
+    ['network', `${report.model.arch} (${report.model.numClasses} classes, weights ${report.model.weights ?? 'unknown'})`],
+    ['shard', `${report.shard.index}/${report.shard.count}`],
+    ['videos', String(report.videos)],
+    ['clips', String(report.clips)],
+    ['clip acc@1', percent(report.clipAcc1)],
+    ['clip acc@5', percent(report.clipAcc5)],
+    ['video acc@1', percent(report.videoAcc1)],
+    ['video acc@5', percent(report.videoAcc5)],
+    ['mean class acc@1', percent(report.meanClassAcc1)],
+    ['clips/s', report.clipsPerSec.toFixed(2)],
+    ['failed', String(report.failed.length)],
+    ['skipped', String(report.skipped.length)],
+  ];
+  const width = Math.max(...rows.map(([name]) => name.length));
+  for (const [name, value] of rows) console.log(`${name.padEnd(width)}  ${value}`);
+}
+
+// report.json (evaluate() writes it itself; a merge writes its own) and the self-contained report.html.
+async function writeReport(out: string | undefined, report: EvaluationReport, { json }: { json: boolean }): Promise<void> {
+  if (out === undefined) return;
+  fs.mkdirSync(out, { recursive: true });
+  if (json) writeFileAtomic(path.join(out, 'report.json'), reportToJson(report));
+  writeFileAtomic(path.join(out, 'report.html'), await renderReportHtml(report));
+}
+
+function finish(report: EvaluationReport, json: boolean): number {
+  if (json) console.log(reportToJson(report));
+  else printSummary(report);
+  for (const failure of report.failed) process.stderr.write(`torchvideo: failed: ${failure.path}: ${failure.error}\n`);
+  return 0;
+}
+
+/** Runs an evaluation job; resolves to the exit code (0; 130 when interrupted, resumable with --resume). */
+export async function runEvaluate(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      model: { type: 'string' },
+      data: { type: 'string' },
+      clips: { type: 'string' },
+      batch: { type: 'string' },
+      device: { type: 'string', default: 'cpu' },
+      half: { type: 'boolean', default: false },
+      shard: { type: 'string' },
+      'shard-count': { type: 'string' },
+      'short-videos': { type: 'string' },
+      out: { type: 'string' },
+      resume: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      progress: { type: 'boolean', default: false },
+    },
+  });
+  if (positionals.length > 0) throw new RangeError(`unexpected argument '${positionals[0]}'\nUsage: ${EVALUATE_USAGE}`);
+  if (!values.model) throw new RangeError(`expected --model MODEL.pt\nUsage: ${EVALUATE_USAGE}`);
+  if (!values.data) throw new RangeError(`expected --data DIR|list.csv|list.txt\nUsage: ${EVALUATE_USAGE}`);
+  const shard = values.shard === undefined ? undefined : values.shard === 'env' ? 'env' : parseShard(values.shard);
+  const shortVideos = values['short-videos'];
+  if (shortVideos !== undefined && shortVideos !== 'pad' && shortVideos !== 'skip') {
+    throw new RangeError(`expected --short-videos to be pad or skip, got '${shortVideos}'`);
+  }
+  // Every flag is checked before the network loads.
+  const clipsPerVideo = positiveInteger(values.clips, 'clips');
+  const batchSize = positiveInteger(values.batch, 'batch');
+  const shardCount = positiveInteger(values['shard-count'], 'shard-count');
+  const model = await loadModel(values.model, { device: values.device, half: values.half });
+  // Ctrl-C stops within one batch; what is in predictions.jsonl stays, so --resume continues the job.
+  const controller = new AbortController();
+  const interrupt = () => controller.abort();
+  process.once('SIGINT', interrupt);
+  const bar = new SingleBar({
+    format: '[{bar}] {value}/{total} clips | {rate} clips/s | ETA {eta_formatted}',
+    stream: process.stderr,
+    noTTYOutput: values.progress,
+    notTTYSchedule: 10_000,
+    hideCursor: true,
+  });
+  let started = false;
+  try {
+    const report = await evaluate({
+      model,
+      data: values.data,
+      clipsPerVideo,
+      batchSize,
+      shard,
+      shardCount,
+      shortVideos: shortVideos as 'pad' | 'skip' | undefined,
+      out: values.out,
+      resume: values.resume,
+      signal: controller.signal,
+      onProgress: ({ clipsDone, clipsTotal, clipsPerSec }) => {
+        if (!started) bar.start(clipsTotal, 0, { rate: '0' });
+        started = true;
+        bar.update(clipsDone, { rate: clipsPerSec.toFixed(1) });
+      },
+    });
+    bar.stop();
+    await writeReport(values.out, report, { json: false });
+    return finish(report, values.json);
+  } catch (error) {
+    bar.stop();
+    if ((error as Error).name === 'AbortError') {
+      process.stderr.write(`torchvideo: interrupted${values.out ? `; continue with --resume --out ${values.out}` : ''}\n`);
+      return 130;
+    }
+    throw error;
+  } finally {
+    process.removeListener('SIGINT', interrupt);
+    model.dispose();
+  }
+}
+
+/** Merges shard reports into one; resolves to the exit code. */
+export async function runEvaluateMerge(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { out: { type: 'string' }, json: { type: 'boolean', default: false } },
+  });
+  if (positionals.length === 0) throw new RangeError(`expected the report.json files of the shards\nUsage: ${EVALUATE_USAGE}`);
+  const parts = positionals.map((file, i) => {
+    try {
+      return JSON.parse(fs.readFileSync(file, 'utf8')) as EvaluationReport;
+    } catch (error) {
+      throw new RangeError(`cannot read report ${i + 1} '${file}': ${(error as Error).message}`, { cause: error });
+    }
+  });
+  const merged = mergeEvaluations(parts);
+  await writeReport(values.out, merged, { json: true });
+  return finish(merged, values.json);
+}

@@ -1,0 +1,103 @@
+'use strict';
+// npx torchvideo evaluate / evaluate-merge: a summary on stdout, report.json in --out, shards run as
+// separate commands merge into the single run's report, Ctrl-C stops resumably, bad flags say why.
+const fs = require('node:fs');
+const path = require('node:path');
+const { spawn, spawnSync } = require('node:child_process');
+const t = require('tap');
+const { fixture } = require('./helpers/fixtures');
+const { ROOT, modelPath, tempDir } = require('./helpers/models');
+
+const CLI = path.join(ROOT, 'dist', 'cli.js');
+const run = (...args) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+
+const root = tempDir('torchvideo-cli-eval-');
+t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+const data = path.join(root, 'set');
+for (const [label, names] of [
+  ['abseiling', ['h264.mp4', 'xvid.avi']],
+  ['archery', ['vp9.webm', 'text.mp4']],
+  ['zumba', ['h264.mkv']],
+]) {
+  fs.mkdirSync(path.join(data, label), { recursive: true });
+  for (const name of names) fs.copyFileSync(fixture(name), path.join(data, label, name));
+}
+const common = ['--model', modelPath('mc3_18'), '--data', data, '--clips', '2', '--batch', '3'];
+
+t.test('evaluate prints a summary, writes report.json, and shards merge into the one-run report', async (t) => {
+  const whole = run('evaluate', ...common, '--out', path.join(root, 'whole'));
+  t.equal(whole.status, 0, whole.stderr);
+  t.match(whole.stdout, /^videos +4$/m);
+  t.match(whole.stdout, /^clips +8$/m);
+  t.match(whole.stdout, /^video acc@1 +\d+\.\d\d%$/m);
+  t.match(whole.stdout, /^failed +1$/m);
+  t.match(whole.stderr, /failed: .*text\.mp4: .*ERR_VIDEO_OPEN/, 'the failure and its reason on stderr');
+  const report = JSON.parse(fs.readFileSync(path.join(root, 'whole', 'report.json'), 'utf8'));
+  t.equal(report.videos, 4);
+  t.equal(report.predictions[0].probs.length, 400);
+  const html = fs.readFileSync(path.join(root, 'whole', 'report.html'), 'utf8');
+  t.match(html, /<svg/, 'report.html holds the charts (test/report-html.test.js checks them in Chromium)');
+  t.match(html, /abseiling/);
+  const shards = [0, 1].map((index) => {
+    const result = run('evaluate', ...common, '--shard', `${index}/2`, '--out', path.join(root, `shard${index}`));
+    t.equal(result.status, 0, result.stderr);
+    return path.join(root, `shard${index}`, 'report.json');
+  });
+  const merged = run('evaluate-merge', ...shards, '--json', '--out', path.join(root, 'merged'));
+  t.equal(merged.status, 0, merged.stderr);
+  const mergedReport = JSON.parse(merged.stdout);
+  for (const key of [
+    'clipAcc1',
+    'clipAcc5',
+    'videoAcc1',
+    'videoAcc5',
+    'meanClassAcc1',
+    'clips',
+    'videos',
+    'confusion',
+    'failed',
+    'predictions',
+  ]) {
+    t.same(mergedReport[key], report[key], `${key} identical`);
+  }
+  t.ok(fs.existsSync(path.join(root, 'merged', 'report.json')), 'the merged report.json');
+  t.ok(fs.existsSync(path.join(root, 'merged', 'report.html')), 'and report.html');
+});
+
+t.test('Ctrl-C stops the job with exit 130, and --resume finishes it', async (t) => {
+  const out = path.join(root, 'interrupted');
+  const child = spawn(process.execPath, [CLI, 'evaluate', ...common, '--batch', '1', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const log = path.join(out, 'predictions.jsonl');
+  const timer = setInterval(() => {
+    if (fs.existsSync(log) && fs.readFileSync(log, 'utf8').split('\n').filter(Boolean).length >= 3) {
+      clearInterval(timer);
+      child.kill('SIGINT');
+    }
+  }, 20);
+  const code = await new Promise((resolve) => child.on('exit', (c) => resolve(c)));
+  clearInterval(timer);
+  t.equal(code, 130, 'exit code 130');
+  t.match(stderr, /interrupted; continue with --resume --out/);
+  const resumed = run('evaluate', ...common, '--batch', '1', '--out', out, '--resume', '--json');
+  t.equal(resumed.status, 0, resumed.stderr);
+  t.equal(JSON.parse(resumed.stdout).videos, 4, 'every video in the resumed report');
+});
+
+t.test('bad command lines', async (t) => {
+  for (const [args, message] of [
+    [['evaluate', '--data', data], /expected --model MODEL\.pt/],
+    [['evaluate', '--model', modelPath('mc3_18')], /expected --data DIR\|list\.csv\|list\.txt/],
+    [['evaluate', ...common, '--shard', '2/2'], /expected --shard index to be an integer between 0 and 1/],
+    [['evaluate', ...common, '--shard', 'half'], /expected --shard to be INDEX\/COUNT/],
+    [['evaluate', ...common, '--short-videos', 'drop'], /expected --short-videos to be pad or skip/],
+    [['evaluate', ...common, '--clips', '0'], /expected --clips to be a positive integer/],
+    [['evaluate-merge'], /expected the report\.json files of the shards/],
+    [['evaluate-merge', path.join(root, 'nope.json')], /cannot read report 1/],
+  ]) {
+    const result = run(...args);
+    t.equal(result.status, 2, `${args.slice(0, 2).join(' ')} ...: exit 2`);
+    t.match(result.stderr, message);
+  }
+});
