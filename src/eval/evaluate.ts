@@ -8,7 +8,7 @@ import { loadModel, checkModel, Model } from '../model';
 import { resampleFrameIndices, sampleClips } from '../sampling';
 import { DEFAULT_CLIPS_PER_VIDEO } from '../sidecar';
 import type { Tensor } from '../tensor';
-import { nativePreprocessOptions, openVideo, readClipBatch, type VideoReader } from '../video';
+import { nativePreprocessOptions, openVideo, readClipBatch } from '../video';
 import { checkInteger, checkOptions, describe, expectRange, expectType } from '../validate';
 import { loadDataset, type Dataset, type DatasetVideo } from './dataset';
 import { metricsOf, softmaxRow, videoRecord, type Metrics, type VideoRecord } from './metrics';
@@ -16,6 +16,7 @@ import { PredictionsLog, type LoggedVideo } from './predictions-log';
 import { resolveShard, type Shard } from './shard';
 import { TorchVideoError } from '../errors';
 import { writeFileAtomic } from './atomic-file';
+import { planBatches, type Segment, type VideoJob } from './batches';
 import * as path from 'node:path';
 
 export interface EvaluationProgress {
@@ -82,21 +83,6 @@ export interface EvaluationReport extends Metrics {
   shard: Shard;
   model: { arch: string; numClasses: number; labels: string[]; weights?: string; path?: string };
   options: { clipsPerVideo: number; clipLength: number; frameRate: number; crops: number; batchSize: number; shortVideos: string };
-}
-
-interface VideoJob {
-  video: DatasetVideo;
-  label: number;
-  clips: number[][];
-  probs: Float32Array[];
-  reader?: Promise<VideoReader>;
-  segmentsLeft: number;
-  failed?: string;
-}
-
-interface Segment {
-  job: VideoJob;
-  clips: number[][];
 }
 
 function abortError(): Error {
@@ -252,26 +238,7 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationRepo
       jobs.push({ video, label, clips, probs: [], segmentsLeft: 0 });
     }
 
-    // Cut the clips, in video order, into batches that span videos.
-    const batches: Segment[][] = [];
-    let current: Segment[] = [];
-    let filled = 0;
-    for (const job of jobs) {
-      let next = 0;
-      while (next < job.clips.length) {
-        const take = Math.min(batchSize - filled, job.clips.length - next);
-        current.push({ job, clips: job.clips.slice(next, next + take) });
-        job.segmentsLeft++;
-        next += take;
-        filled += take;
-        if (filled === batchSize) {
-          batches.push(current);
-          current = [];
-          filled = 0;
-        }
-      }
-    }
-    if (current.length > 0) batches.push(current);
+    const batches = planBatches(jobs, batchSize);
 
     const preprocess = nativePreprocessOptions({ preprocessing });
     const clipsTotal = jobs.reduce((sum, job) => sum + job.clips.length, 0);
@@ -309,6 +276,7 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationRepo
         for (let ahead = b; ahead <= b + prefetch; ahead++) startDecoding(ahead);
         if (signal?.aborted) throw abortError();
         const tensors = await decoded[b];
+        delete decoded[b];
         const segments = batches[b];
         const ready = segments.map((segment, i) => ({ segment, tensor: tensors[i] })).filter((s) => s.tensor && !s.segment.job.failed);
         if (ready.length > 0) {
