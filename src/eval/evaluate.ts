@@ -4,20 +4,20 @@
 // The pipeline: the job's clips, in video order, are cut into batches of `batchSize` clips that span
 // video boundaries. The decode pool decodes and preprocesses the next `prefetch` batches while the
 // model's executor runs the current one, so memory stays bounded whatever the set's size.
+import * as path from 'node:path';
+import { TorchVideoError } from '../errors';
 import { loadModel, checkModel, Model } from '../model';
 import { resampleFrameIndices, sampleClips } from '../sampling';
 import { DEFAULT_CLIPS_PER_VIDEO } from '../sidecar';
 import type { Tensor } from '../tensor';
 import { nativePreprocessOptions, openVideo, readClipBatch } from '../video';
-import { checkInteger, checkOptions, describe, expectRange, expectType } from '../validate';
+import { checkInteger, checkOptions, expectRange, expectType } from '../validate';
+import { writeFileAtomic } from './atomic-file';
+import { planBatches, type Segment, type VideoJob } from './batches';
 import { loadDataset, type Dataset, type DatasetVideo } from './dataset';
 import { metricsOf, softmaxRow, videoRecord, type Metrics, type VideoRecord } from './metrics';
 import { PredictionsLog, type LoggedVideo } from './predictions-log';
 import { resolveShard, type Shard } from './shard';
-import { TorchVideoError } from '../errors';
-import { writeFileAtomic } from './atomic-file';
-import { planBatches, type Segment, type VideoJob } from './batches';
-import * as path from 'node:path';
 
 export interface EvaluationProgress {
   clipsDone: number;
@@ -190,7 +190,7 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationRepo
       frameRate,
     );
     const dataset = typeof opts.data === 'string' ? await loadDataset(opts.data, { indexPath: opts.indexPath }) : (opts.data as Dataset);
-    expectType(Array.isArray(dataset.videos), 'options.data', 'a dataset path or a Dataset', describe(dataset));
+    expectType(Array.isArray(dataset.videos), 'options.data', 'a dataset path or a Dataset', dataset);
     const jobOptions = { clipsPerVideo, clipLength, frameRate, crops, batchSize, shortVideos };
 
     // A deterministic share: every count-th video from `index`, in path order (videos that failed to
