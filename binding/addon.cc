@@ -59,6 +59,23 @@ Napi::Value dtypeTable(Napi::Env env) {
   return rows;
 }
 
+// decodeThreads(): the decode pool's size. decodeThreads(n): grows it to n threads (at most 256).
+Napi::Value decodeThreads(const Napi::CallbackInfo& info) {
+  const auto env = info.Env();
+  return callNative(env, [&]() -> Napi::Value {
+    auto& pool = AddonData::of(env).decodePool();
+    if (!info[0].IsUndefined()) {
+      if (!info[0].IsNumber()) throw Error::type("expected threads to be a number");
+      const double threads = info[0].As<Napi::Number>().DoubleValue();
+      if (!(threads >= 1 && threads <= 256) || threads != static_cast<int>(threads)) {
+        throw Error::range("expected threads to be an integer from 1 to 256, got " + std::to_string(threads));
+      }
+      pool.growTo(static_cast<int>(threads));
+    }
+    return Napi::Number::New(env, pool.size());
+  });
+}
+
 Napi::Value errorCodeList(Napi::Env env) {
   auto list = Napi::Array::New(env, codes::kAllCodes.size());
   for (size_t i = 0; i < codes::kAllCodes.size(); ++i) list.Set(i, codes::kAllCodes[i]);
@@ -103,6 +120,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("tensorBytes", Napi::Function::New<tensorBytesValue>(env, "tensorBytes"));
   exports.Set("cachedCpuBytes", Napi::Function::New<cachedCpuBytesValue>(env, "cachedCpuBytes"));
   exports.Set("quiesce", Napi::Function::New<quiesce>(env, "quiesce"));
+  exports.Set("decodeThreads", Napi::Function::New<decodeThreads>(env, "decodeThreads"));
   exports.Set("dtypes", dtypeTable(env));
   exports.Set("errorCodes", errorCodeList(env));
   exports.Set("preprocessingDefaults", preprocessingDefaults(env));

@@ -5,6 +5,7 @@
 #include "binding/js_errors.h"
 #include "binding/options.h"
 #include "binding/tensor.h"
+#include "binding/video_reader.h"
 #include "cpp/device.h"
 #include "cpp/errors.h"
 
@@ -50,6 +51,18 @@ ModelInputs readInputs(Napi::Env env, const Napi::Value& value) {
   return inputs;
 }
 
+ModelInputs readFrameInputs(Napi::Env env, const Napi::Value& value) {
+  if (!value.IsArray()) throw Error::type("expected input to be an array of uint8 frame tensors");
+  ModelInputs inputs;
+  inputs.isList = true;
+  const auto array = value.As<Napi::Array>();
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    inputs.tensors.push_back(TensorWrap::unwrap(env, array.Get(i), "input[" + std::to_string(i) + "]"));
+  }
+  checkFrameInputs(inputs.tensors);
+  return inputs;
+}
+
 }  // namespace
 
 Napi::Function ModelWrap::define(Napi::Env env) {
@@ -91,13 +104,23 @@ Napi::Value ModelWrap::forward(const Napi::CallbackInfo& info) {
   const auto env = info.Env();
   return promiseOrReject(env, [&]() -> Napi::Value {
     auto model = live();
-    auto inputs = readInputs(env, info[0]);
+    // Second argument { preprocess }: the inputs are decoded frames, preprocessed on the model's device.
+    std::optional<PreprocessOptions> preprocess;
+    if (info[1].IsObject() && !info[1].As<Napi::Object>().Get("preprocess").IsUndefined()) {
+      preprocess = readPreprocessOptions(info[1].As<Napi::Object>().Get("preprocess"));
+    }
+    ModelInputs inputs;
+    if (preprocess) {
+      inputs = readFrameInputs(env, info[0]);
+    } else {
+      inputs = readInputs(env, info[0]);
+    }
     auto& executor = AddonData::of(env).executorFor(deviceName(model->device()));
     return AsyncJob<torch::Tensor>::start(
         env, executor,
-        [model, inputs] {
-          checkFiniteInputs(inputs.tensors, inputs.isList);
-          return model->forward(stackModelInputs(inputs.tensors, inputs.isList));
+        [model, inputs, preprocess] {
+          if (!preprocess) checkFiniteInputs(inputs.tensors, inputs.isList);
+          return model->forwardInputs(inputs.tensors, inputs.isList, preprocess);
         },
         [](Napi::Env env, torch::Tensor& logits) -> Napi::Value { return TensorWrap::wrap(env, std::move(logits)); });
   });

@@ -1,10 +1,14 @@
 #include "binding/video_reader.h"
 
+#include <algorithm>
+
 #include "binding/addon_data.h"
 #include "binding/async_task.h"
+#include "binding/frame_index_js.h"
 #include "binding/js_errors.h"
 #include "binding/options.h"
 #include "binding/tensor.h"
+#include "cpp/device.h"
 #include "cpp/errors.h"
 #include "cpp/video/clip_batch.h"
 
@@ -24,6 +28,7 @@ PreprocessOptions readPreprocessOptions(const Napi::Value& value) {
     }
   }
   options.train = optionalBool(object, "train").value_or(false);
+  options.crops = optionalPositiveInt(object, "crops").value_or(1);
   if (auto seed = optionalUnsigned(object, "seed")) {
     options.seed = *seed;
     options.hasSeed = true;
@@ -37,6 +42,7 @@ Napi::Function VideoReaderWrap::define(Napi::Env env) {
                          StaticMethod<&VideoReaderWrap::open>("open"),
                          InstanceAccessor<&VideoReaderWrap::info>("info"),
                          InstanceAccessor<&VideoReaderWrap::closed>("closed"),
+                         InstanceAccessor<&VideoReaderWrap::frameIndex>("frameIndex"),
                          InstanceMethod<&VideoReaderWrap::readFrames>("readFrames"),
                          InstanceMethod<&VideoReaderWrap::readClips>("readClips"),
                          InstanceMethod<&VideoReaderWrap::close>("close"),
@@ -55,8 +61,17 @@ Napi::Value VideoReaderWrap::open(const Napi::CallbackInfo& info) {
   return promiseOrReject(env, [&]() -> Napi::Value {
     if (!info[0].IsString()) throw Error::type("expected path to be a string");
     const std::string path = info[0].As<Napi::String>().Utf8Value();
+    // Options: { threads, frameIndex } (VideoDecoderOptions).
+    VideoDecoderOptions options;
+    if (!info[1].IsUndefined()) {
+      if (!info[1].IsObject()) throw Error::type("expected options to be an object");
+      const auto object = info[1].As<Napi::Object>();
+      if (auto threads = optionalUnsigned(object, "threads"))
+        options.threads = static_cast<int>(std::min<uint64_t>(*threads, 1024));
+      if (!object.Get("frameIndex").IsUndefined()) options.index = frameIndexFromJs(object.Get("frameIndex"));
+    }
     return AsyncJob<std::shared_ptr<Shared>>::start(
-        env, AddonData::of(env).decodePool(), [path] { return std::make_shared<Shared>(path); },
+        env, AddonData::of(env).decodePool(), [path, options] { return std::make_shared<Shared>(path, options); },
         [](Napi::Env env, std::shared_ptr<Shared>& shared) -> Napi::Value {
           auto object = AddonData::of(env).videoReaderConstructor.New({});
           Unwrap(object)->shared_ = std::move(shared);
@@ -78,6 +93,11 @@ Napi::Value VideoReaderWrap::info(const Napi::CallbackInfo& info) {
     object.Set("codec", video.codec);
     return object;
   });
+}
+
+Napi::Value VideoReaderWrap::frameIndex(const Napi::CallbackInfo& info) {
+  const auto env = info.Env();
+  return callNative(env, [&]() -> Napi::Value { return frameIndexToJs(env, live()->decoder.frameIndex()); });
 }
 
 Napi::Value VideoReaderWrap::closed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !shared_); }
@@ -107,11 +127,21 @@ Napi::Value VideoReaderWrap::readClips(const Napi::CallbackInfo& info) {
     for (uint32_t i = 0; i < array.Length(); ++i)
       clips.push_back(nonNegativeIntegers(array.Get(i), "clips[" + std::to_string(i) + "]"));
     const auto options = readPreprocessOptions(info[1]);
+    // Third argument: { raw, pinned } (ClipBatchOutput).
+    ClipBatchOutput output;
+    if (!info[2].IsUndefined()) {
+      if (!info[2].IsObject()) throw Error::type("expected output options to be an object");
+      output.raw = optionalBool(info[2].As<Napi::Object>(), "raw").value_or(false);
+      output.pinned = optionalBool(info[2].As<Napi::Object>(), "pinned").value_or(false);
+    }
+    if (output.pinned && !cudaAvailable()) {
+      throw Error::range("pinned (page-locked) clip batches need CUDA, which this LibTorch or machine lacks");
+    }
     return AsyncJob<torch::Tensor>::start(
         env, AddonData::of(env).decodePool(),
-        [shared, clips, options] {
+        [shared, clips, options, output] {
           std::lock_guard<std::mutex> lock(shared->mutex);
-          return decodeClipBatch(shared->decoder, clips, options);
+          return decodeClipBatch(shared->decoder, clips, options, output);
         },
         [](Napi::Env env, torch::Tensor& batch) -> Napi::Value { return TensorWrap::wrap(env, std::move(batch)); });
   });

@@ -11,7 +11,8 @@
 
 namespace torchvideo::binding {
 
-// Reads one JS preprocessing options object (resizeHeight, resizeWidth, cropSize, mean, std, train, seed).
+// Reads one JS preprocessing options object (resizeHeight, resizeWidth, cropSize, mean, std, train, seed,
+// crops).
 PreprocessOptions readPreprocessOptions(const Napi::Value& value);
 
 class VideoReaderWrap : public Napi::ObjectWrap<VideoReaderWrap> {
@@ -24,12 +25,13 @@ class VideoReaderWrap : public Napi::ObjectWrap<VideoReaderWrap> {
   struct Shared {
     std::mutex mutex;
     VideoDecoder decoder;
-    explicit Shared(const std::string& path) : decoder(path) {}
+    Shared(const std::string& path, const VideoDecoderOptions& options) : decoder(path, options) {}
   };
 
   static Napi::Value open(const Napi::CallbackInfo& info);
   Napi::Value info(const Napi::CallbackInfo& info);
   Napi::Value closed(const Napi::CallbackInfo& info);
+  Napi::Value frameIndex(const Napi::CallbackInfo& info);
   Napi::Value readFrames(const Napi::CallbackInfo& info);
   Napi::Value readClips(const Napi::CallbackInfo& info);
   void close(const Napi::CallbackInfo& info);

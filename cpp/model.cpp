@@ -122,7 +122,7 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
 }
 
 Model::Model(torch::jit::Module module, ModelOptions options, const std::string& path)
-    : options_(std::move(options)), path_(path) {
+    : options_(std::move(options)), path_(path), uploader_(options_.device) {
   if (options_.half && !options_.device.is_cuda()) {
     throw Error::range("expected options.half to be used with a CUDA device, got device '" + options_.device.str() +
                        "'");
@@ -198,6 +198,39 @@ torch::Tensor Model::forward(const torch::Tensor& batch) {
     output = module_.forward({onDevice});
   });
   return logitsOf(output, batch.size(0));
+}
+
+torch::Tensor Model::forwardInputs(const std::vector<torch::Tensor>& inputs, bool isList,
+                                   const std::optional<PreprocessOptions>& preprocess) {
+  if (!preprocess && !options_.device.is_cuda()) return forward(stackModelInputs(inputs, isList));
+  applyIntraOpThreads(options_.intraOpThreads);
+  c10::InferenceMode inferenceMode;
+  std::vector<torch::Tensor> pieces;
+  rethrowTorchErrors(codes::kForward, "moving the input to " + options_.device.str() + " failed",
+                     [&] { pieces = uploader_.upload(inputs); });
+  if (preprocess) {
+    for (auto& piece : pieces) piece = preprocessClips(piece, *preprocess);
+    return forward(pieces.size() == 1 ? pieces.front() : torch::cat(pieces));
+  }
+  return forward(stackModelInputs(pieces, isList));
+}
+
+void checkFrameInputs(const std::vector<torch::Tensor>& inputs) {
+  if (inputs.empty()) throw Error::range("expected input to be a non-empty array of frame tensors");
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const auto& tensor = inputs[i];
+    const std::string name = "input[" + std::to_string(i) + "]";
+    if (tensor.scalar_type() != torch::kUInt8) {
+      throw Error::type("expected " + name + " to be a uint8 tensor of frames, got " + dtypeName(tensor.scalar_type()));
+    }
+    if (tensor.dim() != 5 || tensor.size(4) != 3 || tensor.numel() == 0) {
+      throw Error::range("expected " + name + " to have shape (K, T, H, W, 3), got " + shapeText(tensor.sizes()));
+    }
+    if (tensor.size(1) != inputs.front().size(1)) {
+      throw Error::range("expected every clip to have the " + std::to_string(inputs.front().size(1)) +
+                         " frames of input[0], got " + name + " " + shapeText(tensor.sizes()));
+    }
+  }
 }
 
 void checkModelInputs(const std::vector<torch::Tensor>& inputs, bool isList) {

@@ -6,8 +6,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "cpp/device_upload.h"
+#include "cpp/video/preprocess.h"
 
 namespace torchvideo {
 
@@ -45,6 +49,13 @@ class Model {
   // when no warm-up checked it at load). Must be called from one thread at a time.
   torch::Tensor forward(const torch::Tensor& batch);
 
+  // forward() of inputs checked by checkModelInputs (or, with `preprocess`, by checkFrameInputs). On
+  // CUDA the pieces are uploaded as they are (see DeviceUploader) and joined on the GPU, so no host
+  // copy stacks them first. With `preprocess` the pieces are decoded frames, uint8 (K, T, H, W, 3),
+  // preprocessed on the model's device (preprocessClips) into K * crops clips.
+  torch::Tensor forwardInputs(const std::vector<torch::Tensor>& inputs, bool isList,
+                              const std::optional<PreprocessOptions>& preprocess);
+
   // The torchvision architecture recognised from the module's submodule types, or "unknown".
   const std::string& arch() const { return arch_; }
   // Classes the network scores: its final `fc` layer's, else the warm-up output's, else -1 (known
@@ -67,6 +78,7 @@ class Model {
   std::string arch_;
   int64_t numClasses_ = -1;
   int64_t parameterCount_ = 0;
+  DeviceUploader uploader_;
 };
 
 // What forward() accepts, checked before any work is queued. `inputs` is either one (B, 3, T, H, W)
@@ -75,6 +87,10 @@ class Model {
 // Error::range for a wrong rank, channel count, mixed shapes or an empty list; messages name
 // `input` or `input[i]`.
 void checkModelInputs(const std::vector<torch::Tensor>& inputs, bool isList);
+
+// Decoded frames for forwardInputs with preprocessing: a non-empty list of uint8 (K, T, H, W, 3)
+// tensors (Error::type / Error::range naming `input[i]`).
+void checkFrameInputs(const std::vector<torch::Tensor>& inputs);
 
 // One batch from checked inputs: a lone batch as is, clips stacked, batches concatenated.
 torch::Tensor stackModelInputs(const std::vector<torch::Tensor>& inputs, bool isList);

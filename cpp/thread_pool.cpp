@@ -28,6 +28,17 @@ void ThreadPool::post(std::function<void()> task) {
   wake_.notify_one();
 }
 
+void ThreadPool::growTo(int threadCount) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (quiesced_ || stopping_) return;
+  while (static_cast<int>(threads_.size()) < threadCount) threads_.emplace_back([this] { loop(); });
+}
+
+int ThreadPool::size() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return static_cast<int>(threads_.size());
+}
+
 void ThreadPool::quiesce() {
   std::deque<std::function<void()>> dropped;
   {

@@ -26,6 +26,12 @@ class ThreadPool {
   // Tasks must not throw: each one catches its own errors and reports them itself.
   void post(std::function<void()> task);
 
+  // Adds threads until there are `threadCount` (never fewer: a running task keeps its thread).
+  // For the decode pool, whose right size depends on the job (an evaluation on a GPU wants nearly
+  // every core decoding; a CPU job leaves the cores to the network).
+  void growTo(int threadCount);
+  int size();
+
   // For process exit. exit() runs the static destructors of LibTorch, oneDNN and FFmpeg while our
   // threads may still be inside them (a forward in a oneDNN kernel): a crash instead of the exit code
   // the user asked for. So, before exit: tasks not yet started are dropped, tasks posted later are

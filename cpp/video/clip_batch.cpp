@@ -8,7 +8,7 @@
 namespace torchvideo {
 
 torch::Tensor decodeClipBatch(VideoDecoder& decoder, const std::vector<std::vector<int64_t>>& clips,
-                              const PreprocessOptions& options) {
+                              const PreprocessOptions& options, const ClipBatchOutput& output) {
   if (clips.empty()) throw Error::range("expected at least one clip");
   const size_t clipLength = clips.front().size();
   if (clipLength == 0) throw Error::range("expected clips of at least one frame");
@@ -24,21 +24,26 @@ torch::Tensor decodeClipBatch(VideoDecoder& decoder, const std::vector<std::vect
   unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
   const auto frames = decoder.readFrames(unique);  // (U, H, W, 3)
 
-  std::vector<torch::Tensor> batch;
-  batch.reserve(clips.size());
-  for (size_t i = 0; i < clips.size(); ++i) {
-    std::vector<int64_t> rows;
-    rows.reserve(clipLength);
-    for (const auto index : clips[i]) {
+  std::vector<int64_t> rows;
+  rows.reserve(clips.size() * clipLength);
+  for (const auto& clip : clips) {
+    for (const auto index : clip)
       rows.push_back(std::lower_bound(unique.begin(), unique.end(), index) - unique.begin());
-    }
-    auto clipFrames = frames.index_select(0, torch::tensor(rows, torch::kLong));
-    PreprocessOptions clipOptions = options;
-    // Training draws a different crop and flip per clip, reproducibly when seeded.
-    if (options.train && options.hasSeed) clipOptions.seed = options.seed + i;
-    batch.push_back(preprocessClip(clipFrames, clipOptions));
   }
-  return torch::stack(batch);
+  const int64_t count = static_cast<int64_t>(clips.size()), length = static_cast<int64_t>(clipLength);
+  const auto order = torch::tensor(rows, torch::kLong);
+  const auto pinned = torch::TensorOptions().pinned_memory(output.pinned);
+  if (output.raw) {
+    auto out = torch::empty({count * length, frames.size(1), frames.size(2), 3}, pinned.dtype(torch::kUInt8));
+    torch::index_select_out(out, frames, 0, order);
+    return out.view({count, length, frames.size(1), frames.size(2), 3});
+  }
+  auto batch =
+      preprocessClips(frames.index_select(0, order).view({count, length, frames.size(1), frames.size(2), 3}), options);
+  if (!output.pinned) return batch;
+  auto out = torch::empty(batch.sizes(), pinned.dtype(torch::kFloat32));
+  out.copy_(batch);
+  return out;
 }
 
 }  // namespace torchvideo

@@ -1,7 +1,9 @@
 #include "cpp/video/frame_index.h"
 
 #include <algorithm>
+#include <string>
 
+#include "cpp/errors.h"
 #include "cpp/video/ffmpeg_handles.h"
 
 namespace torchvideo {
@@ -31,6 +33,32 @@ bool FrameIndex::isDamaged(int64_t frame) const {
 int64_t FrameIndex::keyframeSlotFor(int64_t frame) const {
   auto it = std::upper_bound(keyframes.begin(), keyframes.end(), frame);
   return (it - keyframes.begin()) - 1;
+}
+
+void FrameIndex::checkConsistent() const {
+  auto refuse = [](const std::string& why) { throw Error::range("the frame index is inconsistent: " + why); };
+  auto increasingWithin = [&](const std::vector<int64_t>& frames, const char* name) {
+    for (size_t i = 0; i < frames.size(); ++i) {
+      if (frames[i] < 0 || frames[i] >= frameCount) {
+        refuse(std::string(name) + " holds frame " + std::to_string(frames[i]) + " of " + std::to_string(frameCount));
+      }
+      if (i > 0 && frames[i] <= frames[i - 1]) refuse(std::string(name) + " is not strictly increasing");
+    }
+  };
+  if (frameCount < 1) refuse("frameCount must be at least 1, got " + std::to_string(frameCount));
+  if (byTimestamp && static_cast<int64_t>(pts.size()) != frameCount) {
+    refuse("pts holds " + std::to_string(pts.size()) + " timestamps for " + std::to_string(frameCount) + " frames");
+  }
+  if (!byTimestamp && !pts.empty()) refuse("pts must be empty when frames are counted, not timed");
+  for (size_t i = 1; i < pts.size(); ++i) {
+    if (pts[i] <= pts[i - 1]) refuse("pts is not strictly increasing");
+  }
+  increasingWithin(keyframes, "keyframes");
+  increasingWithin(damagedFrames, "damagedFrames");
+  if (keyframeSeekTs.size() != keyframes.size()) {
+    refuse(std::to_string(keyframeSeekTs.size()) + " seek timestamps for " + std::to_string(keyframes.size()) +
+           " keyframes");
+  }
 }
 
 FrameIndex buildFrameIndex(AVFormatContext* fmt, int streamIndex, int* readError) {

@@ -43,6 +43,11 @@ struct FrameIndex {
   bool isDamaged(int64_t frame) const;
   // The last keyframe at or before `frame` (its position in `keyframes`), or -1 when there is none.
   int64_t keyframeSlotFor(int64_t frame) const;
+
+  // For an index handed back from a cache (see VideoDecoderOptions::index): throws Error::range,
+  // naming the first rule broken, unless the lists are what buildFrameIndex makes (sorted, in range,
+  // one pts per frame when byTimestamp, one seek timestamp per keyframe).
+  void checkConsistent() const;
 };
 
 // Reads every packet of stream `streamIndex` from the current position (other streams must be

@@ -25,16 +25,20 @@ std::string shapeOf(const torch::Tensor& t) {
   return s.str();
 }
 
-void checkInputs(const torch::Tensor& frames, const PreprocessOptions& o) {
-  if (!frames.defined()) throw Error::type("frames must be a uint8 tensor (T, H, W, 3), got an undefined tensor");
+void checkFrames(const torch::Tensor& frames, bool oneClip) {
+  const std::string layout = oneClip ? "(T, H, W, 3)" : "(N, T, H, W, 3)";
+  if (!frames.defined()) throw Error::type("frames must be a uint8 tensor " + layout + ", got an undefined tensor");
   if (frames.scalar_type() != torch::kUInt8) {
-    throw Error::type("frames must be a uint8 tensor (T, H, W, 3), got dtype " +
+    throw Error::type("frames must be a uint8 tensor " + layout + ", got dtype " +
                       std::string(c10::toString(frames.scalar_type())) + " with shape " + shapeOf(frames));
   }
-  if (frames.dim() != 4 || frames.size(3) != 3) {
-    throw Error::range("frames must have shape (T, H, W, 3), got " + shapeOf(frames));
+  if (frames.dim() != (oneClip ? 4 : 5) || frames.size(-1) != 3) {
+    throw Error::range("frames must have shape " + layout + ", got " + shapeOf(frames));
   }
   if (frames.numel() == 0) throw Error::range("frames must not be empty, got shape " + shapeOf(frames));
+}
+
+void checkOptions(const PreprocessOptions& o) {
   if (o.resizeHeight <= 0 || o.resizeWidth <= 0 || o.cropSize <= 0) {
     throw Error::range("resize and crop sizes must be positive, got resize " + std::to_string(o.resizeHeight) + "x" +
                        std::to_string(o.resizeWidth) + " and crop " + std::to_string(o.cropSize));
@@ -42,7 +46,9 @@ void checkInputs(const torch::Tensor& frames, const PreprocessOptions& o) {
   for (float s : o.std) {
     if (s == 0.0f) throw Error::range("std must not contain 0 (normalize divides by it)");
   }
-  if (o.train && (o.cropSize > o.resizeHeight || o.cropSize > o.resizeWidth)) {
+  if (o.crops != 1 && o.crops != 3) throw Error::range("crops must be 1 or 3, got " + std::to_string(o.crops));
+  if (o.crops == 3 && o.train) throw Error::range("crops 3 (ThreeCrop) is an evaluation transform, not for training");
+  if ((o.train || o.crops == 3) && (o.cropSize > o.resizeHeight || o.cropSize > o.resizeWidth)) {
     throw Error::range("cropSize " + std::to_string(o.cropSize) + " is larger than the resized frame " +
                        std::to_string(o.resizeHeight) + "x" + std::to_string(o.resizeWidth));
   }
@@ -63,20 +69,14 @@ torch::Tensor centerCrop(torch::Tensor x, int64_t crop) {
   return x.slice(2, top, top + crop).slice(3, left, left + crop);
 }
 
-}  // namespace
-
-torch::Tensor preprocessClip(const torch::Tensor& frames, const PreprocessOptions& options) {
-  checkInputs(frames, options);
-  torch::NoGradGuard noGrad;
-  const int64_t crop = options.cropSize;
-
-  // (T, H, W, C) -> (T, C, H, W) as a view, the way torchvision datasets hand clips to the
-  // transform. The float copy keeps those (channels-last) strides, so interpolate runs the same
-  // kernel as in Python and the float sums round the same way.
-  // F.resize: float interpolate (bilinear, align_corners=False, no antialias), then round and
-  // cast back to uint8. No clamp: bilinear output stays within [0, 255].
-  // Large frames go a few at a time: each frame is resized on its own, so the result is the same,
-  // and the float copy of a 720p clip (177 MB) shrinks to a few tens of MB that stay reusable.
+// F.resize of every frame: (F, H, W, 3) uint8 -> (F, 3, h, w) uint8.
+// (F, H, W, C) -> (F, C, H, W) as a view, the way torchvision datasets hand clips to the transform.
+// The float copy keeps those (channels-last) strides, so interpolate runs the same kernel as in
+// Python and the float sums round the same way. Float interpolate (bilinear, align_corners=False, no
+// antialias), then round and cast back to uint8; no clamp: bilinear output stays within [0, 255].
+// Large frames go a few at a time: each frame is resized on its own, so the result is the same, and
+// the float copy of a 720p clip (177 MB) shrinks to a few tens of MB that stay reusable.
+torch::Tensor resizeFrames(const torch::Tensor& frames, const PreprocessOptions& options) {
   const int64_t frameCount = frames.size(0);
   const int64_t pixelsPerFrame = frames.size(1) * frames.size(2);
   const int64_t chunk = std::max<int64_t>(1, kResizePixelsPerChunk / std::max<int64_t>(1, pixelsPerFrame));
@@ -86,29 +86,79 @@ torch::Tensor preprocessClip(const torch::Tensor& frames, const PreprocessOption
     part = torch::upsample_bilinear2d(part, {options.resizeHeight, options.resizeWidth}, /*align_corners=*/false);
     resized.push_back(torch::round(part).to(torch::kUInt8));
   }
-  torch::Tensor x = resized.size() == 1 ? resized.front() : torch::cat(resized);
-  if (options.train) {
-    std::mt19937_64 rng(options.hasSeed
-                            ? options.seed
-                            : (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}());
-    // RandomCrop.get_params: offsets uniform in [0, h - th] and [0, w - tw]; then p = 0.5 flip.
-    std::uniform_int_distribution<int64_t> top(0, options.resizeHeight - crop);
-    std::uniform_int_distribution<int64_t> left(0, options.resizeWidth - crop);
-    const int64_t t = top(rng), l = left(rng);
-    const bool flip = std::uniform_real_distribution<double>(0.0, 1.0)(rng) < 0.5;
-    x = x.slice(2, t, t + crop).slice(3, l, l + crop);
-    if (flip) x = x.flip({3});
-  } else {
-    x = centerCrop(x, crop);
-  }
+  return resized.size() == 1 ? resized.front() : torch::cat(resized);
+}
 
+// RandomCrop.get_params: offsets uniform in [0, h - th] and [0, w - tw]; then a flip with p 0.5, the
+// same for every frame of the clip.
+torch::Tensor randomCropAndFlip(const torch::Tensor& clip, const PreprocessOptions& options, uint64_t seed) {
+  const int64_t crop = options.cropSize;
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int64_t> top(0, options.resizeHeight - crop);
+  std::uniform_int_distribution<int64_t> left(0, options.resizeWidth - crop);
+  const int64_t t = top(rng), l = left(rng);
+  const bool flip = std::uniform_real_distribution<double>(0.0, 1.0)(rng) < 0.5;
+  auto x = clip.slice(2, t, t + crop).slice(3, l, l + crop);
+  return flip ? x.flip({3}) : x;
+}
+
+// ThreeCrop: the centre crop (torchvision's offsets) and the two crops at the ends of the long side.
+std::vector<torch::Tensor> threeCrops(const torch::Tensor& clip, int64_t crop) {
+  const int64_t h = clip.size(2), w = clip.size(3);
+  const auto centreTop = static_cast<int64_t>(std::nearbyint((h - crop) / 2.0));
+  const auto centreLeft = static_cast<int64_t>(std::nearbyint((w - crop) / 2.0));
+  std::vector<std::pair<int64_t, int64_t>> offsets;  // (top, left)
+  if (w >= h) {
+    offsets = {{centreTop, 0}, {centreTop, centreLeft}, {centreTop, w - crop}};
+  } else {
+    offsets = {{0, centreLeft}, {centreTop, centreLeft}, {h - crop, centreLeft}};
+  }
+  std::vector<torch::Tensor> views;
+  for (const auto& [top, left] : offsets) views.push_back(clip.slice(2, top, top + crop).slice(3, left, left + crop));
+  return views;
+}
+
+uint64_t drawSeed() { return (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}(); }
+
+}  // namespace
+
+torch::Tensor preprocessClips(const torch::Tensor& frames, const PreprocessOptions& options) {
+  checkFrames(frames, /*oneClip=*/false);
+  checkOptions(options);
+  torch::NoGradGuard noGrad;
+  const int64_t clips = frames.size(0), length = frames.size(1);
+  const auto resized = resizeFrames(frames.flatten(0, 1), options);
+  const auto perClip = resized.view({clips, length, 3, options.resizeHeight, options.resizeWidth});
+
+  std::vector<torch::Tensor> views;
+  for (int64_t i = 0; i < clips; ++i) {
+    const auto clip = perClip[i];  // (T, 3, h, w)
+    if (options.train) {
+      // Each clip its own crop and flip, reproducible when seeded.
+      views.push_back(randomCropAndFlip(clip, options, options.hasSeed ? options.seed + i : drawSeed()));
+    } else if (options.crops == 3) {
+      for (auto& view : threeCrops(clip, options.cropSize)) views.push_back(std::move(view));
+    } else {
+      views.push_back(centerCrop(clip, options.cropSize));
+    }
+  }
   // convert_image_dtype: to float, then divide by 255 (a division, not a multiply by 1/255).
-  x = x.to(torch::kFloat32).div(255.0);
-  auto mean = torch::tensor(std::vector<float>(options.mean.begin(), options.mean.end())).view({1, 3, 1, 1});
-  auto stdev = torch::tensor(std::vector<float>(options.std.begin(), options.std.end())).view({1, 3, 1, 1});
+  auto x = torch::stack(views).to(torch::kFloat32).div(255.0);  // (N * views, T, 3, crop, crop)
+  const auto onDevice = torch::TensorOptions().device(frames.device());
+  auto mean =
+      torch::tensor(std::vector<float>(options.mean.begin(), options.mean.end()), onDevice).view({1, 1, 3, 1, 1});
+  auto stdev =
+      torch::tensor(std::vector<float>(options.std.begin(), options.std.end()), onDevice).view({1, 1, 3, 1, 1});
   x = x.sub(mean).div(stdev);
-  // (T, C, H, W) -> (C, T, H, W)
-  return x.permute({1, 0, 2, 3}).contiguous();
+  // (N, T, C, H, W) -> (N, C, T, H, W)
+  return x.permute({0, 2, 1, 3, 4}).contiguous();
+}
+
+torch::Tensor preprocessClip(const torch::Tensor& frames, const PreprocessOptions& options) {
+  checkFrames(frames, /*oneClip=*/true);
+  if (options.crops != 1)
+    throw Error::range("a single clip is preprocessed with crops 1, got " + std::to_string(options.crops));
+  return preprocessClips(frames.unsqueeze(0), options)[0];
 }
 
 }  // namespace torchvideo

@@ -23,6 +23,10 @@ struct PreprocessOptions {
   bool train = false;
   uint64_t seed = 0;
   bool hasSeed = false;  // false: draw from std::random_device
+  // Views per clip (evaluation only): 1, the centre crop; 3, MMAction2's ThreeCrop: left, centre and
+  // right crops along the long side of the resized frame (top, centre, bottom when it is portrait),
+  // centred across the short side. The centre view is exactly the single centre crop.
+  int crops = 1;
 };
 
 // frames: uint8 (T, H, W, 3) RGB. Returns float32 (3, T, crop, crop), contiguous:
@@ -30,5 +34,10 @@ struct PreprocessOptions {
 // torchvision's tensor resize does), crop, /255, normalize with mean/std.
 // Error::type when frames isn't uint8; Error::range for a bad shape or bad options.
 torch::Tensor preprocessClip(const torch::Tensor& frames, const PreprocessOptions& options);
+
+// The same for N clips at once, on whatever device `frames` lives (the CPU, or a GPU when evaluation
+// preprocesses on the device): uint8 (N, T, H, W, 3) -> float32 (N * crops, 3, T, crop, crop), clip
+// by clip, each clip's views together. With `train`, clip i draws its crop and flip from seed + i.
+torch::Tensor preprocessClips(const torch::Tensor& frames, const PreprocessOptions& options);
 
 }  // namespace torchvideo

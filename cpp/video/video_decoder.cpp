@@ -218,9 +218,14 @@ bool VideoDecoder::Impl::decodeUntil(int64_t target, const std::vector<int64_t>&
   return filled[targetSlot] != 0;
 }
 
-VideoDecoder::VideoDecoder(const std::string& path) : impl_(std::make_unique<Impl>()) {
+VideoDecoder::VideoDecoder(const std::string& path, const VideoDecoderOptions& options)
+    : impl_(std::make_unique<Impl>()) {
   Impl& d = *impl_;
   d.path = path;
+  if (options.threads < 0)
+    throw Error::range("decoder threads must be 0 (one per core) or more, got " + std::to_string(options.threads));
+  d.threads = options.threads;
+  if (options.index) options.index->checkConsistent();
   checkRegularFile(path);
   d.open();
   d.packet.reset(av_packet_alloc());
@@ -229,7 +234,11 @@ VideoDecoder::VideoDecoder(const std::string& path) : impl_(std::make_unique<Imp
   d.openCodec();
 
   int readError = 0;
-  d.index = buildFrameIndex(d.fmt.get(), d.streamIndex, &readError);
+  if (options.index) {
+    d.index = *options.index;
+  } else {
+    d.index = buildFrameIndex(d.fmt.get(), d.streamIndex, &readError);
+  }
   const AVStream* stream = d.fmt->streams[d.streamIndex];
   if (d.index.frameCount == 0) {
     std::string why = readError ? ffmpeg::errorString(readError) : "the stream holds no frames";
@@ -239,13 +248,15 @@ VideoDecoder::VideoDecoder(const std::string& path) : impl_(std::make_unique<Imp
   if (d.info.width <= 0 || d.info.height <= 0) {
     throw Error::torchvideo(codes::kVideoDecode, "cannot determine the frame size of '" + path + "'");
   }
-  // Indexing read to the end; the first readFrames rewinds or seeks.
+  // Indexing read to the end (or nothing was read past the headers); the first readFrames rewinds or seeks.
   d.active = false;
 }
 
 VideoDecoder::~VideoDecoder() = default;
 
 const VideoInfo& VideoDecoder::info() const { return impl_->info; }
+
+const FrameIndex& VideoDecoder::frameIndex() const { return impl_->index; }
 
 const std::string& VideoDecoder::path() const { return impl_->path; }
 

@@ -4,14 +4,25 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <torch/types.h>
 
+#include "cpp/video/frame_index.h"
 #include "cpp/video/video_info.h"
 
 namespace torchvideo {
+
+struct VideoDecoderOptions {
+  // FFmpeg's frame/slice threads for this file: 0, one per core (one video decoded at a time, as
+  // classify does); 1 when many files decode side by side on a pool sized to the cores.
+  int threads = 0;
+  // The index an earlier open of the same, unchanged file built (frameIndex()): opening then reads
+  // the headers only, not every packet. Checked for consistency (Error::range), not against the file.
+  std::optional<FrameIndex> index;
+};
 
 // Not thread-safe: one VideoDecoder is used by one thread at a time (callers serialise).
 // Separate decoders on separate threads are independent and may run concurrently.
@@ -19,17 +30,18 @@ class VideoDecoder {
  public:
   // Opens the file (by content, whatever its extension), picks the best video stream and indexes
   // its frames by demuxing packets (no decoding), so frame i means the i-th frame in presentation
-  // order. Decodes with FFmpeg's frame/slice threads, one per core.
+  // order (or takes options.index). Decodes with options.threads FFmpeg threads.
   // Throws torchvideo::Error: kFileNotFound, kNotAFile, kVideoOpen (not a media file, empty,
   // truncated), kNoVideoStream (audio only), kVideoDecode (no decoder for the codec, or not one
   // frame can be read).
-  explicit VideoDecoder(const std::string& path);
+  explicit VideoDecoder(const std::string& path, const VideoDecoderOptions& options = {});
   ~VideoDecoder();  // frees every FFmpeg object; so does a constructor that throws
 
   VideoDecoder(const VideoDecoder&) = delete;
   VideoDecoder& operator=(const VideoDecoder&) = delete;
 
   const VideoInfo& info() const;
+  const FrameIndex& frameIndex() const;
   const std::string& path() const;
 
   // uint8 tensor (T, H, W, 3), RGB24, frame t = frame indices[t]; any order, repeats allowed.
