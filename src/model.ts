@@ -1,7 +1,7 @@
 import * as os from 'node:os';
 import { TorchVideoError, withCallSite } from './errors';
 import { verifySha256 } from './checksum';
-import { native, type NativeModel } from './native';
+import { native, type NativeModel, type NativePreprocessOptions } from './native';
 import { DEFAULT_PREPROCESSING, readSidecar, type Preprocessing } from './sidecar';
 import { Tensor, nativeTensorOf } from './tensor';
 import { checkBoolean, checkDevice, checkInteger, checkOptions, checkString, describe } from './validate';
@@ -40,6 +40,10 @@ export interface ModelInfo {
   weights?: string;
 }
 
+// The model's native handle for the rest of the package (evaluation's device preprocessing), set by
+// Model's static block: users never see it.
+let nativeModelOf: (model: Model) => NativeModel;
+
 /** A loaded network. forward() runs off the JS thread on the model's device executor. */
 export class Model {
   #native: NativeModel | undefined;
@@ -74,6 +78,10 @@ export class Model {
     const handle = this.#handle();
     const nativeInput = Array.isArray(input) ? input.map((clip, i) => nativeTensorOf(clip, `input[${i}]`)) : nativeTensorOf(input, 'input');
     return new Tensor(await withCallSite(handle.forward(nativeInput), callSite));
+  }
+
+  static {
+    nativeModelOf = (model) => model.#handle();
   }
 
   /**
@@ -142,6 +150,16 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     preprocessing,
     weights: sidecar?.weights,
   });
+}
+
+/**
+ * @internal Logits of decoded frames: each of `frames` is uint8 (K, T, H, W, 3), preprocessed on the
+ * model's device (after the copy, on a GPU) into K * crops clips.
+ */
+export async function forwardFrames(model: Model, frames: Tensor[], preprocess: NativePreprocessOptions): Promise<Tensor> {
+  const callSite = new Error();
+  const input = frames.map((clip, i) => nativeTensorOf(clip, `input[${i}]`));
+  return new Tensor(await withCallSite(nativeModelOf(model).forward(input, { preprocess }), callSite));
 }
 
 function defaultThreads(): number {

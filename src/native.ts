@@ -36,8 +36,38 @@ export interface NativeModelOptions {
 export interface NativeModel {
   readonly info: NativeModelInfo;
   readonly disposed: boolean;
-  forward(input: NativeTensor | NativeTensor[]): Promise<NativeTensor>;
+  /** With `preprocess`, the inputs are uint8 (K, T, H, W, 3) frames, preprocessed on the model's device. */
+  forward(input: NativeTensor | NativeTensor[], options?: { preprocess?: NativePreprocessOptions }): Promise<NativeTensor>;
   dispose(): void;
+}
+
+/** cpp/video/frame_index.h: what demuxing a video's packets found (timestamps in the stream's time base). */
+export interface NativeFrameIndex {
+  byTimestamp: boolean;
+  frameCount: number;
+  pts: number[];
+  keyframes: number[];
+  keyframeSeekTs: number[];
+  damagedFrames: number[];
+  firstPacketPos: number;
+  firstPacketDts: number | null;
+  startSeekTs: number;
+  spanTs: number;
+}
+
+export interface NativeOpenOptions {
+  /** FFmpeg threads for this file (0: one per core). */
+  threads?: number;
+  /** The index an earlier open of the unchanged file gave: skips demuxing every packet. */
+  frameIndex?: NativeFrameIndex;
+}
+
+/** cpp/video/clip_batch.h ClipBatchOutput. */
+export interface NativeClipBatchOutput {
+  /** The decoded frames, uint8 (K, T, H, W, 3), instead of preprocessed clips. */
+  raw?: boolean;
+  /** In page-locked memory (CUDA only) for an asynchronous copy to the GPU. */
+  pinned?: boolean;
 }
 
 /** What the native reader reports: the public VideoInfo, declared in src/video.ts. */
@@ -47,7 +77,8 @@ export interface NativeVideoReader {
   readonly info: NativeVideoInfo;
   readonly closed: boolean;
   readFrames(indices: number[]): Promise<NativeTensor>;
-  readClips(clips: number[][], options: NativePreprocessOptions): Promise<NativeTensor>;
+  readonly frameIndex: NativeFrameIndex;
+  readClips(clips: number[][], options: NativePreprocessOptions, output?: NativeClipBatchOutput): Promise<NativeTensor>;
   close(): void;
 }
 
@@ -59,6 +90,8 @@ export interface NativePreprocessOptions {
   std: number[];
   train: boolean;
   seed?: number;
+  /** Views per clip: 1 (centre crop) or 3 (ThreeCrop, evaluation only). */
+  crops?: number;
 }
 
 /** A row of cpp/dtypes.h's table. */
@@ -73,7 +106,7 @@ export type NativePreprocessingDefaults = Preprocessing & { clipsPerVideo: numbe
 export interface NativeBinding {
   Tensor: { fromTypedArray(data: TypedArray, shape: number[]): NativeTensor; prototype: NativeTensor };
   Model: { load(path: string, options: NativeModelOptions): Promise<NativeModel>; prototype: NativeModel };
-  VideoReader: { open(path: string): Promise<NativeVideoReader>; prototype: NativeVideoReader };
+  VideoReader: { open(path: string, options?: NativeOpenOptions): Promise<NativeVideoReader>; prototype: NativeVideoReader };
   preprocess(frames: NativeTensor, options: NativePreprocessOptions): Promise<NativeTensor>;
   setErrorClass(errorClass: typeof TorchVideoError): void;
   cudaIsAvailable(): boolean;
@@ -82,6 +115,8 @@ export interface NativeBinding {
   cachedCpuBytes(): number;
   /** Drops queued native work and waits for running work: called before the process exits. */
   quiesce(): void;
+  /** The decode pool's size; with `threads`, grows it to that many first. */
+  decodeThreads(threads?: number): number;
   dtypes: NativeDtypeRow[];
   errorCodes: string[];
   preprocessingDefaults: NativePreprocessingDefaults;

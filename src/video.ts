@@ -1,5 +1,13 @@
 import { TorchVideoError, withCallSite } from './errors';
-import { native, type NativeVideoInfo, type NativeVideoReader, type NativePreprocessOptions } from './native';
+import {
+  native,
+  type NativeClipBatchOutput,
+  type NativeFrameIndex,
+  type NativeOpenOptions,
+  type NativePreprocessOptions,
+  type NativeVideoInfo,
+  type NativeVideoReader,
+} from './native';
 import { DEFAULT_PREPROCESSING, type Preprocessing } from './sidecar';
 import { Tensor, nativeTensorOf } from './tensor';
 import { checkBoolean, checkInteger, checkOptions, checkString, expectRange, expectType } from './validate';
@@ -85,8 +93,29 @@ export class VideoReader {
  * @internal Decodes and preprocesses several clips of one video in one native job:
  * float32 (K, 3, T, crop, crop).
  */
-export async function readClipBatch(reader: VideoReader, clips: number[][], options: NativePreprocessOptions): Promise<Tensor> {
-  return new Tensor(await withPath(nativeReaderOf(reader).readClips(clips, options), reader.path));
+export async function readClipBatch(
+  reader: VideoReader,
+  clips: number[][],
+  options: NativePreprocessOptions,
+  output: NativeClipBatchOutput = {},
+): Promise<Tensor> {
+  return new Tensor(await withPath(nativeReaderOf(reader).readClips(clips, options, output), reader.path));
+}
+
+/** @internal What demuxing the reader's file found, for the metadata index to cache. */
+export function frameIndexOf(reader: VideoReader): NativeFrameIndex {
+  return nativeReaderOf(reader).frameIndex;
+}
+
+/**
+ * @internal openVideo with the evaluation pipeline's knobs: FFmpeg threads per file, and a cached
+ * frame index so the file's packets are not demuxed again.
+ */
+export async function openVideoWith(path: string, options: NativeOpenOptions): Promise<VideoReader> {
+  const callSite = new Error();
+  checkString(path, 'path');
+  const handle = await withCallSite(withPath(native.VideoReader.open(path, options), path), callSite);
+  return new VideoReader(handle, path);
 }
 
 /**

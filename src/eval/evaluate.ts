@@ -3,19 +3,24 @@
 //
 // The pipeline: the job's clips, in video order, are cut into batches of `batchSize` clips that span
 // video boundaries. The decode pool decodes and preprocesses the next `prefetch` batches while the
-// model's executor runs the current one, so memory stays bounded whatever the set's size.
+// model's executor runs the current one, so memory stays bounded whatever the set's size. The next
+// batch's forward is queued before the current one's logits are read, so a GPU always has the next
+// batch (copied on a side stream from pinned memory) behind the one it runs.
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { TorchVideoError } from '../errors';
-import { loadModel, checkModel, Model } from '../model';
+import { checkModel, forwardFrames, loadModel, Model } from '../model';
+import { native } from '../native';
 import { resampleFrameIndices, sampleClips } from '../sampling';
 import { DEFAULT_CLIPS_PER_VIDEO } from '../sidecar';
 import type { Tensor } from '../tensor';
-import { nativePreprocessOptions, openVideo, readClipBatch } from '../video';
+import { nativePreprocessOptions, openVideoWith, readClipBatch, type VideoReader } from '../video';
 import { checkInteger, checkOptions, expectRange, expectType } from '../validate';
 import { writeFileAtomic } from './atomic-file';
 import { planBatches, type Segment, type VideoJob } from './batches';
 import { loadDataset, type Dataset, type DatasetVideo } from './dataset';
 import { metricsOf, softmaxRow, videoRecord, type Metrics, type VideoRecord } from './metrics';
+import { unpackFrameIndex } from './packed-frame-index';
 import { PredictionsLog, type LoggedVideo } from './predictions-log';
 import { resolveShard, type Shard } from './shard';
 
@@ -38,8 +43,24 @@ export interface EvaluateOptions {
   clipLength?: number;
   /** Frame rate clips are sampled at (default: the model's, 15). */
   frameRate?: number;
-  /** Views per clip: 1 (the centre crop). */
-  crops?: 1;
+  /**
+   * Views per clip: 1 (the centre crop, default) or 3 (MMAction2's ThreeCrop: left, centre and right
+   * crops along the long side of the resized frame; a clip's score is its views' softmax averaged).
+   */
+  crops?: 1 | 3;
+  /**
+   * Where frames are resized, cropped and normalized: 'host' (default, on the decode pool) or 'device'
+   * (the decoded uint8 frames are copied to the model's device and preprocessed there: less work for
+   * the CPU cores, within one grey level of the host path on a GPU).
+   */
+  preprocessOn?: 'host' | 'device';
+  /**
+   * Decode pool threads (default: on CUDA all cores but one; on the CPU half the cores, the network's
+   * intra-op threads get the rest). The pool is shared by the process and only ever grows.
+   */
+  decodeThreads?: number;
+  /** FFmpeg threads per video (default: the cores divided among the decode threads, at least 1). */
+  threadsPerVideo?: number;
   /** Clips per forward pass, across video boundaries (default 8). */
   batchSize?: number;
   /** Device for a model given by path (default 'cpu'). */
@@ -50,7 +71,7 @@ export interface EvaluateOptions {
   shardCount?: number;
   /** Videos shorter than one clip: 'pad' (default: repeat the last frame, as classify does) or 'skip' (torchvision). */
   shortVideos?: 'pad' | 'skip';
-  /** Batches decoded ahead of the one running (default 2). */
+  /** Batches decoded ahead of the one running (default: enough to keep every decode thread busy, 2 to 16). */
   prefetch?: number;
   /** A folder for predictions.jsonl (appended as videos finish, fsynced per batch) and report.json. */
   out?: string;
@@ -82,7 +103,15 @@ export interface EvaluationReport extends Metrics {
   predictions: EvaluationPrediction[];
   shard: Shard;
   model: { arch: string; numClasses: number; labels: string[]; weights?: string; path?: string };
-  options: { clipsPerVideo: number; clipLength: number; frameRate: number; crops: number; batchSize: number; shortVideos: string };
+  options: {
+    clipsPerVideo: number;
+    clipLength: number;
+    frameRate: number;
+    crops: number;
+    batchSize: number;
+    shortVideos: string;
+    preprocessOn?: string;
+  };
 }
 
 function abortError(): Error {
@@ -105,6 +134,56 @@ function classIndexOf(video: DatasetVideo, labels: string[]): number {
       `${labels.length > 5 ? ', ...' : ''})`,
     'ERR_DATASET',
   );
+}
+
+/** A clip's score: the mean of its views' softmax (rows row .. row + views - 1 of the logits). */
+function meanSoftmax(values: Float32Array, row: number, views: number, classes: number): Float32Array {
+  const probs = softmaxRow(values.subarray(row * classes, (row + 1) * classes));
+  for (let v = 1; v < views; v++) {
+    const view = softmaxRow(values.subarray((row + v) * classes, (row + v + 1) * classes));
+    for (let c = 0; c < classes; c++) probs[c] += view[c];
+  }
+  if (views > 1) for (let c = 0; c < classes; c++) probs[c] /= views;
+  return probs;
+}
+
+/**
+ * How many threads decode and how far ahead, from the cores and the device. On CUDA the network needs
+ * no CPU to speak of, so nearly every core decodes, one video per thread (FFmpeg's own threads add
+ * latency, not throughput, when every core already has a video); on the CPU the network's intra-op
+ * threads get half the cores. Enough batches are decoded ahead to give every decode thread a segment
+ * twice over.
+ */
+export function pipelineSizes(job: {
+  device: string;
+  batchSize: number;
+  clipsPerVideo: number;
+  decodeThreadsAsked?: number;
+  threadsPerVideoAsked?: number;
+  prefetchAsked?: number;
+  cores?: number;
+}): { decodeThreads: number; threadsPerVideo: number; prefetch: number } {
+  const cores = job.cores ?? (typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
+  const onGpu = job.device.startsWith('cuda');
+  const decodeThreads = job.decodeThreadsAsked ?? (onGpu ? Math.max(2, cores - 1) : Math.max(2, Math.floor(cores / 2)));
+  const threadsPerVideo = job.threadsPerVideoAsked ?? Math.max(1, Math.floor(cores / decodeThreads));
+  const segmentsPerBatch = Math.ceil(job.batchSize / job.clipsPerVideo) + 1;
+  const prefetch = job.prefetchAsked ?? Math.min(16, Math.max(2, Math.ceil((2 * decodeThreads) / segmentsPerBatch)));
+  return { decodeThreads, threadsPerVideo, prefetch };
+}
+
+// Opens a job's video with the frame index its metadata index cached (no demuxing of every packet);
+// an index the decoder finds inconsistent is dropped and the file indexed again.
+async function openJobVideo(video: DatasetVideo, threads: number): Promise<VideoReader> {
+  const packed = video.info.frameIndex;
+  if (packed !== undefined) {
+    try {
+      return await openVideoWith(video.path, { threads, frameIndex: unpackFrameIndex(packed) });
+    } catch (error) {
+      if (!(error instanceof RangeError)) throw error;
+    }
+  }
+  return openVideoWith(video.path, { threads });
 }
 
 /** The report of a set of video records: every metric recomputed from them, sorted by path. */
@@ -162,9 +241,16 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationRepo
     'a dataset path or a Dataset',
     opts.data,
   );
-  const crops = checkInteger(opts.crops, 'options.crops', 1, { min: 1, max: 1 });
+  const crops = checkInteger(opts.crops, 'options.crops', 1, { min: 1, max: 3 });
+  expectRange(crops !== 2, 'options.crops', '1 or 3', crops);
   const batchSize = checkInteger(opts.batchSize, 'options.batchSize', 8, { min: 1, max: 4096 });
-  const prefetch = checkInteger(opts.prefetch, 'options.prefetch', 2, { min: 0, max: 64 });
+  const preprocessOn = opts.preprocessOn ?? 'host';
+  expectRange(preprocessOn === 'host' || preprocessOn === 'device', 'options.preprocessOn', "'host' or 'device'", preprocessOn);
+  const decodeThreadsAsked =
+    opts.decodeThreads === undefined ? undefined : checkInteger(opts.decodeThreads, 'options.decodeThreads', 1, { min: 1, max: 256 });
+  const threadsPerVideoAsked =
+    opts.threadsPerVideo === undefined ? undefined : checkInteger(opts.threadsPerVideo, 'options.threadsPerVideo', 1, { min: 1, max: 64 });
+  const prefetchAsked = opts.prefetch === undefined ? undefined : checkInteger(opts.prefetch, 'options.prefetch', 2, { min: 0, max: 64 });
   const clipsPerVideo = checkInteger(opts.clipsPerVideo, 'options.clipsPerVideo', DEFAULT_CLIPS_PER_VIDEO, { min: 1, max: 10000 });
   const shortVideos = opts.shortVideos ?? 'pad';
   expectRange(shortVideos === 'pad' || shortVideos === 'skip', 'options.shortVideos', "'pad' or 'skip'", shortVideos);
@@ -192,6 +278,15 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationRepo
     const dataset = typeof opts.data === 'string' ? await loadDataset(opts.data, { indexPath: opts.indexPath }) : (opts.data as Dataset);
     expectType(Array.isArray(dataset.videos), 'options.data', 'a dataset path or a Dataset', dataset);
     const jobOptions = { clipsPerVideo, clipLength, frameRate, crops, batchSize, shortVideos };
+    const pipeline = pipelineSizes({
+      device: model.info.device,
+      batchSize,
+      clipsPerVideo,
+      decodeThreadsAsked,
+      threadsPerVideoAsked,
+      prefetchAsked,
+    });
+    native.decodeThreads(pipeline.decodeThreads);
 
     // A deterministic share: every count-th video from `index`, in path order (videos that failed to
     // open included, so each shard reports its own failures).
@@ -240,7 +335,9 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationRepo
 
     const batches = planBatches(jobs, batchSize);
 
-    const preprocess = nativePreprocessOptions({ preprocessing });
+    const preprocess = { ...nativePreprocessOptions({ preprocessing }), crops };
+    const onGpu = model.info.device.startsWith('cuda');
+    const output = { raw: preprocessOn === 'device', pinned: onGpu };
     const clipsTotal = jobs.reduce((sum, job) => sum + job.clips.length, 0);
     let clipsDone = 0;
     const started = performance.now();
@@ -250,9 +347,9 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationRepo
       const { job } = segment;
       try {
         if (job.failed !== undefined) return undefined;
-        job.reader ??= openVideo(job.video.path);
+        job.reader ??= openJobVideo(job.video, pipeline.threadsPerVideo);
         const reader = await job.reader;
-        return await readClipBatch(reader, segment.clips, preprocess);
+        return await readClipBatch(reader, segment.clips, preprocess, output);
       } catch (error) {
         const code = (error as { code?: string }).code;
         job.failed ??= `${(error as Error).message}${code ? ` (${code})` : ''}`;
@@ -271,52 +368,87 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationRepo
       if (b < batches.length && decoded[b] === undefined) decoded[b] = Promise.all(batches[b].map(decode));
     };
 
-    try {
-      for (let b = 0; b < batches.length; b++) {
-        for (let ahead = b; ahead <= b + prefetch; ahead++) startDecoding(ahead);
-        if (signal?.aborted) throw abortError();
-        const tensors = await decoded[b];
-        delete decoded[b];
-        const segments = batches[b];
-        const ready = segments.map((segment, i) => ({ segment, tensor: tensors[i] })).filter((s) => s.tensor && !s.segment.job.failed);
-        if (ready.length > 0) {
-          const logits = await model.forward(ready.map((s) => s.tensor as Tensor));
+    // A batch whose forward is queued on the executor; its logits are read once the next one is queued.
+    interface Running {
+      segments: Segment[];
+      tensors: (Tensor | undefined)[];
+      ready: Segment[];
+      logits?: Promise<Tensor>;
+    }
+    let running: Running | undefined;
+    const settle = async ({ segments, tensors, ready, logits: pending }: Running) => {
+      try {
+        if (pending) {
+          const logits = await pending;
           const cpu = logits.device === 'cpu' ? logits : await logits.to('cpu');
           const values = cpu.data() as Float32Array;
           const classes = cpu.shape[1];
           let row = 0;
-          for (const { segment } of ready) {
-            for (let c = 0; c < segment.clips.length; c++, row++) {
-              segment.job.probs.push(softmaxRow(values.subarray(row * classes, (row + 1) * classes)));
+          for (const segment of ready) {
+            for (let c = 0; c < segment.clips.length; c++, row += crops) {
+              segment.job.probs.push(meanSoftmax(values, row, crops, classes));
             }
           }
           if (cpu !== logits) cpu.dispose();
           logits.dispose();
         }
+      } finally {
         for (const t of tensors) t?.dispose();
-        // Videos whose last clip ran in this batch (or that failed) are settled now.
-        for (const segment of segments) {
-          const { job } = segment;
-          if (job.failed !== undefined && !done.has(job.video.path)) {
-            done.add(job.video.path);
-            failed.push({ path: job.video.path, error: job.failed });
-            log({ kind: 'failed', path: job.video.path, error: job.failed });
-          } else if (job.failed === undefined && job.probs.length === job.clips.length && !done.has(job.video.path)) {
-            done.add(job.video.path);
-            const record = videoRecord(job.video.path, job.label, job.probs);
-            records.push(record);
-            log({ kind: 'record', record });
-            job.probs = [];
-          }
-          clipsDone += segment.clips.length;
-        }
-        logged?.log.flush();
-        const seconds = (performance.now() - started) / 1000;
-        const clipsPerSec = clipsDone / Math.max(seconds, 1e-9);
-        opts.onProgress?.({ clipsDone, clipsTotal, clipsPerSec, etaSec: (clipsTotal - clipsDone) / Math.max(clipsPerSec, 1e-9) });
       }
+      // Videos whose last clip ran in this batch (or that failed) are settled now.
+      for (const segment of segments) {
+        const { job } = segment;
+        if (job.failed !== undefined && !done.has(job.video.path)) {
+          done.add(job.video.path);
+          failed.push({ path: job.video.path, error: job.failed });
+          log({ kind: 'failed', path: job.video.path, error: job.failed });
+        } else if (job.failed === undefined && job.probs.length === job.clips.length && !done.has(job.video.path)) {
+          done.add(job.video.path);
+          const record = videoRecord(job.video.path, job.label, job.probs);
+          records.push(record);
+          log({ kind: 'record', record });
+          job.probs = [];
+        }
+        clipsDone += segment.clips.length;
+      }
+      logged?.log.flush();
+      const seconds = (performance.now() - started) / 1000;
+      const clipsPerSec = clipsDone / Math.max(seconds, 1e-9);
+      opts.onProgress?.({ clipsDone, clipsTotal, clipsPerSec, etaSec: (clipsTotal - clipsDone) / Math.max(clipsPerSec, 1e-9) });
+    };
+
+    try {
+      for (let b = 0; b < batches.length; b++) {
+        for (let ahead = b; ahead <= b + pipeline.prefetch; ahead++) startDecoding(ahead);
+        if (signal?.aborted) throw abortError();
+        const tensors = await decoded[b];
+        delete decoded[b];
+        const segments = batches[b];
+        const ready = segments.filter((segment, i) => tensors[i] && !segment.job.failed);
+        const inputs = segments.flatMap((segment, i) => (tensors[i] && !segment.job.failed ? [tensors[i] as Tensor] : []));
+        const next: Running = { segments, tensors, ready };
+        if (inputs.length > 0) {
+          next.logits = preprocessOn === 'device' ? forwardFrames(model, inputs, preprocess) : model.forward(inputs);
+          // Read after the previous batch settles; a rejection meanwhile is not unhandled.
+          next.logits.catch(() => {});
+        }
+        const previous = running;
+        running = next;
+        if (previous) await settle(previous);
+      }
+      const last = running;
+      running = undefined;
+      if (last) await settle(last);
     } finally {
       // Stopped early (abort, error): free what was decoded ahead and close the readers.
+      if (running) {
+        const { tensors, logits } = running;
+        tensors.forEach((t) => t?.dispose());
+        logits?.then(
+          (t) => t.dispose(),
+          () => {},
+        );
+      }
       for (const pending of decoded)
         pending?.then(
           (ts) => ts.forEach((t) => t?.dispose()),
@@ -337,7 +469,7 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationRepo
       { failed, skipped },
       {
         shard,
-        options: jobOptions,
+        options: preprocessOn === 'device' ? { ...jobOptions, preprocessOn } : jobOptions,
         clipsPerSec: clipsDone / Math.max(seconds, 1e-9),
         model: { arch, numClasses, labels: [...labels], weights, path: typeof opts.model === 'string' ? opts.model : undefined },
       },

@@ -1,9 +1,12 @@
-// The metadata index of a video set: what opening each video tells (frame count, frame rate, size),
-// cached in a JSON file so a large set is demuxed once, not on every run. An entry is reused while the
+// The metadata index of a video set: what opening each video tells (frame count, frame rate, size, and
+// the frame index: every frame's timestamp and where to seek for the keyframes), cached in a JSON file
+// so a large set is demuxed once, not on every run: the evaluation opens each video with its cached
+// frame index and reads only the headers before seeking. An entry is reused while the
 // file's size and mtime are unchanged; new or changed files are opened again, vanished ones dropped.
 import * as fs from 'node:fs';
-import { openVideo } from '../video';
+import { frameIndexOf, openVideo } from '../video';
 import { writeFileAtomic } from './atomic-file';
+import { packFrameIndex, type PackedFrameIndex } from './packed-frame-index';
 
 export interface VideoIndexEntry {
   size: number;
@@ -14,11 +17,12 @@ export interface VideoIndexEntry {
   width?: number;
   height?: number;
   codec?: string;
+  frameIndex?: PackedFrameIndex;
   /** Why the video could not be opened (it is then left out of the dataset's videos). */
   error?: string;
 }
 
-const INDEX_VERSION = 1;
+const INDEX_VERSION = 2;
 // Opens in flight at once: enough to keep the decode pool busy, few enough to bound open files.
 const CONCURRENT_OPENS = 8;
 
@@ -36,8 +40,9 @@ async function describe(file: string, size: number, mtimeMs: number): Promise<Vi
   try {
     const reader = await openVideo(file);
     const { fps, frameCount, durationSec, width, height, codec } = reader.info;
+    const frameIndex = packFrameIndex(frameIndexOf(reader));
     reader.close();
-    return { size, mtimeMs, fps, frameCount, durationSec, width, height, codec };
+    return { size, mtimeMs, fps, frameCount, durationSec, width, height, codec, frameIndex };
   } catch (error) {
     const code = (error as { code?: string }).code;
     return { size, mtimeMs, error: `${(error as Error).message}${code ? ` (${code})` : ''}` };

@@ -2,7 +2,7 @@
 """torchvision's references/video_classification evaluate(), as the reference for torchvideo's evaluate().
 
 Usage: /usr/bin/python3 test/py/ref_evaluate.py --model M.pt --spec spec.json [--clips 3] [--clip-len 16]
-                                                [--frame-rate 15] [--batch-size 4] --output probs.bin
+                                                [--frame-rate 15] [--batch-size 4] [--crops 3] --output probs.bin
 
 spec.json: {"videos": [{"path": "a.mp4", "label": 12}, {"path": "b.avi", "rank": 1}, ...]}: each video's
 true class, either a class index ("label") or the class the network ranks "rank"-th (0 = first) by the
@@ -15,6 +15,11 @@ that span videos, the export in eval mode frozen and optimized for inference (as
 clip accuracy as utils.accuracy (torch.topk of each clip's logits), video score = the clips' softmax
 summed, video accuracy as utils.accuracy of the scores.
 
+--crops 3: MMAction2's ThreeCrop at test time: each clip's resized frames give three 112x112 views along
+the long side (left edge, torchvision's centre-crop offsets, right edge; vertically centred as the centre
+crop is), a clip's score is its views' softmax averaged (and its clip accuracy the top-k of that score),
+a video's score the sum of its clips' scores.
+
 Writes each video's mean clip softmax (videos x classes, raw float32, spec order) to --output and prints
 on stdout one JSON line: {"labels": [...], "clips": n, "videos": n, "clipHits1", "clipHits5",
 "videoHits1", "videoHits5", "clipAcc1", "clipAcc5", "videoAcc1", "videoAcc5", "clipsPerVideo": [...]}.
@@ -24,6 +29,7 @@ import json
 import warnings
 
 import torch
+import torchvision.transforms.functional as F
 from torchvision.datasets.samplers.clip_sampler import UniformClipSampler
 from torchvision.datasets.video_utils import VideoClips
 from torchvision.transforms._presets import VideoClassification
@@ -35,6 +41,21 @@ def topk_hits(output, target, k):
     return int(pred.eq(target.view(-1, 1)).any(dim=1).sum().item())
 
 
+def three_crop_views(transform, video):
+    """VideoClassification's steps with ThreeCrop in place of the centre crop: (3, C, T, 112, 112)."""
+    resized = F.resize(video, list(transform.resize_size), interpolation=transform.interpolation)
+    height, width = resized.shape[-2:]
+    crop = transform.crop_size[0]
+    top = int(round((height - crop) / 2.0))
+    centre = int(round((width - crop) / 2.0))
+    views = []
+    for left in (0, centre, width - crop):
+        view = F.convert_image_dtype(resized[..., top : top + crop, left : left + crop], torch.float)
+        view = F.normalize(view, mean=transform.mean, std=transform.std)
+        views.append(view.permute(1, 0, 2, 3))  # TCHW -> CTHW
+    return torch.stack(views)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True)
@@ -43,6 +64,7 @@ def main():
     parser.add_argument("--clip-len", type=int, default=16)
     parser.add_argument("--frame-rate", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--crops", type=int, default=1, choices=[1, 3])
     parser.add_argument("--output", required=True)
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -66,13 +88,20 @@ def main():
                 batch, owners = [], []
                 for idx in order[start : start + args.batch_size]:
                     video, _, _, video_idx = video_clips.get_clip(idx)
-                    batch.append(transform(video))
+                    if args.crops == 3:
+                        batch.extend(three_crop_views(transform, video))
+                    else:
+                        batch.append(transform(video))
                     owners.append(video_idx)
                 output = model(torch.stack(batch))
                 if scores is None:
                     num_classes = output.shape[1]
                     scores = torch.zeros(len(paths), num_classes, dtype=torch.float64)
                 preds = torch.softmax(output, dim=1)
+                if args.crops == 3:
+                    # A clip's score is its views' mean softmax; clip accuracy ranks that score.
+                    preds = preds.view(len(owners), 3, -1).mean(dim=1)
+                    output = preds
                 for b, video_idx in enumerate(owners):
                     scores[video_idx] += preds[b].double()
                     clip_logits[video_idx].append(output[b].clone())
