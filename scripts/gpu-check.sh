@@ -21,14 +21,16 @@
 # the three networks exported with $PYTHON (scripts/export_models.py --arch all --out models: random
 # weights, seed 0; exports already up to date are kept); then
 #   node test/gpu/check.js  [videos]        the CUDA checks, ending "gpu-check: N passed, N failed"
+#   node test/gpu/eval-pipeline.js [videos] the evaluation pipeline: decode ceiling, network alone, end to end
 #   node scripts/bench.js --device cuda     ms/clip beside PyTorch on the same GPU and export
 # Everything with a number goes to stdout; logs go to $OUT: ffmpeg.log, build.log, export.log,
 # check.log, bench.log, bench.json. ../shared/gpu/run.sh, whose steps these are, had a built addon about
 # 50 s after its start on an H200 machine's 16 cores.
 #
 # Options: --gpu-dir DIR  the folder prepare.sh made (default .gpu; env TORCHVIDEO_GPU_DIR)
-#          --no-check, --no-bench  skip that step
-#          video|folder  videos for the classifyVideo check (default: DIR/videos, then check.js's own list)
+#          --no-check, --no-eval, --no-bench  skip that step
+#          video|folder  videos for the classifyVideo check and the evaluation pipeline (default: DIR/videos,
+#                        then the scripts' own lists)
 #          -- ...        the rest goes to scripts/bench.js (--arch, --batch, --precision, --iters, --no-python)
 # Environment: PYTHON (default python3: the CUDA PyTorch's interpreter), OUT (logs, default
 #          /tmp/gpu-out), WORK (scratch: Node, FFmpeg build; default ${TMPDIR:-/tmp}/torchvideo-gpu).
@@ -40,7 +42,7 @@ usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 die() { echo "gpu-check: $*" >&2; exit 2; }
 
 gpu_dir=${TORCHVIDEO_GPU_DIR:-.gpu}
-run_check=1 run_bench=1
+run_check=1 run_bench=1 run_eval=1
 videos=() bench_args=()
 while (($#)); do
   case $1 in
@@ -48,6 +50,7 @@ while (($#)); do
     --gpu-dir=*) gpu_dir=${1#*=}; shift ;;
     --no-check) run_check=0; shift ;;
     --no-bench) run_bench=0; shift ;;
+    --no-eval) run_eval=0; shift ;;
     -h | --help) usage; exit 0 ;;
     --) shift; bench_args=("$@"); break ;;
     -*) die "unknown option $1 (see --help)" ;;
@@ -139,6 +142,10 @@ if ((run_check)); then
   [[ ${#videos[@]} -eq 0 && -d $G/videos ]] && videos=("$G/videos")
   log "CUDA checks: node test/gpu/check.js ${videos[*]}"
   node test/gpu/check.js "${videos[@]}" 2>&1 | tee "$OUT/check.log" || status=1
+fi
+if ((run_eval)); then
+  log "evaluation pipeline: node test/gpu/eval-pipeline.js ${videos[*]}"
+  node test/gpu/eval-pipeline.js "${videos[@]}" 2>&1 | tee "$OUT/eval.log" || status=1
 fi
 if ((run_bench)); then
   log "benchmark: node scripts/bench.js --device cuda ${bench_args[*]}"

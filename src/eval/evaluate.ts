@@ -59,7 +59,7 @@ export interface EvaluateOptions {
    * intra-op threads get the rest). The pool is shared by the process and only ever grows.
    */
   decodeThreads?: number;
-  /** FFmpeg threads per video (default: the cores divided among the decode threads, at least 1). */
+  /** FFmpeg threads per video (default: the cores divided among the decode threads, at least 1; 0: one per core). */
   threadsPerVideo?: number;
   /** Clips per forward pass, across video boundaries (default 8). */
   batchSize?: number;
@@ -249,7 +249,7 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationRepo
   const decodeThreadsAsked =
     opts.decodeThreads === undefined ? undefined : checkInteger(opts.decodeThreads, 'options.decodeThreads', 1, { min: 1, max: 256 });
   const threadsPerVideoAsked =
-    opts.threadsPerVideo === undefined ? undefined : checkInteger(opts.threadsPerVideo, 'options.threadsPerVideo', 1, { min: 1, max: 64 });
+    opts.threadsPerVideo === undefined ? undefined : checkInteger(opts.threadsPerVideo, 'options.threadsPerVideo', 1, { min: 0, max: 64 });
   const prefetchAsked = opts.prefetch === undefined ? undefined : checkInteger(opts.prefetch, 'options.prefetch', 2, { min: 0, max: 64 });
   const clipsPerVideo = checkInteger(opts.clipsPerVideo, 'options.clipsPerVideo', DEFAULT_CLIPS_PER_VIDEO, { min: 1, max: 10000 });
   const shortVideos = opts.shortVideos ?? 'pad';
