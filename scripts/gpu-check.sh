@@ -7,6 +7,8 @@
 # 1. On the Debian build machine, in a built checkout (npm run build), make .gpu/ (about 37 MB: Node,
 #    FFmpeg's source, nasm + pkgconf, dist/ and the addon's header packages):
 #      bash ../shared/gpu/prepare.sh
+#    and the runtime packages the library loads (prepare.sh carries only the build's header packages):
+#      bash scripts/gpu-check.sh --pack-deps
 #    Optionally give the classifyVideo check real videos (the GPU machine has no ffmpeg CLI to make any):
 #      mkdir -p .gpu/videos && cp ../shared/videos/mmaction2__demo.mp4 ../shared/videos/mmaction2__test.avi .gpu/videos/
 # 2. On the CUDA machine, from the checkout's root, with .gpu/ carried beside it:
@@ -42,7 +44,7 @@ usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 die() { echo "gpu-check: $*" >&2; exit 2; }
 
 gpu_dir=${TORCHVIDEO_GPU_DIR:-.gpu}
-run_check=1 run_bench=1 run_eval=1
+run_check=1 run_bench=1 run_eval=1 pack_deps=0
 videos=() bench_args=()
 while (($#)); do
   case $1 in
@@ -51,6 +53,7 @@ while (($#)); do
     --no-check) run_check=0; shift ;;
     --no-bench) run_bench=0; shift ;;
     --no-eval) run_eval=0; shift ;;
+    --pack-deps) pack_deps=1; shift ;;
     -h | --help) usage; exit 0 ;;
     --) shift; bench_args=("$@"); break ;;
     -*) die "unknown option $1 (see --help)" ;;
@@ -64,6 +67,14 @@ cd "$root"
 # build-cuda/ stays out of git status, as prepare.sh does for .gpu/ (a copy without .git skips this).
 if exclude=$(git rev-parse --git-path info/exclude 2>/dev/null); then
   mkdir -p "$(dirname "$exclude")" && { grep -qx '/build-cuda/' "$exclude" 2>/dev/null || echo '/build-cuda/' >> "$exclude"; }
+fi
+
+# The packages dist/ requires at load (the report's charting packages load only for HTML reports).
+RUNTIME_DEPS=(node_modules/csv-parse node_modules/node-gyp-build)
+if ((pack_deps)); then
+  mkdir -p "$G" && tar -czf "$G/runtime-deps.tgz" "${RUNTIME_DEPS[@]}"
+  echo "gpu-check: wrote $G/runtime-deps.tgz ($(du -h "$G/runtime-deps.tgz" | cut -f1))"
+  exit 0
 fi
 
 PYTHON=${PYTHON:-python3}
@@ -92,6 +103,8 @@ if [[ -f $G/inputs.tgz && ( ! -f dist/index.js || $G/inputs.tgz -nt dist/index.j
   touch dist/index.js
 fi
 [[ -f dist/index.js ]] || die "dist/ is missing: build it (npm run build) or carry $G/inputs.tgz from prepare.sh"
+[[ -f $G/runtime-deps.tgz ]] && tar -xzf "$G/runtime-deps.tgz" -C "$root"
+[[ -d node_modules/csv-parse ]] || die "node_modules/csv-parse is missing: make $G/runtime-deps.tgz with --pack-deps"
 [[ -d node_modules/node-api-headers/include ]] || die "node_modules/node-api-headers is missing: carry $G/inputs.tgz"
 
 torch_probe='import torch; ok = torch.cuda.is_available()

@@ -85,6 +85,19 @@ t.test('Ctrl-C stops the job with exit 130, and --resume finishes it', async (t)
   t.equal(JSON.parse(resumed.stdout).videos, 4, 'every video in the resumed report');
 });
 
+t.test('--crops 3 --preprocess-on device --decode-threads 2 reach the job', async (t) => {
+  const result = run('evaluate', ...common, '--crops', '3', '--preprocess-on', 'device', '--decode-threads', '2', '--json');
+  t.equal(result.status, 0, result.stderr);
+  const report = JSON.parse(result.stdout);
+  t.equal(report.options.crops, 3, 'three crops per clip');
+  t.equal(report.options.preprocessOn, 'device', 'preprocessed on the model device');
+  t.equal(
+    report.clips,
+    report.predictions.reduce((sum, p) => sum + p.clips, 0),
+    'clips are counted once, not per view',
+  );
+});
+
 t.test('bad command lines', async (t) => {
   for (const [args, message] of [
     [['evaluate', '--data', data], /expected --model MODEL\.pt/],
@@ -93,6 +106,9 @@ t.test('bad command lines', async (t) => {
     [['evaluate', ...common, '--shard', 'half'], /expected --shard to be INDEX\/COUNT/],
     [['evaluate', ...common, '--short-videos', 'drop'], /expected --short-videos to be pad or skip/],
     [['evaluate', ...common, '--clips', '0'], /expected --clips to be a positive integer/],
+    [['evaluate', ...common, '--crops', '2'], /expected --crops to be 1 or 3, got '2'/],
+    [['evaluate', ...common, '--preprocess-on', 'gpu'], /expected --preprocess-on to be host or device, got 'gpu'/],
+    [['evaluate', ...common, '--decode-threads', '0'], /expected --decode-threads to be a positive integer/],
     [['evaluate-merge'], /expected the report\.json files of the shards/],
     [['evaluate-merge', path.join(root, 'nope.json')], /cannot read report 1/],
   ]) {

@@ -190,6 +190,64 @@ t.test('the metadata index is reused, and redone for a changed file', async (t) 
   fs.utimesSync(target, new Date(), new Date(Date.now() + 5000));
 });
 
+t.test('the index caches each frame index; evaluation opens with it, and falls back when it is inconsistent', async (t) => {
+  const dataset = await loadDataset(dataDir());
+  const cached = JSON.parse(fs.readFileSync(dataset.indexPath, 'utf8'));
+  const h264 = Object.entries(cached.videos).find(([file]) => file.endsWith('h264.mp4'))[1];
+  t.equal(h264.frameIndex.frameCount, h264.frameCount, 'the frame index is cached beside the metadata');
+  t.equal(h264.frameIndex.pts.length, 1, 'constant-rate timestamps pack into one run [first, step, count]');
+  t.equal(h264.frameIndex.pts[0][2], h264.frameCount, 'one timestamp per frame');
+
+  const plain = {
+    ...dataset,
+    videos: dataset.videos.map((video) => ({ ...video, info: { ...video.info, frameIndex: undefined } })),
+  };
+  const broken = {
+    ...dataset,
+    videos: dataset.videos.map((video) => ({
+      ...video,
+      info: { ...video.info, frameIndex: { ...video.info.frameIndex, pts: [[0, 1, 3]] } },
+    })),
+  };
+  const withIndex = await evaluate({ model, data: dataset, ...CLIPS });
+  const withoutIndex = await evaluate({ model, data: plain, ...CLIPS });
+  const withBrokenIndex = await evaluate({ model, data: broken, ...CLIPS });
+  for (const other of [withoutIndex, withBrokenIndex]) {
+    t.equal(other.predictions.length, withIndex.predictions.length);
+    for (const [i, prediction] of other.predictions.entries()) {
+      t.equal(maxAbsDiff(prediction.probs, withIndex.predictions[i].probs), 0, `${path.basename(prediction.path)}: the same frames`);
+    }
+  }
+});
+
+t.test('pipeline sizes follow the cores and the device', async (t) => {
+  const { pipelineSizes } = require(path.join(ROOT, 'dist', 'eval', 'evaluate.js'));
+  t.same(pipelineSizes({ device: 'cuda:0', batchSize: 32, clipsPerVideo: 5, cores: 16 }), {
+    decodeThreads: 15,
+    threadsPerVideo: 1,
+    prefetch: 4,
+  });
+  t.same(pipelineSizes({ device: 'cpu', batchSize: 8, clipsPerVideo: 5, cores: 16 }), {
+    decodeThreads: 8,
+    threadsPerVideo: 2,
+    prefetch: 6,
+  });
+  t.same(pipelineSizes({ device: 'cpu', batchSize: 8, clipsPerVideo: 5, cores: 2 }), { decodeThreads: 2, threadsPerVideo: 1, prefetch: 2 });
+  t.same(
+    pipelineSizes({
+      device: 'cuda:0',
+      batchSize: 32,
+      clipsPerVideo: 5,
+      cores: 16,
+      decodeThreadsAsked: 4,
+      threadsPerVideoAsked: 0,
+      prefetchAsked: 1,
+    }),
+    { decodeThreads: 4, threadsPerVideo: 0, prefetch: 1 },
+    'options override',
+  );
+});
+
 t.test('abort, progress and bad options', async (t) => {
   const controller = new AbortController();
   const progress = [];
@@ -212,7 +270,17 @@ t.test('abort, progress and bad options', async (t) => {
     message: /expected options.model to be a Model or the path of an export/,
   });
   await t.rejects(evaluate({ model, data: dataDir(), batchSize: 0 }), { name: 'RangeError', message: /options.batchSize/ });
-  await t.rejects(evaluate({ model, data: dataDir(), crops: 2 }), { name: 'RangeError', message: /options.crops/ });
+  await t.rejects(evaluate({ model, data: dataDir(), crops: 2 }), {
+    name: 'RangeError',
+    message: /expected options.crops to be 1 or 3, got number 2/,
+  });
+  await t.rejects(evaluate({ model, data: dataDir(), crops: 4 }), { name: 'RangeError', message: /options.crops/ });
+  await t.rejects(evaluate({ model, data: dataDir(), preprocessOn: 'gpu' }), {
+    name: 'RangeError',
+    message: /expected options.preprocessOn to be 'host' or 'device'/,
+  });
+  await t.rejects(evaluate({ model, data: dataDir(), decodeThreads: 0 }), { name: 'RangeError', message: /options.decodeThreads/ });
+  await t.rejects(evaluate({ model, data: dataDir(), threadsPerVideo: -1 }), { name: 'RangeError', message: /options.threadsPerVideo/ });
   await t.rejects(evaluate({ model, data: dataDir(), shortVideos: 'drop' }), { name: 'RangeError', message: /options.shortVideos/ });
   await t.rejects(evaluate({ model, data: dataDir(), shard: { index: 3, count: 3 } }), {
     name: 'RangeError',

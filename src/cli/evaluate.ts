@@ -11,8 +11,8 @@ import { renderReportHtml } from '../eval/report-html';
 import { writeFileAtomic } from '../eval/atomic-file';
 import { loadModel } from '../model';
 
-export const EVALUATE_USAGE = `torchvideo evaluate --model MODEL.pt --data DIR|list.csv|list.txt [--clips 5] [--batch 8]
-                   [--device cpu|cuda|cuda:N] [--half] [--shard INDEX/COUNT | --shard env [--shard-count N]]
+export const EVALUATE_USAGE = `torchvideo evaluate --model MODEL.pt --data DIR|list.csv|list.txt [--clips 5] [--crops 1|3] [--batch 8]
+                   [--device cpu|cuda|cuda:N] [--half] [--preprocess-on host|device] [--decode-threads N] [--shard INDEX/COUNT | --shard env [--shard-count N]]
                    [--short-videos pad|skip] [--out DIR (report.json, report.html)] [--resume] [--json] [--progress]
   torchvideo evaluate-merge REPORT.json... [--out DIR] [--json]`;
 
@@ -69,7 +69,10 @@ export async function runEvaluate(argv: string[]): Promise<number> {
       model: { type: 'string' },
       data: { type: 'string' },
       clips: { type: 'string' },
+      crops: { type: 'string' },
       batch: { type: 'string' },
+      'preprocess-on': { type: 'string' },
+      'decode-threads': { type: 'string' },
       device: { type: 'string', default: 'cpu' },
       half: { type: 'boolean', default: false },
       shard: { type: 'string' },
@@ -91,6 +94,15 @@ export async function runEvaluate(argv: string[]): Promise<number> {
   }
   // Every flag is checked before the network loads.
   const clipsPerVideo = positiveInteger(values.clips, 'clips');
+  if (values.crops !== undefined && values.crops !== '1' && values.crops !== '3') {
+    throw new RangeError(`expected --crops to be 1 or 3, got '${values.crops}'`);
+  }
+  const crops = values.crops === undefined ? undefined : (Number(values.crops) as 1 | 3);
+  const preprocessOn = values['preprocess-on'];
+  if (preprocessOn !== undefined && preprocessOn !== 'host' && preprocessOn !== 'device') {
+    throw new RangeError(`expected --preprocess-on to be host or device, got '${preprocessOn}'`);
+  }
+  const decodeThreads = positiveInteger(values['decode-threads'], 'decode-threads');
   const batchSize = positiveInteger(values.batch, 'batch');
   const shardCount = positiveInteger(values['shard-count'], 'shard-count');
   const model = await loadModel(values.model, { device: values.device, half: values.half });
@@ -111,7 +123,10 @@ export async function runEvaluate(argv: string[]): Promise<number> {
       model,
       data: values.data,
       clipsPerVideo,
+      crops,
       batchSize,
+      preprocessOn: preprocessOn as 'host' | 'device' | undefined,
+      decodeThreads,
       shard,
       shardCount,
       shortVideos: shortVideos as 'pad' | 'skip' | undefined,
