@@ -26,7 +26,7 @@ const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const { loadModel, Tensor, cuda, evaluate, loadDataset, openVideo, sampleClips, preprocess } = require(ROOT);
-const { readClipBatch, nativePreprocessOptions } = require(path.join(ROOT, 'dist', 'video.js'));
+const { readClipBatch, nativePreprocessOptions, openVideoWith } = require(path.join(ROOT, 'dist', 'video.js'));
 const { native } = require(path.join(ROOT, 'dist', 'native.js'));
 
 const ARCH = 'r2plus1d_18';
@@ -78,7 +78,8 @@ async function decodeAll(dataset, threads, raw, preprocessing) {
   const worker = async () => {
     while (next < dataset.videos.length) {
       const video = dataset.videos[next++];
-      const reader = await openVideo(video.path);
+      // One FFmpeg thread per video, as the evaluation opens them: the cores are busy with other videos.
+      const reader = await openVideoWith(video.path, { threads: 1 });
       const batch = await readClipBatch(reader, sampleClips(reader.info, { clipsPerVideo: CLIPS_PER_VIDEO }), options, { raw });
       clips += batch.shape[0];
       batch.dispose();
