@@ -29,6 +29,21 @@ PreprocessOptions readPreprocessOptions(const Napi::Value& value) {
   }
   options.train = optionalBool(object, "train").value_or(false);
   options.crops = optionalPositiveInt(object, "crops").value_or(1);
+  // trainDraws: [{ top, left, flip }, ...], one per clip (the training preset).
+  const auto draws = object.Get("trainDraws");
+  if (!draws.IsUndefined()) {
+    if (!draws.IsArray()) throw Error::type("expected options.trainDraws to be an array of { top, left, flip }");
+    const auto array = draws.As<Napi::Array>();
+    for (uint32_t i = 0; i < array.Length(); ++i) {
+      const std::string name = "options.trainDraws[" + std::to_string(i) + "]";
+      if (!array.Get(i).IsObject()) throw Error::type("expected " + name + " to be an object { top, left, flip }");
+      const auto draw = array.Get(i).As<Napi::Object>();
+      const auto top = optionalUnsigned(draw, "top"), left = optionalUnsigned(draw, "left");
+      const auto flip = optionalBool(draw, "flip");
+      if (!top || !left || !flip) throw Error::type("expected " + name + " to have top, left and flip");
+      options.trainDraws.push_back({static_cast<int64_t>(*top), static_cast<int64_t>(*left), *flip});
+    }
+  }
   if (auto seed = optionalUnsigned(object, "seed")) {
     options.seed = *seed;
     options.hasSeed = true;

@@ -92,6 +92,15 @@ export interface NativePreprocessOptions {
   seed?: number;
   /** Views per clip: 1 (centre crop) or 3 (ThreeCrop, evaluation only). */
   crops?: number;
+  /** One per clip: the training preset (torchvision's VideoClassificationPresetTrain) with these draws. */
+  trainDraws?: TrainDraw[];
+}
+
+/** A training clip's random draws: a horizontal flip, then a crop at (top, left) of the resized frames. */
+export interface TrainDraw {
+  top: number;
+  left: number;
+  flip: boolean;
 }
 
 /** A row of cpp/dtypes.h's table. */

@@ -38,8 +38,10 @@ torch::Tensor decodeClipBatch(VideoDecoder& decoder, const std::vector<std::vect
     torch::index_select_out(out, frames, 0, order);
     return out.view({count, length, frames.size(1), frames.size(2), 3});
   }
+  const auto clipFrames = frames.index_select(0, order).view({count, length, frames.size(1), frames.size(2), 3});
+  // Explicit training draws select torchvision's training preset; otherwise the evaluation transform.
   auto batch =
-      preprocessClips(frames.index_select(0, order).view({count, length, frames.size(1), frames.size(2), 3}), options);
+      options.trainDraws.empty() ? preprocessClips(clipFrames, options) : preprocessTrainClips(clipFrames, options);
   if (!output.pinned) return batch;
   auto out = torch::empty(batch.sizes(), pinned.dtype(torch::kFloat32));
   out.copy_(batch);

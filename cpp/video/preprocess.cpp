@@ -154,6 +154,46 @@ torch::Tensor preprocessClips(const torch::Tensor& frames, const PreprocessOptio
   return x.permute({0, 2, 1, 3, 4}).contiguous();
 }
 
+torch::Tensor preprocessTrainClips(const torch::Tensor& frames, const PreprocessOptions& options) {
+  checkFrames(frames, /*oneClip=*/false);
+  checkOptions(options);
+  const int64_t clips = frames.size(0), length = frames.size(1), crop = options.cropSize;
+  if (static_cast<int64_t>(options.trainDraws.size()) != clips) {
+    throw Error::range("expected one training draw per clip: " + std::to_string(clips) + " clips, " +
+                       std::to_string(options.trainDraws.size()) + " draws");
+  }
+  for (size_t i = 0; i < options.trainDraws.size(); ++i) {
+    const auto& draw = options.trainDraws[i];
+    if (draw.top < 0 || draw.left < 0 || draw.top + crop > options.resizeHeight ||
+        draw.left + crop > options.resizeWidth) {
+      throw Error::range("training draw " + std::to_string(i) + " crops " + std::to_string(crop) + "x" +
+                         std::to_string(crop) + " at (" + std::to_string(draw.top) + ", " + std::to_string(draw.left) +
+                         "), outside the resized " + std::to_string(options.resizeHeight) + "x" +
+                         std::to_string(options.resizeWidth) + " frame");
+    }
+  }
+  torch::NoGradGuard noGrad;
+  // (N*T, H, W, C) -> (N*T, C, H, W) as a view: the float copy keeps channels-last strides, as the
+  // permuted uint8 clip torchvision's dataset hands to ConvertImageDtype does.
+  const auto asFloat = frames.flatten(0, 1).permute({0, 3, 1, 2}).to(torch::kFloat32).div(255.0);
+  const auto resized = torch::upsample_bilinear2d(asFloat, {options.resizeHeight, options.resizeWidth}, false)
+                           .view({clips, length, 3, options.resizeHeight, options.resizeWidth});
+  std::vector<torch::Tensor> views;
+  for (int64_t i = 0; i < clips; ++i) {
+    const auto& draw = options.trainDraws[i];
+    auto clip = resized[i];  // (T, 3, h, w)
+    if (draw.flip) clip = clip.flip({3});
+    // Normalize is elementwise: cropping first gives the same values for less work.
+    views.push_back(clip.slice(2, draw.top, draw.top + crop).slice(3, draw.left, draw.left + crop));
+  }
+  const auto onDevice = torch::TensorOptions().device(frames.device());
+  auto mean =
+      torch::tensor(std::vector<float>(options.mean.begin(), options.mean.end()), onDevice).view({1, 1, 3, 1, 1});
+  auto stdev =
+      torch::tensor(std::vector<float>(options.std.begin(), options.std.end()), onDevice).view({1, 1, 3, 1, 1});
+  return torch::stack(views).sub(mean).div(stdev).permute({0, 2, 1, 3, 4}).contiguous();
+}
+
 torch::Tensor preprocessClip(const torch::Tensor& frames, const PreprocessOptions& options) {
   checkFrames(frames, /*oneClip=*/true);
   if (options.crops != 1)
