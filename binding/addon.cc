@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "binding/addon_data.h"
+#include "binding/concat.h"
 #include "binding/js_errors.h"
 #include "binding/model.h"
 #include "binding/preprocess.h"
@@ -112,6 +113,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   data->videoReaderConstructor = Napi::Persistent(videoReader);
   exports.Set("VideoReader", videoReader);
   exports.Set("preprocess", Napi::Function::New<preprocess>(env, "preprocess"));
+  exports.Set("concat", Napi::Function::New<concat>(env, "concat"));
   exports.Set("Tensor", tensor);
   exports.Set("Model", model);
   exports.Set("setErrorClass", Napi::Function::New<setErrorClass>(env, "setErrorClass"));

@@ -117,6 +117,8 @@ export interface NativeBinding {
   Model: { load(path: string, options: NativeModelOptions): Promise<NativeModel>; prototype: NativeModel };
   VideoReader: { open(path: string, options?: NativeOpenOptions): Promise<NativeVideoReader>; prototype: NativeVideoReader };
   preprocess(frames: NativeTensor, options: NativePreprocessOptions): Promise<NativeTensor>;
+  /** torch.cat along dimension 0, on the decode pool. */
+  concat(tensors: NativeTensor[]): Promise<NativeTensor>;
   setErrorClass(errorClass: typeof TorchVideoError): void;
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;
