@@ -144,7 +144,8 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   });
 }
 
-function defaultThreads(): number {
+/** @internal LibTorch intra-op threads when none are asked for: the machine's cores. */
+export function defaultThreads(): number {
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 }
 
