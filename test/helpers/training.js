@@ -27,8 +27,9 @@ function labelsTensor(values) {
   );
 }
 
-function runPython(script, args) {
-  const stdout = execFileSync(PYTHON, [path.join(ROOT, 'test', 'py', script), ...args], {
+// `python`: another interpreter (the CUDA PyTorch's on a GPU machine, test/gpu/trainer-check.js).
+function runPython(script, args, python = PYTHON) {
+  const stdout = execFileSync(python, [path.join(ROOT, 'test', 'py', script), ...args], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
     maxBuffer: 64 * 2 ** 20,
@@ -37,7 +38,10 @@ function runPython(script, args) {
 }
 
 // PyTorch's own steps on the same batch; `compare` maps a step number to torchvideo's export after it.
-function referenceSteps(dir, { model, clips, labels, steps, lr, momentum, weightDecay, compare = {} }) {
+function referenceSteps(
+  dir,
+  { model, clips, labels, steps, lr, momentum, weightDecay, compare = {}, device = 'cpu', amp = false, python },
+) {
   const clipsFile = path.join(dir, 'clips.bin');
   const labelsFile = path.join(dir, 'labels.bin');
   const data = clips.data();
@@ -47,7 +51,9 @@ function referenceSteps(dir, { model, clips, labels, steps, lr, momentum, weight
   const args = ['--model', model, '--clips', clipsFile, '--shape', clips.shape.join(','), '--labels', labelsFile];
   args.push('--steps', String(steps), '--lr', String(lr), '--momentum', String(momentum), '--weight-decay', String(weightDecay));
   for (const [step, file] of Object.entries(compare)) args.push('--compare', `${step}:${file}`);
-  return runPython('ref_train_step.py', args);
+  args.push('--device', device);
+  if (amp) args.push('--amp');
+  return runPython('ref_train_step.py', args, python);
 }
 
 // {parameters: {name: bitIdentical}, buffers: {...}} for two TorchScript exports.

@@ -4,7 +4,7 @@
 Usage:
   /usr/bin/python3 test/py/ref_train_step.py --model M.pt --clips clips.bin --shape B,3,T,H,W
       --labels labels.bin --steps N --lr LR --momentum M --weight-decay WD
-      [--compare STEP:TRAINED.pt ...]
+      [--compare STEP:TRAINED.pt ...] [--device cuda [--amp]]
 
 Loads the TorchScript export with torch.jit.load, puts it in train mode and runs N steps of
 torchvision's reference recipe on the same batch each step: CrossEntropyLoss() (mean, no label
@@ -14,11 +14,14 @@ export after its STEP-th step) with its own. Prints one JSON line on stdout:
   {"losses": [...], "corrects": [...], "compare": {"STEP": {"parameters": max abs diff,
    "buffers": max abs diff, "worst": name, "missing": [names], "update": max abs change of a
    parameter since the start}}}
+--device runs it there (default cpu); --amp (CUDA) adds torch.autocast(float16) around forward and loss
+and torch.cuda.amp.GradScaler() around backward and step, as train.py --amp does.
 clips.bin is raw little-endian float32 of --shape; labels.bin raw little-endian int64 (B).
 Errors: one line on stderr, exit code 2.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -38,6 +41,8 @@ def parse_args(argv):
     p.add_argument("--momentum", type=float, required=True)
     p.add_argument("--weight-decay", type=float, required=True)
     p.add_argument("--compare", action="append", default=[], help="STEP:TRAINED.pt")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--amp", action="store_true")
     return p.parse_args(argv)
 
 
@@ -58,7 +63,8 @@ def differences(mine, theirs):
             if tensor.shape != other.shape:
                 result["missing"].append(f"{name} (shape {list(tensor.shape)} vs {list(other.shape)})")
                 continue
-            diff = (tensor.detach().double() - other.detach().double()).abs().max().item() if tensor.numel() else 0.0
+            diff = ((tensor.detach().double().cpu() - other.detach().double().cpu()).abs().max().item()
+                    if tensor.numel() else 0.0)
             result[kind] = max(result[kind], diff)
             if diff > worst:
                 worst, result["worst"] = diff, name
@@ -68,14 +74,16 @@ def differences(mine, theirs):
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(os.cpu_count() or 1)
+    device = torch.device(args.device)
     clips = torch.from_numpy(np.fromfile(args.clips, dtype="<f4").astype(np.float32).reshape(args.shape).copy())
     labels = torch.from_numpy(np.fromfile(args.labels, dtype="<i8").astype(np.int64).copy())
+    clips, labels = clips.to(device), labels.to(device)
     compare = {}
     for spec in args.compare:
         step, path = spec.split(":", 1)
         compare[int(step)] = path
     try:
-        model = torch.jit.load(args.model, map_location="cpu")
+        model = torch.jit.load(args.model, map_location=device)
         initial = torch.jit.load(args.model, map_location="cpu")
         model.train()
         for parameter in model.parameters():
@@ -83,13 +91,21 @@ def main(argv=None):
         criterion = torch.nn.CrossEntropyLoss()
         optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
                                     weight_decay=args.weight_decay)
+        scaler = torch.cuda.amp.GradScaler() if args.amp else None
         losses, corrects, compared = [], [], {}
         for step in range(1, args.steps + 1):
             optimizer.zero_grad()
-            output = model(clips)
-            loss = criterion(output, labels)
-            loss.backward()
-            optimizer.step()
+            # Not torch.autocast(enabled=False): on the CPU it refuses float16 even when disabled.
+            with torch.autocast(device.type, dtype=torch.float16) if args.amp else contextlib.nullcontext():
+                output = model(clips)
+                loss = criterion(output, labels)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
             losses.append(loss.item())
             corrects.append(int((output.argmax(1) == labels).sum().item()))
             if step in compare:
