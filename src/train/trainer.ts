@@ -222,12 +222,18 @@ export class Trainer {
     const device = opts.device === undefined ? 'cpu' : checkDevice(opts.device, 'options.device');
     const threads = checkInteger(opts.threads, 'options.threads', defaultThreads(), { min: 1, max: 1024 });
     const handle = await withCallSite(withPath(native.Trainer.restore(file, { device, threads }), file), callSite);
-    let metadata: CheckpointMetadata;
+    let metadata: CheckpointMetadata | undefined;
     try {
       metadata = JSON.parse(handle.info.metadata ?? '') as CheckpointMetadata;
     } catch {
+      metadata = undefined;
+    }
+    if (typeof metadata?.preprocessing !== 'object' || typeof metadata.source !== 'string') {
       handle.dispose();
-      const failure = new TorchVideoError(`checkpoint '${file}' is damaged: its metadata is not JSON`, 'ERR_CHECKPOINT');
+      const failure = new TorchVideoError(
+        `checkpoint '${file}' is damaged: its metadata is not what saveCheckpoint writes`,
+        'ERR_CHECKPOINT',
+      );
       failure.path = file;
       throw failure;
     }
