@@ -7,6 +7,7 @@
 #include "binding/model.h"
 #include "binding/preprocess.h"
 #include "binding/tensor.h"
+#include "binding/trainer.h"
 #include "binding/video_reader.h"
 #include "cpp/caching_cpu_allocator.h"
 #include "cpp/device.h"
@@ -109,6 +110,8 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   const auto model = ModelWrap::define(env);
   data->tensorConstructor = Napi::Persistent(tensor);
   data->modelConstructor = Napi::Persistent(model);
+  const auto trainer = TrainerWrap::define(env);
+  data->trainerConstructor = Napi::Persistent(trainer);
   const auto videoReader = VideoReaderWrap::define(env);
   data->videoReaderConstructor = Napi::Persistent(videoReader);
   exports.Set("VideoReader", videoReader);
@@ -116,6 +119,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("concat", Napi::Function::New<concat>(env, "concat"));
   exports.Set("Tensor", tensor);
   exports.Set("Model", model);
+  exports.Set("Trainer", trainer);
   exports.Set("setErrorClass", Napi::Function::New<setErrorClass>(env, "setErrorClass"));
   exports.Set("cudaIsAvailable", Napi::Function::New<cudaIsAvailable>(env, "cudaIsAvailable"));
   exports.Set("cudaDeviceCount", Napi::Function::New<cudaCount>(env, "cudaDeviceCount"));

@@ -18,6 +18,7 @@ namespace torchvideo::binding {
 struct AddonData {
   Napi::FunctionReference tensorConstructor;
   Napi::FunctionReference modelConstructor;
+  Napi::FunctionReference trainerConstructor;
   Napi::FunctionReference videoReaderConstructor;
   // src/errors.ts's TorchVideoError, set once by the TS layer at load.
   Napi::FunctionReference errorClass;

@@ -25,12 +25,14 @@ inline constexpr const char* kVideoOpen = "ERR_VIDEO_OPEN";
 inline constexpr const char* kNoVideoStream = "ERR_NO_VIDEO_STREAM";
 inline constexpr const char* kVideoDecode = "ERR_VIDEO_DECODE";
 inline constexpr const char* kNative = "ERR_NATIVE";
+// A trainer checkpoint that cannot be read: torn, foreign, or from a newer format.
+inline constexpr const char* kCheckpoint = "ERR_CHECKPOINT";
 // Raised by the TS layer (a dataset list it cannot read); listed here so the list stays one.
 inline constexpr const char* kDataset = "ERR_DATASET";
 
-inline constexpr std::array<const char*, 13> kAllCodes{
+inline constexpr std::array<const char*, 14> kAllCodes{
     kFileNotFound, kNotAFile,  kModelLoad,     kDeviceUnavailable, kDeviceMismatch, kForward, kTorch,
-    kDisposed,     kVideoOpen, kNoVideoStream, kVideoDecode,       kNative,         kDataset,
+    kDisposed,     kVideoOpen, kNoVideoStream, kVideoDecode,       kNative,         kDataset, kCheckpoint,
 };
 }  // namespace codes
 

@@ -16,38 +16,6 @@
 namespace torchvideo {
 namespace {
 
-void checkModelFile(const std::string& path) {
-  std::error_code ec;
-  const auto status = std::filesystem::status(path, ec);
-  if (ec || !std::filesystem::exists(status)) {
-    throw Error::torchvideo(codes::kFileNotFound, "model file not found: '" + path + "'");
-  }
-  if (!std::filesystem::is_regular_file(status)) {
-    throw Error::torchvideo(codes::kNotAFile, "model path is not a regular file: '" + path + "'");
-  }
-  if (std::filesystem::file_size(path, ec) == 0) {
-    throw Error::torchvideo(codes::kModelLoad, "model file is empty: '" + path + "'");
-  }
-}
-
-// torchvision's three video ResNets differ in their stem and block convolutions, whose scripted
-// class names survive in the TorchScript export.
-std::string recogniseArch(const torch::jit::Module& module) {
-  bool isVideoResNet = false, hasR2Plus1dStem = false, hasNoTemporalConv = false;
-  for (const auto& named : module.named_modules()) {
-    const auto type = named.value.type()->name();
-    if (!type) continue;
-    const std::string name = type->name();
-    isVideoResNet |= name == "VideoResNet";
-    hasR2Plus1dStem |= name == "R2Plus1dStem";
-    hasNoTemporalConv |= name == "Conv3DNoTemporal";
-  }
-  if (!isVideoResNet) return "unknown";
-  if (hasR2Plus1dStem) return "r2plus1d_18";
-  if (hasNoTemporalConv) return "mc3_18";
-  return "r3d_18";
-}
-
 int64_t countParameters(const torch::jit::Module& module) {
   int64_t count = 0;
   for (const auto& parameter : module.parameters()) count += parameter.numel();
@@ -108,6 +76,38 @@ const char* ivalueKind(const c10::IValue& value) {
 }
 
 }  // namespace
+
+void checkModelFile(const std::string& path) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(status)) {
+    throw Error::torchvideo(codes::kFileNotFound, "model file not found: '" + path + "'");
+  }
+  if (!std::filesystem::is_regular_file(status)) {
+    throw Error::torchvideo(codes::kNotAFile, "model path is not a regular file: '" + path + "'");
+  }
+  if (std::filesystem::file_size(path, ec) == 0) {
+    throw Error::torchvideo(codes::kModelLoad, "model file is empty: '" + path + "'");
+  }
+}
+
+// torchvision's three video ResNets differ in their stem and block convolutions, whose scripted
+// class names survive in the TorchScript export.
+std::string recogniseArch(const torch::jit::Module& module) {
+  bool isVideoResNet = false, hasR2Plus1dStem = false, hasNoTemporalConv = false;
+  for (const auto& named : module.named_modules()) {
+    const auto type = named.value.type()->name();
+    if (!type) continue;
+    const std::string name = type->name();
+    isVideoResNet |= name == "VideoResNet";
+    hasR2Plus1dStem |= name == "R2Plus1dStem";
+    hasNoTemporalConv |= name == "Conv3DNoTemporal";
+  }
+  if (!isVideoResNet) return "unknown";
+  if (hasR2Plus1dStem) return "r2plus1d_18";
+  if (hasNoTemporalConv) return "mc3_18";
+  return "r3d_18";
+}
 
 void applyIntraOpThreads(int threads) {
   if (threads > 0 && at::get_num_threads() != threads) at::set_num_threads(threads);

@@ -100,6 +100,14 @@ torch::Tensor stackModelInputs(const std::vector<torch::Tensor>& inputs, bool is
 // Tensors on a GPU are not checked (reading them back would cost a sync).
 void checkFiniteInputs(const std::vector<torch::Tensor>& inputs, bool isList);
 
+// Throws TorchVideoError ERR_FILE_NOT_FOUND, ERR_NOT_A_FILE or ERR_MODEL_LOAD (an empty file) naming
+// `path` before LibTorch reads it, so each gets the message it deserves.
+void checkModelFile(const std::string& path);
+
+// The torchvision architecture recognised from the module's submodule types ('r3d_18', 'mc3_18',
+// 'r2plus1d_18'), or "unknown".
+std::string recogniseArch(const torch::jit::Module& module);
+
 // Sets LibTorch's intra-op thread count on the calling thread when it differs: an executor
 // thread starts with LibTorch's default (1 in Debian's build), and changing it clears oneDNN's
 // kernel cache, so only change it when needed.

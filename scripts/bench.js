@@ -5,7 +5,10 @@
 // weights; ratios; the p99 event-loop delay while torchvideo computes; RSS growth.
 //
 //   node scripts/bench.js [--arch r3d_18,mc3_18,r2plus1d_18] [--batch 1,8] [--iters 5] [--no-scripted]
-//                         [--no-python] [--no-onnx] [--no-video] [--json FILE]
+//                         [--no-python] [--no-onnx] [--no-video] [--no-train] [--json FILE]
+//
+// The training row: Trainer.step (forward, cross-entropy, backward, SGD) on r3d_18 at batch 8, ms/clip,
+// beside the same step in PyTorch on the same export (bench_python.py --modes train).
 //
 // GPU rows: node scripts/bench.js --device cuda[:N] [--arch ...] [--batch 1,32] [--precision float32,half]
 //                                 [--iters 20] [--no-python] [--json FILE]
@@ -33,7 +36,7 @@ const ROOT = path.resolve(__dirname, '..');
 // Internal: the decode row times the same native job (decode + preprocess of a clip) classifyVideo runs.
 const { nativePreprocessOptions, readClipBatch } = require(path.join(ROOT, 'dist', 'video.js'));
 const MODELS = path.join(ROOT, 'models');
-const { loadModel, Tensor, TorchVideoError, versions, openVideo, sampleClips, classifyVideo, evaluate } = require(ROOT);
+const { loadModel, Tensor, TorchVideoError, Trainer, versions, openVideo, sampleClips, classifyVideo, evaluate } = require(ROOT);
 const BENCH_DIR = path.join(ROOT, 'bench-out');
 
 const { values: args } = parseArgs({
@@ -47,6 +50,7 @@ const { values: args } = parseArgs({
     'no-python': { type: 'boolean', default: false },
     'no-onnx': { type: 'boolean', default: false },
     'no-video': { type: 'boolean', default: false },
+    'no-train': { type: 'boolean', default: false },
     json: { type: 'string' },
   },
 });
@@ -266,6 +270,39 @@ async function benchEvaluation() {
   clips.forEach((clip) => clip.dispose());
   model.dispose();
   return { clips: report.clips, evalClipsPerSec, networkClipsPerSec, decodeClipsPerSec };
+}
+
+// Trainer.step against PyTorch's step on the same export. A step at batch 8 takes seconds on a small
+// CPU: fewer timed runs than the forward rows (the median of TRAIN_ITERS after 2 warm-up steps).
+const TRAIN_ARCH = 'r3d_18';
+const TRAIN_BATCH = 8;
+const TRAIN_ITERS = 3;
+async function benchTraining() {
+  const trainer = await Trainer.create({ model: path.join(MODELS, `${TRAIN_ARCH}.pt`), numClasses: 400, seed: 0 });
+  const clips = Tensor.from(randomInput(TRAIN_BATCH), [TRAIN_BATCH, ...CLIP]);
+  const labels = Tensor.from(
+    BigInt64Array.from({ length: TRAIN_BATCH }, (_, i) => BigInt((i * 53) % 400)),
+    [TRAIN_BATCH],
+  );
+  for (let i = 0; i < WARMUP; i++) await trainer.step(clips, labels);
+  const times = [];
+  for (let i = 0; i < TRAIN_ITERS; i++) {
+    const start = performance.now();
+    await trainer.step(clips, labels);
+    times.push(performance.now() - start);
+  }
+  trainer.dispose();
+  const msPerClip = median(times) / TRAIN_BATCH;
+  let pytorchMsPerClip;
+  if (!args['no-python']) {
+    const common = ['--models', MODELS, '--arch', TRAIN_ARCH, '--batch', String(TRAIN_BATCH), '--iters', String(TRAIN_ITERS)];
+    const out = execFileSync(PYTHON, [path.join(ROOT, 'scripts', 'bench_python.py'), ...common, '--modes', 'train', '--json'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    pytorchMsPerClip = JSON.parse(out).rows[0]?.msPerClip;
+  }
+  return { arch: TRAIN_ARCH, batch: TRAIN_BATCH, msPerClip, pytorchMsPerClip };
 }
 
 // ---------------------------------------------------------------------------------------- CUDA rows
@@ -532,7 +569,17 @@ async function main() {
         `decode ceiling ${evaluation.decodeClipsPerSec.toFixed(1)} clips/s`,
     );
   }
-  if (args.json) fs.writeFileSync(args.json, JSON.stringify({ versions, threads: THREADS, python, results, finite, video }, null, 2));
+  let training;
+  if (!args['no-train']) {
+    training = await benchTraining();
+    const { arch, batch, msPerClip, pytorchMsPerClip } = training;
+    console.log(
+      `\ntraining step (forward + cross-entropy + backward + SGD), ${arch} batch ${batch}, 16x112x112: ` +
+        `torchvideo ${fmt(msPerClip)} ms/clip, PyTorch ${fmt(pytorchMsPerClip)} ms/clip = ${ratio(msPerClip, pytorchMsPerClip)}`,
+    );
+  }
+  if (args.json)
+    fs.writeFileSync(args.json, JSON.stringify({ versions, threads: THREADS, python, results, finite, video, training }, null, 2));
 }
 
 (ON_GPU ? mainGpu : main)().catch((error) => {

@@ -13,7 +13,9 @@ Modes: "scripted" = the module as torch.jit.load returns it; "optimized" =
 torch.jit.optimize_for_inference(torch.jit.freeze(module)), the path torchvideo takes (with --precision
 half: the module cast to float16 before freezing, as torchvideo's `half: true` does); "eager" = torchvision's
 own nn.Module (torchvision.models.video.<arch>) with the export's state dict, weights and input in
-channels_last_3d, and under torch.autocast(float16) for --precision half.
+channels_last_3d, and under torch.autocast(float16) for --precision half; "train" = one training step
+of the module as torch.jit.load returns it, in train mode: forward, CrossEntropyLoss, backward and
+torch.optim.SGD(lr 0.01, momentum 0.9, weight_decay 1e-4), torchvideo's Trainer.step (float32 only).
 Every mode takes the same contiguous float32 input and returns float32 logits; a timed call is the whole
 of that (the copy to the device for --inputs host, the cast to float16, the forward pass, the cast back).
 On CUDA (--device cuda) each timed call also copies the logits to host memory and ends with
@@ -37,7 +39,7 @@ import time
 import torch
 
 ARCHS = ["r3d_18", "mc3_18", "r2plus1d_18"]
-MODES = ["optimized", "scripted", "eager"]
+MODES = ["optimized", "scripted", "eager", "train"]
 PRECISIONS = ["float32", "half"]
 INPUTS = ["device", "host"]
 CLIP_SHAPE = (3, 16, 112, 112)  # (C, T, H, W) of one clip, as exported
@@ -192,6 +194,25 @@ def load_module(path, mode, device=torch.device("cpu"), precision="float32", arc
     return module
 
 
+def make_train_call(module):
+    """One SGD step on a batch, as torchvideo's Trainer.step: labels drawn once per batch size."""
+    module.train()
+    criterion = torch.nn.CrossEntropyLoss()
+    optimizer = torch.optim.SGD(module.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+    labels = {}
+
+    def call(x):
+        if x.shape[0] not in labels:
+            labels[x.shape[0]] = torch.randint(0, 400, (x.shape[0],), generator=torch.Generator().manual_seed(0))
+        optimizer.zero_grad()
+        loss = criterion(module(x), labels[x.shape[0]])
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return call
+
+
 def make_call(module, mode, precision, device):
     """One timed call: float32 clip (on the host or on the device) in, float32 logits out; on CUDA
     the logits end in host memory and the device is synchronized, as in torchvideo's bench."""
@@ -242,6 +263,20 @@ def bench(args, device):
                     # One module per arch, mode and precision, reused across batch sizes as a server
                     # would; the warm-up before each batch size lets the executor re-specialize for the
                     # new shape.
+                    if mode == "train":
+                        if precision != "float32" or device.type != "cpu":
+                            continue
+                        # Autograd needs tensors made outside inference mode, the module's included.
+                        with torch.inference_mode(False), torch.enable_grad():
+                            module = torch.jit.load(path, map_location=device)
+                            call = make_train_call(module)
+                            for batch in args.batch:
+                                ms = time_calls(call, inputs[batch].clone(), args.warmup, args.iters) / batch
+                                print(f"{arch} train batch {batch}: {ms:.3f} ms/clip", file=sys.stderr)
+                                rows.append({"arch": arch, "batch": batch, "mode": mode, "precision": precision,
+                                             "input": "host", "msPerClip": round(ms, 4)})
+                        del module, call
+                        continue
                     module = load_module(path, mode, device, precision, arch)
                     call = make_call(module, mode, precision, device)
                     for batch in args.batch:

@@ -24,9 +24,10 @@
 # weights, seed 0; exports already up to date are kept); then
 #   node test/gpu/check.js  [videos]        the CUDA checks, ending "gpu-check: N passed, N failed"
 #   node test/gpu/eval-pipeline.js [videos] the evaluation pipeline: decode ceiling, network alone, end to end
+#   node test/gpu/trainer-check.js          the trainer's (float32 and AMP steps vs PyTorch on the GPU)
 #   node scripts/bench.js --device cuda     ms/clip beside PyTorch on the same GPU and export
 # Everything with a number goes to stdout; logs go to $OUT: ffmpeg.log, build.log, export.log,
-# check.log, bench.log, bench.json. ../shared/gpu/run.sh, whose steps these are, had a built addon about
+# check.log, trainer-check.log, bench.log, bench.json. ../shared/gpu/run.sh, whose steps these are, had a built addon about
 # 50 s after its start on an H200 machine's 16 cores.
 #
 # Options: --gpu-dir DIR  the folder prepare.sh made (default .gpu; env TORCHVIDEO_GPU_DIR)
@@ -155,6 +156,8 @@ if ((run_check)); then
   [[ ${#videos[@]} -eq 0 && -d $G/videos ]] && videos=("$G/videos")
   log "CUDA checks: node test/gpu/check.js ${videos[*]}"
   node test/gpu/check.js "${videos[@]}" 2>&1 | tee "$OUT/check.log" || status=1
+  log "trainer CUDA checks: node test/gpu/trainer-check.js"
+  node test/gpu/trainer-check.js 2>&1 | tee "$OUT/trainer-check.log" || status=1
 fi
 if ((run_eval)); then
   log "evaluation pipeline: node test/gpu/eval-pipeline.js ${videos[*]}"

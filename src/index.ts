@@ -22,3 +22,12 @@ export { evaluate, type EvaluateOptions, type EvaluationReport, type EvaluationP
 export { mergeEvaluations } from './eval/merge';
 export { loadDataset, type Dataset, type DatasetVideo, type LoadDatasetOptions } from './eval/dataset';
 export type { Shard } from './eval/shard';
+export {
+  Trainer,
+  type TrainerOptions,
+  type RestoreTrainerOptions,
+  type ExportModelOptions,
+  type TrainStepResult,
+  type TrainerInfo,
+} from './train/trainer';
+export { learningRateAt, type LearningRateScheduleOptions } from './train/schedule';

@@ -162,7 +162,8 @@ export async function forwardFrames(model: Model, frames: Tensor[], preprocess: 
   return new Tensor(await withCallSite(nativeModelOf(model).forward(input, { preprocess }), callSite));
 }
 
-function defaultThreads(): number {
+/** @internal LibTorch intra-op threads when none are asked for: the machine's cores. */
+export function defaultThreads(): number {
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 }
 

@@ -68,6 +68,51 @@ export interface NativeClipBatchOutput {
   raw?: boolean;
   /** In page-locked memory (CUDA only) for an asynchronous copy to the GPU. */
   pinned?: boolean;
+/** Every field is required: src/train/trainer.ts owns the defaults. */
+export interface NativeTrainerOptions {
+  device: string;
+  numClasses: number;
+  labels: string[];
+  momentum: number;
+  weightDecay: number;
+  freezeBackbone: boolean;
+  amp: boolean;
+  seed: number;
+  threads: number;
+}
+
+export interface NativeTrainerInfo {
+  arch: string;
+  numClasses: number;
+  labels: string[];
+  device: string;
+  momentum: number;
+  weightDecay: number;
+  freezeBackbone: boolean;
+  amp: boolean;
+  seed: number;
+  parameters: number;
+  trainedParameters: number;
+  /** From the checkpoint a restored trainer was read from; null for a new trainer. */
+  learningRate: number | null;
+  metadata: string | null;
+}
+
+export interface NativeStepResult {
+  loss: number;
+  correct: number;
+  /** False when AMP found non-finite gradients and skipped the update. */
+  applied: boolean;
+}
+
+export interface NativeTrainer {
+  readonly info: NativeTrainerInfo;
+  readonly disposed: boolean;
+  step(clips: NativeTensor, labels: NativeTensor, learningRate: number): Promise<NativeStepResult>;
+  predict(clips: NativeTensor): Promise<NativeTensor>;
+  exportModel(path: string): Promise<void>;
+  saveCheckpoint(path: string, learningRate: number, metadata: string): Promise<void>;
+  dispose(): void;
 }
 
 /** What the native reader reports: the public VideoInfo, declared in src/video.ts. */
@@ -116,6 +161,12 @@ export interface NativeBinding {
   Tensor: { fromTypedArray(data: TypedArray, shape: number[]): NativeTensor; prototype: NativeTensor };
   Model: { load(path: string, options: NativeModelOptions): Promise<NativeModel>; prototype: NativeModel };
   VideoReader: { open(path: string, options?: NativeOpenOptions): Promise<NativeVideoReader>; prototype: NativeVideoReader };
+  Trainer: {
+    create(path: string, options: NativeTrainerOptions): Promise<NativeTrainer>;
+    restore(path: string, options: { device: string; threads: number }): Promise<NativeTrainer>;
+    prototype: NativeTrainer;
+  };
+  VideoReader: { open(path: string): Promise<NativeVideoReader>; prototype: NativeVideoReader };
   preprocess(frames: NativeTensor, options: NativePreprocessOptions): Promise<NativeTensor>;
   /** torch.cat along dimension 0, on the decode pool. */
   concat(tensors: NativeTensor[]): Promise<NativeTensor>;

@@ -1,0 +1,38 @@
+// The native half of src/train/trainer.ts: a trainer whose steps, predictions, exports and
+// checkpoints all run in order on its device's executor.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+
+#include "cpp/train/trainer.h"
+
+namespace torchvideo::binding {
+
+class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
+ public:
+  static Napi::Function define(Napi::Env env);
+  explicit TrainerWrap(const Napi::CallbackInfo& info);
+
+ private:
+  static Napi::Value create(const Napi::CallbackInfo& info);
+  static Napi::Value restore(const Napi::CallbackInfo& info);
+  Napi::Value step(const Napi::CallbackInfo& info);
+  Napi::Value predict(const Napi::CallbackInfo& info);
+  Napi::Value exportModel(const Napi::CallbackInfo& info);
+  Napi::Value saveCheckpoint(const Napi::CallbackInfo& info);
+  Napi::Value info(const Napi::CallbackInfo& info);
+  void dispose(const Napi::CallbackInfo& info);
+  Napi::Value disposed(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<Trainer> live() const;
+  // Wraps a trainer made on the executor in a new JS object (on the JS thread).
+  static Napi::Value wrap(Napi::Env env, std::shared_ptr<Trainer>& trainer);
+
+  // Shared with queued jobs: dispose() drops this handle at once, and the trainer is freed when the
+  // last job holding it ends, so no job ever sees a freed module.
+  std::shared_ptr<Trainer> trainer_;
+};
+
+}  // namespace torchvideo::binding

@@ -1,0 +1,355 @@
+// Trains a torchvision video ResNet export: each step is forward, cross-entropy, backward and one
+// SGD update, run in C++ on the device's executor (cpp/train/trainer.h). This file owns the public
+// names, the defaults and the argument checks; the export's sidecar and the checkpoint's metadata
+// (the preprocessing an exported network expects) are written here.
+import { randomInt } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { sha256Of } from '../checksum';
+import { TorchVideoError, withCallSite } from '../errors';
+import { writeFileAtomic } from '../eval/atomic-file';
+import { defaultThreads } from '../model';
+import { native, type NativeTrainer } from '../native';
+import { DEFAULT_PREPROCESSING, readSidecar, sidecarPathOf, type Preprocessing } from '../sidecar';
+import { Tensor, nativeTensorOf } from '../tensor';
+import { checkBoolean, checkDevice, checkInteger, checkOptions, checkString, expectRange, expectType } from '../validate';
+
+export interface TrainerOptions {
+  /** Path of the TorchScript export to start from (scripts/export_models.py, or a trainer's exportModel). */
+  model: string;
+  /** Classes to train; when the export's final `fc` has another size it is replaced by a new Linear layer. */
+  numClasses: number;
+  /** 'cpu' (default), 'cuda' or 'cuda:N'. */
+  device?: string;
+  /** Initial learning rate (default 0.01); change it between steps with setLearningRate. */
+  lr?: number;
+  /** SGD momentum (default 0.9). */
+  momentum?: number;
+  /** SGD weight decay, applied to every parameter as torchvision's reference does (default 1e-4). */
+  weightDecay?: number;
+  /** Train `fc` alone, the backbone's weights and batch-norm statistics frozen (default false). */
+  freezeBackbone?: boolean;
+  /** CUDA only: float16 autocast with a dynamic loss scaler (default false). */
+  amp?: boolean;
+  /** Seeds the new `fc` layer's initialisation (default: a random seed, reported in `info.seed`). */
+  seed?: number;
+  /** One name per class, written to exported sidecars (default: the export's labels when its `fc` is kept, else `class_<i>`). */
+  labels?: string[];
+  /** LibTorch intra-op threads for the steps (default: the machine's cores). */
+  threads?: number;
+}
+
+export interface RestoreTrainerOptions {
+  /** 'cpu' (default), 'cuda' or 'cuda:N': where the restored trainer runs. */
+  device?: string;
+  /** LibTorch intra-op threads for the steps (default: the machine's cores). */
+  threads?: number;
+}
+
+export interface ExportModelOptions {
+  /** Class names for the sidecar (default: the trainer's labels). */
+  labels?: string[];
+}
+
+export interface TrainStepResult {
+  /** The batch's mean cross-entropy loss, computed before this step's update. */
+  loss: number;
+  /** Clips of the batch whose highest logit is their label (before this step's update). */
+  correct: number;
+}
+
+export interface TrainerInfo {
+  /** 'r3d_18', 'mc3_18', 'r2plus1d_18', or 'unknown'. */
+  arch: string;
+  numClasses: number;
+  labels: string[];
+  device: string;
+  momentum: number;
+  weightDecay: number;
+  freezeBackbone: boolean;
+  amp: boolean;
+  seed: number;
+  /** Parameters of the network, and those the optimizer updates (fewer with freezeBackbone). */
+  parameters: number;
+  trainedParameters: number;
+  /** The preprocessing the network expects, written to exported sidecars. */
+  preprocessing: Preprocessing;
+}
+
+/** What a checkpoint carries for the TS layer, as JSON (cpp/train/checkpoint.h's `metadata`). */
+interface CheckpointMetadata {
+  preprocessing: Preprocessing;
+  source: string;
+}
+
+function checkRate(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  expectType(typeof value === 'number', name, 'a number', value);
+  expectRange(Number.isFinite(value as number) && (value as number) >= 0, name, 'a finite number >= 0', value);
+  return value as number;
+}
+
+function checkLabels(value: unknown, name: string, numClasses: number): string[] {
+  expectType(Array.isArray(value), name, 'an array of strings', value);
+  const labels = value as unknown[];
+  labels.forEach((label, i) => expectType(typeof label === 'string', `${name}[${i}]`, 'a string', label));
+  if (labels.length !== numClasses) {
+    throw new RangeError(`expected ${name} to hold numClasses (${numClasses}) names, got ${labels.length}`);
+  }
+  return [...(labels as string[])];
+}
+
+// The tensor behind `value`, checked for what a training step needs; the C++ layer checks again
+// (and checks the labels' values, which only it reads without a copy).
+function checkClips(value: unknown): ReturnType<typeof nativeTensorOf> {
+  const handle = nativeTensorOf(value, 'clips');
+  const tensor = value as Tensor;
+  expectType(tensor.dtype === 'float32', 'clips', 'a float32 tensor', tensor.dtype);
+  if (tensor.shape.length !== 5 || tensor.shape[1] !== 3) {
+    throw new RangeError(`expected clips to have shape (B, 3, T, H, W), got [${tensor.shape.join(', ')}]`);
+  }
+  return handle;
+}
+
+function checkLabelTensor(value: unknown, batch: number): ReturnType<typeof nativeTensorOf> {
+  const handle = nativeTensorOf(value, 'labels');
+  const tensor = value as Tensor;
+  if (tensor.dtype !== 'int64') throw new TypeError(`expected labels to be an int64 tensor of class indices, got ${tensor.dtype}`);
+  if (tensor.shape.length !== 1) throw new RangeError(`expected labels to have shape (B), got [${tensor.shape.join(', ')}]`);
+  if (tensor.shape[0] !== batch) {
+    throw new RangeError(`expected one label per clip: clips has batch size ${batch}, labels has ${tensor.shape[0]}`);
+  }
+  return handle;
+}
+
+// Errors about a file carry its path (README, "Errors").
+function withPath<T>(promise: Promise<T>, file: string): Promise<T> {
+  return promise.catch((error: unknown) => {
+    if (error instanceof TorchVideoError && error.path === undefined) error.path = file;
+    throw error;
+  });
+}
+
+/**
+ * Trains a video classifier in place: `step()` runs forward, cross-entropy, backward and an SGD
+ * update (torch.optim.SGD's, momentum and weight decay on every parameter) off the JS thread; steps
+ * queue and run in call order.
+ */
+export class Trainer {
+  #native: NativeTrainer | undefined;
+  #learningRate: number;
+  readonly info: Readonly<TrainerInfo>;
+  readonly #source: string;
+
+  /** @internal Use Trainer.create() or Trainer.restore(). */
+  constructor(handle: NativeTrainer, learningRate: number, preprocessing: Preprocessing, source: string) {
+    this.#native = handle;
+    this.#learningRate = learningRate;
+    this.#source = source;
+    const nativeInfo = handle.info;
+    this.info = Object.freeze({
+      arch: nativeInfo.arch,
+      numClasses: nativeInfo.numClasses,
+      labels: nativeInfo.labels,
+      device: nativeInfo.device,
+      momentum: nativeInfo.momentum,
+      weightDecay: nativeInfo.weightDecay,
+      freezeBackbone: nativeInfo.freezeBackbone,
+      amp: nativeInfo.amp,
+      seed: nativeInfo.seed,
+      parameters: nativeInfo.parameters,
+      trainedParameters: nativeInfo.trainedParameters,
+      preprocessing,
+    });
+  }
+
+  /**
+   * Loads an export for training (unfrozen, train mode, autograd) on `device`.
+   * @throws TypeError / RangeError (rejects) for bad options: numClasses not an integer >= 1, lr,
+   *   momentum or weightDecay negative or non-finite, labels not numClasses strings, amp off CUDA.
+   * @throws TorchVideoError (rejects) ERR_FILE_NOT_FOUND, ERR_NOT_A_FILE, ERR_MODEL_LOAD (not a
+   *   TorchScript file, no final `fc` layer), ERR_DEVICE_UNAVAILABLE (CUDA asked for and absent).
+   */
+  static async create(options: TrainerOptions): Promise<Trainer> {
+    const callSite = new Error();
+    expectType(typeof options === 'object' && options !== null, 'options', 'an object', options);
+    const opts = checkOptions(options);
+    const model = checkString(opts.model, 'options.model');
+    const numClasses = checkInteger(opts.numClasses, 'options.numClasses', undefined, { min: 1, max: 1e9 });
+    const device = opts.device === undefined ? 'cpu' : checkDevice(opts.device, 'options.device');
+    const lr = checkRate(opts.lr, 'options.lr', 0.01);
+    const momentum = checkRate(opts.momentum, 'options.momentum', 0.9);
+    const weightDecay = checkRate(opts.weightDecay, 'options.weightDecay', 1e-4);
+    const freezeBackbone = checkBoolean(opts.freezeBackbone, 'options.freezeBackbone', false);
+    const amp = checkBoolean(opts.amp, 'options.amp', false);
+    const seed = checkInteger(opts.seed, 'options.seed', randomInt(0, 2 ** 47), { min: 0 });
+    const threads = checkInteger(opts.threads, 'options.threads', defaultThreads(), { min: 1, max: 1024 });
+    // The device's own error (ERR_DEVICE_UNAVAILABLE) comes first; amp on a CPU is a bad value.
+    if (amp && device === 'cpu') {
+      throw new RangeError(
+        "expected options.amp to be used with a CUDA device, got device 'cpu' (automatic mixed precision is float16 autocast on CUDA)",
+      );
+    }
+    const sidecar = readSidecar(model);
+    const keepsLabels = sidecar?.labels !== undefined && sidecar.labels.length === numClasses && sidecar.numClasses === numClasses;
+    const labels =
+      opts.labels !== undefined
+        ? checkLabels(opts.labels, 'options.labels', numClasses)
+        : keepsLabels
+          ? [...(sidecar.labels as string[])]
+          : Array.from({ length: numClasses }, (_, i) => `class_${i}`);
+    const handle = await withCallSite(
+      withPath(
+        native.Trainer.create(model, { device, numClasses, labels, momentum, weightDecay, freezeBackbone, amp, seed, threads }),
+        model,
+      ),
+      callSite,
+    );
+    return new Trainer(handle, lr, sidecar?.preprocessing ?? { ...DEFAULT_PREPROCESSING }, path.resolve(model));
+  }
+
+  /**
+   * Continues from a checkpoint written by saveCheckpoint: the steps that follow are bit for bit the
+   * ones the saved trainer would have taken.
+   * @throws TypeError / RangeError (rejects) for bad arguments, amp checkpoints restored off CUDA.
+   * @throws TorchVideoError (rejects, with `path`) ERR_FILE_NOT_FOUND, ERR_NOT_A_FILE, ERR_CHECKPOINT
+   *   (a torn file, or not a torchvideo trainer checkpoint), ERR_DEVICE_UNAVAILABLE.
+   */
+  static async restore(file: string, options: RestoreTrainerOptions = {}): Promise<Trainer> {
+    const callSite = new Error();
+    checkString(file, 'path');
+    const opts = checkOptions(options);
+    const device = opts.device === undefined ? 'cpu' : checkDevice(opts.device, 'options.device');
+    const threads = checkInteger(opts.threads, 'options.threads', defaultThreads(), { min: 1, max: 1024 });
+    const handle = await withCallSite(withPath(native.Trainer.restore(file, { device, threads }), file), callSite);
+    let metadata: CheckpointMetadata | undefined;
+    try {
+      metadata = JSON.parse(handle.info.metadata ?? '') as CheckpointMetadata;
+    } catch {
+      metadata = undefined;
+    }
+    if (typeof metadata?.preprocessing !== 'object' || typeof metadata.source !== 'string') {
+      handle.dispose();
+      const failure = new TorchVideoError(
+        `checkpoint '${file}' is damaged: its metadata is not what saveCheckpoint writes`,
+        'ERR_CHECKPOINT',
+      );
+      failure.path = file;
+      throw failure;
+    }
+    return new Trainer(handle, handle.info.learningRate as number, metadata.preprocessing, metadata.source);
+  }
+
+  #handle(): NativeTrainer {
+    if (!this.#native) throw new TorchVideoError('trainer is disposed', 'ERR_DISPOSED');
+    return this.#native;
+  }
+
+  get disposed(): boolean {
+    return this.#native === undefined;
+  }
+
+  /** The learning rate the next step() call will use. */
+  get learningRate(): number {
+    return this.#learningRate;
+  }
+
+  /**
+   * Sets the learning rate for the steps called from now on (a step already called keeps its rate).
+   * @throws TypeError / RangeError for a rate that is not a finite number >= 0.
+   */
+  setLearningRate(lr: number): void {
+    expectType(typeof lr === 'number', 'lr', 'a number', lr);
+    expectRange(Number.isFinite(lr) && lr >= 0, 'lr', 'a finite number >= 0', lr);
+    this.#learningRate = lr;
+  }
+
+  /**
+   * One training step on a batch: forward in train mode, mean cross-entropy against `labels`,
+   * backward, and an SGD update at the current learning rate.
+   * @throws TypeError (rejects) when clips is not a float32 Tensor or labels not an int64 Tensor.
+   * @throws RangeError (rejects) for clips not (B, 3, T, H, W), labels not (B) or of another batch
+   *   size, a label outside [0, numClasses) (named with its index).
+   * @throws TorchVideoError (rejects) ERR_DISPOSED after dispose(), ERR_TORCH when LibTorch fails.
+   */
+  async step(clips: Tensor, labels: Tensor): Promise<TrainStepResult> {
+    const callSite = new Error();
+    const handle = this.#handle();
+    const nativeClips = checkClips(clips);
+    const nativeLabels = checkLabelTensor(labels, clips.shape[0]);
+    const result = await withCallSite(handle.step(nativeClips, nativeLabels, this.#learningRate), callSite);
+    return { loss: result.loss, correct: result.correct };
+  }
+
+  /**
+   * Eval-mode logits (B, numClasses), float32, with the current weights (batch norm uses its
+   * running statistics; nothing is updated).
+   * @throws TypeError / RangeError (rejects) for clips that are not a float32 (B, 3, T, H, W) Tensor.
+   * @throws TorchVideoError (rejects) ERR_DISPOSED, ERR_FORWARD.
+   */
+  async predict(clips: Tensor): Promise<Tensor> {
+    const callSite = new Error();
+    const handle = this.#handle();
+    return new Tensor(await withCallSite(handle.predict(checkClips(clips)), callSite));
+  }
+
+  /**
+   * Writes the network as a TorchScript export (eval mode) to `file`, and its sidecar `<name>.json`
+   * beside it (arch, classes, labels, preprocessing, sha256), so loadModel(file) loads it. Both are
+   * written atomically; a step called before this one is in the export.
+   * @throws TypeError / RangeError (rejects) for bad arguments.
+   * @throws TorchVideoError (rejects, with `path`) ERR_DISPOSED, ERR_TORCH when the file cannot be written.
+   */
+  async exportModel(file: string, options: ExportModelOptions = {}): Promise<void> {
+    const callSite = new Error();
+    checkString(file, 'path');
+    const opts = checkOptions(options);
+    const labels = opts.labels === undefined ? [...this.info.labels] : checkLabels(opts.labels, 'options.labels', this.info.numClasses);
+    const handle = this.#handle();
+    const sidecarFile = sidecarPathOf(file);
+    // An old sidecar must not vouch for the new file, even for a moment.
+    fs.rmSync(sidecarFile, { force: true });
+    await withCallSite(withPath(handle.exportModel(file), file), callSite);
+    const preprocessing = this.info.preprocessing;
+    const sidecar = {
+      arch: this.info.arch,
+      num_classes: this.info.numClasses,
+      labels,
+      clip_length: preprocessing.clipLength,
+      frame_rate: preprocessing.frameRate,
+      resize_size: preprocessing.resizeSize,
+      crop_size: preprocessing.cropSize,
+      mean: preprocessing.mean,
+      std: preprocessing.std,
+      parameters: this.info.parameters,
+      weights: `trained by torchvideo from ${path.basename(this.#source)}`,
+      sha256: await sha256Of(file),
+    };
+    writeFileAtomic(sidecarFile, `${JSON.stringify(sidecar, null, 2)}\n`);
+  }
+
+  /**
+   * Writes everything needed to continue later (weights and batch-norm statistics, momentum buffers,
+   * loss scaler, learning rate, step count, options, the trainer's RNG state) to `file`, atomically:
+   * the file is the old one or the new one, never half of either.
+   * @throws TypeError / RangeError (rejects) for a bad path.
+   * @throws TorchVideoError (rejects, with `path`) ERR_DISPOSED, ERR_CHECKPOINT when it cannot be written.
+   */
+  async saveCheckpoint(file: string): Promise<void> {
+    const callSite = new Error();
+    checkString(file, 'path');
+    const handle = this.#handle();
+    const metadata: CheckpointMetadata = { preprocessing: this.info.preprocessing, source: this.#source };
+    await withCallSite(withPath(handle.saveCheckpoint(file, this.#learningRate, JSON.stringify(metadata)), file), callSite);
+  }
+
+  /** Releases the network. Steps already called finish first; calls after this reject with ERR_DISPOSED. Idempotent. */
+  dispose(): void {
+    this.#native?.dispose();
+    this.#native = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
