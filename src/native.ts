@@ -68,6 +68,8 @@ export interface NativeClipBatchOutput {
   raw?: boolean;
   /** In page-locked memory (CUDA only) for an asynchronous copy to the GPU. */
   pinned?: boolean;
+}
+
 /** Every field is required: src/train/trainer.ts owns the defaults. */
 export interface NativeTrainerOptions {
   device: string;
@@ -166,7 +168,6 @@ export interface NativeBinding {
     restore(path: string, options: { device: string; threads: number }): Promise<NativeTrainer>;
     prototype: NativeTrainer;
   };
-  VideoReader: { open(path: string): Promise<NativeVideoReader>; prototype: NativeVideoReader };
   preprocess(frames: NativeTensor, options: NativePreprocessOptions): Promise<NativeTensor>;
   /** torch.cat along dimension 0, on the decode pool. */
   concat(tensors: NativeTensor[]): Promise<NativeTensor>;
