@@ -150,7 +150,7 @@ export class Trainer {
     this.info = Object.freeze({
       arch: nativeInfo.arch,
       numClasses: nativeInfo.numClasses,
-      labels: nativeInfo.labels,
+      labels: Object.freeze(nativeInfo.labels) as string[],
       device: nativeInfo.device,
       momentum: nativeInfo.momentum,
       weightDecay: nativeInfo.weightDecay,
