@@ -2,27 +2,8 @@
 // heatmap and the failed videos. The charts are Vega-Lite specs compiled by vega-lite and rendered to SVG
 // in Node by vega (no browser, no canvas), then inlined: the page loads no scripts, styles or fonts.
 //
-// vega 6 and vega-lite 6 (the maintained lines) are ESM-only. tsc with module commonjs compiles `import()`
-// into require(), which loads ESM only on Node >= 20.19 (require(esm)), while package.json allows any Node
-// 20; so they are loaded through a real dynamic import that tsc leaves alone. vega 5 would load with
-// require() but is the superseded line. Their types are not used: vega-lite's are reachable only through
-// package.json "exports", which this project's module resolution (node10) does not read, so the few calls
-// made are declared below.
+import { vegaLiteToSvg } from '../charts/vega-svg';
 import type { EvaluationReport } from './evaluate';
-
-interface VegaView {
-  toSVG(): Promise<string>;
-  finalize(): void;
-}
-
-interface Vega {
-  parse(spec: unknown): unknown;
-  View: new (runtime: unknown, options: { renderer: 'none' }) => VegaView;
-}
-
-interface VegaLite {
-  compile(spec: unknown): { spec: unknown };
-}
 
 /** Classes shown in full up to this many; above it the bar chart shows the worst and best half each. */
 const MAX_BARS = 60;
@@ -30,18 +11,6 @@ const MAX_BARS = 60;
 const MAX_HEATMAP = 60;
 /** Heatmap cells are annotated with their counts up to this many classes. */
 const MAX_ANNOTATED = 20;
-
-// `import(s)` inside Function is not seen by tsc, so it stays a real dynamic import (see above).
-const importEsm = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<unknown>;
-let modules: Promise<{ vega: Vega; vegaLite: VegaLite }> | undefined;
-
-function loadVega(): Promise<{ vega: Vega; vegaLite: VegaLite }> {
-  modules ??= Promise.all([importEsm('vega'), importEsm('vega-lite')]).then(([vega, vegaLite]) => ({
-    vega: vega as Vega,
-    vegaLite: vegaLite as VegaLite,
-  }));
-  return modules;
-}
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
@@ -65,14 +34,7 @@ function uniqueLabels(labels: string[]): string[] {
 }
 
 async function renderSvg(vegaLiteSpec: object, idPrefix: string): Promise<string> {
-  const { vega, vegaLite } = await loadVega();
-  const view = new vega.View(vega.parse(vegaLite.compile(vegaLiteSpec).spec), { renderer: 'none' });
-  let svg: string;
-  try {
-    svg = await view.toSVG();
-  } finally {
-    view.finalize();
-  }
+  const svg = await vegaLiteToSvg(vegaLiteSpec);
   // Inline SVG in HTML takes its namespaces from the parser: the xmlns URLs are dropped so the page
   // names no http(s) address at all. Each chart numbers its ids (gradient_0, ...) from 0: they are
   // prefixed so that two charts in one page do not share one.

@@ -1,0 +1,458 @@
+// Fine-tuning with torchvision's recipe (references/video_classification/train.py): each epoch trains on
+// RandomClipSampler's clips with the training preset, steps the learning rate per iteration (warm-up, then
+// milestones), validates with evaluate(), and checkpoints; a run killed at any instant resumes from its
+// newest complete checkpoint and ends bit-identical (on the CPU, with a seed) to one never interrupted.
+//
+// outDir holds: checkpoint.json (the run's position, history and options: the commit point of a
+// checkpoint) naming checkpoint-<iteration>.pt (the trainer's state), model.pt + model.json (the newest
+// export), best.pt + best.json (the highest validation video acc@1), history.jsonl and curves.svg.
+import { randomInt } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { TorchVideoError } from '../errors';
+import { evaluate } from '../eval/evaluate';
+import { writeFileAtomic, syncFolder } from '../eval/atomic-file';
+import { loadDataset, type Dataset, type DatasetVideo } from '../eval/dataset';
+import { nativePreprocessOptions } from '../video';
+import { checkBoolean, checkInteger, checkOptions, checkString, expectRange, expectType } from '../validate';
+import { trainingEpoch, type TrainingVideo } from './clip-sampler';
+import { writeCurves } from './curves';
+import { learningRateAt } from './schedule';
+import { batchCount, trainBatches, type TrainingSetVideo } from './train-batches';
+import { Trainer } from './trainer';
+
+export interface FineTuneProgress {
+  epoch: number;
+  epochs: number;
+  /** Batches done in this epoch, and how many it has. */
+  batch: number;
+  batches: number;
+  /** Mean training loss of the epoch so far. */
+  loss: number;
+  lr: number;
+  clipsPerSec: number;
+  /** Seconds left in this epoch at the current rate. */
+  etaSec: number;
+}
+
+export interface FineTuneOptions {
+  /** The TorchScript export to start from. */
+  model: string;
+  /** Training and validation sets: a folder, CSV or list file (see loadDataset), or a Dataset. */
+  train: string | Dataset;
+  val: string | Dataset;
+  /** Classes to train (default: the training set's). */
+  numClasses?: number;
+  epochs?: number;
+  /** Clips per step (default 16; scale lr with it: torchvision used 0.64 for 64 GPUs x 24). */
+  batchSize?: number;
+  lr?: number;
+  momentum?: number;
+  weightDecay?: number;
+  warmupEpochs?: number;
+  warmupDecay?: number;
+  milestones?: number[];
+  gamma?: number;
+  clipLength?: number;
+  frameRate?: number;
+  /** Training windows drawn per video each epoch, and validation clips per video (default 5). */
+  clipsPerVideo?: number;
+  freezeBackbone?: boolean;
+  amp?: boolean;
+  device?: string;
+  /** Where checkpoints, exports, history and curves go. */
+  outDir: string;
+  /** Continue from outDir's newest complete checkpoint (a fresh run when there is none). */
+  resume?: boolean;
+  /** Also checkpoint every this many iterations (default: only after each epoch and on abort). */
+  checkpointEvery?: number;
+  /** Seeds the new fc, the clips and the augmentation (default: a random seed, kept in the checkpoint). */
+  seed?: number;
+  /** LibTorch intra-op threads for the steps (default: the machine's cores). */
+  threads?: number;
+  /** Training batches decoded ahead of the step (default 2). */
+  prefetch?: number;
+  onProgress?: (progress: FineTuneProgress) => void;
+  /** Stops within one step: a checkpoint is written, then the promise rejects with an AbortError. */
+  signal?: AbortSignal;
+}
+
+export interface FineTuneEpoch {
+  epoch: number;
+  trainLoss: number;
+  trainAcc1: number;
+  valClipAcc1: number;
+  valVideoAcc1: number;
+  /** The learning rate of the epoch's last step. */
+  lr: number;
+}
+
+export interface FineTuneResult {
+  history: FineTuneEpoch[];
+  /** The epoch with the highest validation video acc@1, exported to best.pt. */
+  best: { epoch: number; valVideoAcc1: number; path: string } | null;
+  /** The export after the last epoch. */
+  final: { path: string };
+}
+
+// What defines a run: a resume must agree on all of it.
+interface JobOptions {
+  model: string;
+  numClasses: number;
+  labels: string[];
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  warmupEpochs: number;
+  warmupDecay: number;
+  milestones: number[];
+  gamma: number;
+  clipLength: number;
+  frameRate: number;
+  clipsPerVideo: number;
+  freezeBackbone: boolean;
+  amp: boolean;
+  seed: number;
+}
+
+// checkpoint.json: where the run stands after the checkpoint it names.
+interface RunState {
+  format: 'torchvideo-finetune';
+  version: 1;
+  checkpoint: string;
+  /** The epoch in progress and the next batch of it (batch 0 of the next epoch after an epoch ends). */
+  epoch: number;
+  batch: number;
+  iteration: number;
+  running: { lossSum: number; correct: number; clips: number };
+  history: FineTuneEpoch[];
+  best: { epoch: number; valVideoAcc1: number } | null;
+  job: JobOptions;
+}
+
+const STATE_FILE = 'checkpoint.json';
+
+function abortError(): Error {
+  return new DOMException('the fine-tuning was aborted', 'AbortError');
+}
+
+function checkRate(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  expectType(typeof value === 'number', name, 'a number', value);
+  expectRange(Number.isFinite(value as number) && (value as number) >= 0, name, 'a finite number >= 0', value);
+  return value as number;
+}
+
+function checkpointError(message: string, file: string): TorchVideoError {
+  const error = new TorchVideoError(message, 'ERR_CHECKPOINT');
+  error.path = file;
+  return error;
+}
+
+function readState(outDir: string): RunState | undefined {
+  const file = path.join(outDir, STATE_FILE);
+  if (!fs.existsSync(file)) return undefined;
+  let state: RunState;
+  try {
+    state = JSON.parse(fs.readFileSync(file, 'utf8')) as RunState;
+  } catch (error) {
+    throw checkpointError(`cannot resume from '${file}': it is not a readable fine-tuning state (${(error as Error).message})`, file);
+  }
+  if (state?.format !== 'torchvideo-finetune' || state.version !== 1 || typeof state.checkpoint !== 'string') {
+    throw checkpointError(`cannot resume from '${file}': it is not a torchvideo fine-tuning state`, file);
+  }
+  return state;
+}
+
+function differingOption(a: JobOptions, b: JobOptions): keyof JobOptions | undefined {
+  for (const key of Object.keys(a) as (keyof JobOptions)[]) {
+    if (JSON.stringify(a[key]) !== JSON.stringify(b[key])) return key;
+  }
+  return undefined;
+}
+
+/** The dataset's class index of a video: by name among the classes, or the integer label itself. */
+function classOf(video: DatasetVideo, classes: string[], numClasses: number): number {
+  const index = typeof video.label === 'number' ? video.label : classes.indexOf(video.label);
+  if (index < 0 || index >= numClasses) {
+    throw new TorchVideoError(`${video.source}: label '${video.label}' is not one of the ${numClasses} classes trained`, 'ERR_DATASET');
+  }
+  return index;
+}
+
+function copyFileAtomic(from: string, to: string): void {
+  const temporary = path.join(path.dirname(to), `.${path.basename(to)}.${process.pid}.tmp`);
+  fs.copyFileSync(from, temporary);
+  const fd = fs.openSync(temporary, 'r+');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(temporary, to);
+  syncFolder(path.dirname(to));
+}
+
+function checkWritable(outDir: string): void {
+  try {
+    fs.mkdirSync(outDir, { recursive: true });
+    fs.accessSync(outDir, fs.constants.W_OK);
+    const probe = path.join(outDir, `.write-test.${process.pid}`);
+    fs.writeFileSync(probe, '');
+    fs.rmSync(probe);
+  } catch (error) {
+    const wrapped = new Error(`cannot write to outDir '${outDir}': ${(error as Error).message}`, { cause: error });
+    (wrapped as Error & { code?: string }).code = (error as { code?: string }).code;
+    throw wrapped;
+  }
+}
+
+/**
+ * Fine-tunes a network on a labelled video set with torchvision's recipe (see the README, "Fine-tuning").
+ * @throws TypeError / RangeError (rejects) for bad options, and a resume whose options differ from the run's.
+ * @throws TorchVideoError (rejects) ERR_DATASET (a label outside the classes), ERR_CHECKPOINT (a torn or
+ *   foreign checkpoint in outDir), the errors of Trainer.create / Trainer.restore / loadDataset / evaluate.
+ * @throws Error with the file system's code when outDir cannot be written.
+ * @throws AbortError (rejects) when `signal` aborts, after writing a checkpoint.
+ */
+export async function fineTune(options: FineTuneOptions): Promise<FineTuneResult> {
+  const opts = checkOptions(options) as Partial<FineTuneOptions>;
+  const model = checkString(opts.model, 'options.model');
+  const outDir = path.resolve(checkString(opts.outDir, 'options.outDir'));
+  const epochs = checkInteger(opts.epochs, 'options.epochs', 45, { min: 1, max: 100000 });
+  const batchSize = checkInteger(opts.batchSize, 'options.batchSize', 16, { min: 1, max: 4096 });
+  const lr = checkRate(opts.lr, 'options.lr', 0.01);
+  const momentum = checkRate(opts.momentum, 'options.momentum', 0.9);
+  const weightDecay = checkRate(opts.weightDecay, 'options.weightDecay', 1e-4);
+  const warmupEpochs = checkInteger(opts.warmupEpochs, 'options.warmupEpochs', 10, { min: 0, max: 100000 });
+  const warmupDecay = checkRate(opts.warmupDecay, 'options.warmupDecay', 0.001);
+  const gamma = checkRate(opts.gamma, 'options.gamma', 0.1);
+  const milestones = opts.milestones ?? [20, 30, 40];
+  expectType(Array.isArray(milestones), 'options.milestones', 'an array of epochs', milestones);
+  milestones.forEach((m, i) => checkInteger(m, `options.milestones[${i}]`, undefined, { min: 0, max: 100000 }));
+  const clipLength = checkInteger(opts.clipLength, 'options.clipLength', 16, { min: 1, max: 10000 });
+  const frameRate = opts.frameRate ?? 15;
+  expectRange(
+    typeof frameRate === 'number' && frameRate > 0 && Number.isFinite(frameRate),
+    'options.frameRate',
+    'a positive number',
+    frameRate,
+  );
+  const clipsPerVideo = checkInteger(opts.clipsPerVideo, 'options.clipsPerVideo', 5, { min: 1, max: 10000 });
+  const freezeBackbone = checkBoolean(opts.freezeBackbone, 'options.freezeBackbone', false);
+  const amp = checkBoolean(opts.amp, 'options.amp', false);
+  const device = opts.device ?? 'cpu';
+  const resume = checkBoolean(opts.resume, 'options.resume', false);
+  const checkpointEvery =
+    opts.checkpointEvery === undefined ? undefined : checkInteger(opts.checkpointEvery, 'options.checkpointEvery', undefined, { min: 1 });
+  const prefetch = checkInteger(opts.prefetch, 'options.prefetch', 2, { min: 0, max: 64 });
+  expectType(opts.onProgress === undefined || typeof opts.onProgress === 'function', 'options.onProgress', 'a function', opts.onProgress);
+  expectType(opts.signal === undefined || opts.signal instanceof AbortSignal, 'options.signal', 'an AbortSignal', opts.signal);
+  expectType(
+    typeof opts.train === 'string' || (typeof opts.train === 'object' && opts.train !== null),
+    'options.train',
+    'a dataset path or a Dataset',
+    opts.train,
+  );
+  expectType(
+    typeof opts.val === 'string' || (typeof opts.val === 'object' && opts.val !== null),
+    'options.val',
+    'a dataset path or a Dataset',
+    opts.val,
+  );
+  const signal = opts.signal;
+  if (signal?.aborted) throw abortError();
+  checkWritable(outDir);
+
+  const train = typeof opts.train === 'string' ? await loadDataset(opts.train) : (opts.train as Dataset);
+  const val = typeof opts.val === 'string' ? await loadDataset(opts.val) : (opts.val as Dataset);
+  const numClasses = checkInteger(opts.numClasses, 'options.numClasses', train.classes.length, { min: 1, max: 1e9 });
+  const labels = train.classes.length === numClasses ? [...train.classes] : Array.from({ length: numClasses }, (_, i) => `class_${i}`);
+  const previous = resume ? readState(outDir) : undefined;
+  const seed = checkInteger(opts.seed, 'options.seed', previous?.job.seed ?? randomInt(0, 2 ** 47), { min: 0 });
+  const job: JobOptions = {
+    model: path.resolve(model),
+    numClasses,
+    labels,
+    epochs,
+    batchSize,
+    lr,
+    momentum,
+    weightDecay,
+    warmupEpochs,
+    warmupDecay,
+    milestones: [...milestones],
+    gamma,
+    clipLength,
+    frameRate,
+    clipsPerVideo,
+    freezeBackbone,
+    amp,
+    seed,
+  };
+  if (previous) {
+    const key = differingOption(previous.job, job);
+    if (key !== undefined) {
+      throw new RangeError(
+        `cannot resume the run in '${outDir}' with other options: ${key} was ${JSON.stringify(previous.job[key])}, now ${JSON.stringify(job[key])}`,
+      );
+    }
+  }
+
+  const videos: TrainingSetVideo[] = train.videos.map((video) => ({
+    path: video.path,
+    label: classOf(video, train.classes, numClasses),
+    frameIndex: video.info.frameIndex,
+  }));
+  const timing: TrainingVideo[] = train.videos.map((video) => ({
+    frameCount: video.info.frameCount as number,
+    fps: video.info.fps as number,
+  }));
+
+  const trainer = previous
+    ? await Trainer.restore(path.join(outDir, previous.checkpoint), { device, threads: opts.threads })
+    : await Trainer.create({
+        model,
+        numClasses,
+        labels,
+        device,
+        lr,
+        momentum,
+        weightDecay,
+        freezeBackbone,
+        amp,
+        seed,
+        threads: opts.threads,
+      });
+  try {
+    const { preprocessing } = trainer.info;
+    const preprocess = nativePreprocessOptions({ preprocessing });
+    const epochOptions = {
+      clipLength,
+      frameRate,
+      clipsPerVideo,
+      resizeSize: preprocessing.resizeSize,
+      cropSize: preprocessing.cropSize[0],
+      seed,
+    };
+    const itersPerEpoch = batchCount(trainingEpoch(timing, { ...epochOptions, epoch: 0 }).length, batchSize);
+    if (itersPerEpoch === 0) {
+      throw new RangeError(`the training set has no clip of ${clipLength} frames at ${frameRate} fps: every video is shorter`);
+    }
+    const schedule = { lr, itersPerEpoch, warmupEpochs, warmupDecay, milestones, gamma };
+
+    const state: RunState = previous ?? {
+      format: 'torchvideo-finetune',
+      version: 1,
+      checkpoint: '',
+      epoch: 0,
+      batch: 0,
+      iteration: 0,
+      running: { lossSum: 0, correct: 0, clips: 0 },
+      history: [],
+      best: null,
+      job,
+    };
+    const position = () => `${state.epoch}/${state.batch}/${state.iteration}`;
+    let saved = previous ? position() : '';
+    const checkpoint = async () => {
+      if (saved === position()) return;
+      const name = `checkpoint-${String(state.iteration).padStart(8, '0')}.pt`;
+      await trainer.saveCheckpoint(path.join(outDir, name));
+      const old = state.checkpoint;
+      state.checkpoint = name;
+      writeFileAtomic(path.join(outDir, STATE_FILE), JSON.stringify(state, null, 1));
+      // The old checkpoint goes only once the new one is named in checkpoint.json.
+      if (old && old !== name) fs.rmSync(path.join(outDir, old), { force: true });
+      saved = position();
+    };
+    if (!previous) await checkpoint();
+
+    const modelFile = path.join(outDir, 'model.pt');
+    while (state.epoch < epochs) {
+      const clips = trainingEpoch(timing, { ...epochOptions, epoch: state.epoch });
+      const started = performance.now();
+      let clipsThisRun = 0;
+      const batches = trainBatches(videos, clips, {
+        batchSize,
+        preprocess,
+        prefetch,
+        threadsPerVideo: 1,
+        startBatch: state.batch,
+      });
+      for await (const batch of batches) {
+        try {
+          if (signal?.aborted) {
+            await checkpoint();
+            throw abortError();
+          }
+          const rate = learningRateAt(state.iteration, schedule);
+          trainer.setLearningRate(rate);
+          const { loss, correct } = await trainer.step(batch.clips, batch.labels);
+          const size = batch.labels.shape[0];
+          state.running.lossSum += loss * size;
+          state.running.correct += correct;
+          state.running.clips += size;
+          state.iteration++;
+          state.batch++;
+          clipsThisRun += size;
+          const seconds = (performance.now() - started) / 1000;
+          const clipsPerSec = clipsThisRun / Math.max(seconds, 1e-9);
+          opts.onProgress?.({
+            epoch: state.epoch,
+            epochs,
+            batch: state.batch,
+            batches: itersPerEpoch,
+            loss: state.running.lossSum / state.running.clips,
+            lr: rate,
+            clipsPerSec,
+            etaSec: ((itersPerEpoch - state.batch) * batchSize) / Math.max(clipsPerSec, 1e-9),
+          });
+          if (checkpointEvery !== undefined && state.iteration % checkpointEvery === 0) await checkpoint();
+        } finally {
+          batch.clips.dispose();
+          batch.labels.dispose();
+        }
+      }
+      if (signal?.aborted) {
+        await checkpoint();
+        throw abortError();
+      }
+
+      // Validation: the export as loadModel loads it, scored by evaluate().
+      await trainer.exportModel(modelFile, { labels });
+      const report = await evaluate({ model: modelFile, device, data: val, clipsPerVideo, clipLength, frameRate, batchSize, signal });
+      const entry: FineTuneEpoch = {
+        epoch: state.epoch,
+        trainLoss: state.running.lossSum / Math.max(state.running.clips, 1),
+        trainAcc1: state.running.correct / Math.max(state.running.clips, 1),
+        valClipAcc1: report.clipAcc1,
+        valVideoAcc1: report.videoAcc1,
+        lr: trainer.learningRate,
+      };
+      state.history.push(entry);
+      if (state.best === null || entry.valVideoAcc1 > state.best.valVideoAcc1) {
+        copyFileAtomic(modelFile, path.join(outDir, 'best.pt'));
+        copyFileAtomic(path.join(outDir, 'model.json'), path.join(outDir, 'best.json'));
+        state.best = { epoch: state.epoch, valVideoAcc1: entry.valVideoAcc1 };
+      }
+      writeFileAtomic(path.join(outDir, 'history.jsonl'), state.history.map((h) => JSON.stringify(h)).join('\n') + '\n');
+      await writeCurves(path.join(outDir, 'curves.svg'), state.history);
+      // The position after this epoch: the next epoch's first batch.
+      state.epoch++;
+      state.batch = 0;
+      state.running = { lossSum: 0, correct: 0, clips: 0 };
+      await checkpoint();
+    }
+    if (!fs.existsSync(modelFile)) await trainer.exportModel(modelFile, { labels });
+    return {
+      history: state.history,
+      best: state.best && { ...state.best, path: path.join(outDir, 'best.pt') },
+      final: { path: modelFile },
+    };
+  } finally {
+    trainer.dispose();
+  }
+}
