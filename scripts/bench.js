@@ -5,10 +5,13 @@
 // weights; ratios; the p99 event-loop delay while torchvideo computes; RSS growth.
 //
 //   node scripts/bench.js [--arch r3d_18,mc3_18,r2plus1d_18] [--batch 1,8] [--iters 5] [--no-scripted]
-//                         [--no-python] [--no-onnx] [--no-video] [--no-train] [--json FILE]
+//                         [--no-python] [--no-onnx] [--no-video] [--no-train] [--no-train-data] [--json FILE]
 //
 // The training row: Trainer.step (forward, cross-entropy, backward, SGD) on r3d_18 at batch 8, ms/clip,
 // beside the same step in PyTorch on the same export (bench_python.py --modes train).
+// The training-data row (--no-train-data skips it): trainBatches alone, the batches of a training epoch
+// (RandomClipSampler windows, the training preset) of the evaluation rows' videos at batch 8, clips/s,
+// against the training row's Trainer.step clips/s (target: the pipeline at least as fast as the step).
 //
 // GPU rows: node scripts/bench.js --device cuda[:N] [--arch ...] [--batch 1,32] [--precision float32,half]
 //                                 [--iters 20] [--no-python] [--json FILE]
@@ -51,6 +54,7 @@ const { values: args } = parseArgs({
     'no-onnx': { type: 'boolean', default: false },
     'no-video': { type: 'boolean', default: false },
     'no-train': { type: 'boolean', default: false },
+    'no-train-data': { type: 'boolean', default: false },
     json: { type: 'string' },
   },
 });
@@ -230,6 +234,19 @@ async function benchVideoPipeline() {
   return { decode: rows, classify: { modelOnlyMs: modelOnly, endToEndMs: endToEnd } };
 }
 
+// The evaluation row's set, made as benchEvaluation makes it: 6 copies of the 320x240 video in 3 classes.
+function evaluationSet() {
+  const VIDEOS = 6;
+  const data = path.join(BENCH_DIR, 'eval-set');
+  const file = benchVideo(320, 240);
+  for (let i = 0; i < VIDEOS; i++) {
+    const dir = path.join(data, ['abseiling', 'archery', 'zumba'][i % 3]);
+    fs.mkdirSync(dir, { recursive: true });
+    if (!fs.existsSync(path.join(dir, `v${i}.mp4`))) fs.copyFileSync(file, path.join(dir, `v${i}.mp4`));
+  }
+  return data;
+}
+
 // An evaluation job against the network alone on the same clips at the same batch (target >= 0.9),
 // and the decode ceiling: every video's clips decoded at once, all decode threads busy.
 async function benchEvaluation() {
@@ -303,6 +320,56 @@ async function benchTraining() {
     pytorchMsPerClip = JSON.parse(out).rows[0]?.msPerClip;
   }
   return { arch: TRAIN_ARCH, batch: TRAIN_BATCH, msPerClip, pytorchMsPerClip };
+}
+
+// The training data pipeline alone, as fineTune drives it (prefetch 2, one FFmpeg thread per video): the
+// batches of training epochs over the evaluation rows' videos, with the training network's preprocessing.
+// Epoch 0 warms the decoders and the page cache; epochs 1..TRAIN_DATA_EPOCHS are timed.
+const TRAIN_DATA_EPOCHS = 10;
+async function benchTrainingData() {
+  const { loadDataset } = require(path.join(ROOT, 'dist', 'eval', 'dataset.js'));
+  const { readSidecar, DEFAULT_PREPROCESSING } = require(path.join(ROOT, 'dist', 'sidecar.js'));
+  const { trainingEpoch } = require(path.join(ROOT, 'dist', 'train', 'clip-sampler.js'));
+  const { trainBatches } = require(path.join(ROOT, 'dist', 'train', 'train-batches.js'));
+  const data = evaluationSet();
+  const dataset = await loadDataset(data, { indexPath: path.join(BENCH_DIR, 'eval-index.json') });
+  const preprocessing = readSidecar(path.join(MODELS, `${TRAIN_ARCH}.pt`))?.preprocessing ?? DEFAULT_PREPROCESSING;
+  const preprocess = nativePreprocessOptions({ preprocessing });
+  const videos = dataset.videos.map((video) => ({
+    path: video.path,
+    label: dataset.classes.indexOf(video.label),
+    frameIndex: video.info.frameIndex,
+  }));
+  const timing = dataset.videos.map((video) => ({ frameCount: video.info.frameCount, fps: video.info.fps }));
+  const epochOptions = {
+    clipLength: CLIP[1],
+    frameRate: 15,
+    clipsPerVideo: 5,
+    resizeSize: preprocessing.resizeSize,
+    cropSize: preprocessing.cropSize[0],
+    seed: 0,
+  };
+  let clips = 0;
+  let seconds = 0;
+  for (let epoch = 0; epoch <= TRAIN_DATA_EPOCHS; epoch++) {
+    const start = performance.now();
+    let count = 0;
+    const batches = trainBatches(videos, trainingEpoch(timing, { ...epochOptions, epoch }), {
+      batchSize: TRAIN_BATCH,
+      preprocess,
+      prefetch: 2,
+      threadsPerVideo: 1,
+    });
+    for await (const batch of batches) {
+      count += batch.labels.shape[0];
+      batch.clips.dispose();
+      batch.labels.dispose();
+    }
+    if (epoch === 0) continue;
+    clips += count;
+    seconds += (performance.now() - start) / 1000;
+  }
+  return { videos: videos.length, batch: TRAIN_BATCH, clips, clipsPerSec: clips / seconds };
 }
 
 // ---------------------------------------------------------------------------------------- CUDA rows
@@ -577,6 +644,16 @@ async function main() {
       `\ntraining step (forward + cross-entropy + backward + SGD), ${arch} batch ${batch}, 16x112x112: ` +
         `torchvideo ${fmt(msPerClip)} ms/clip, PyTorch ${fmt(pytorchMsPerClip)} ms/clip = ${ratio(msPerClip, pytorchMsPerClip)}`,
     );
+    if (!args['no-train-data']) {
+      const data = await benchTrainingData();
+      const stepClipsPerSec = 1000 / msPerClip;
+      training.data = { ...data, stepClipsPerSec, ratio: data.clipsPerSec / stepClipsPerSec };
+      console.log(
+        `training data (trainBatches: RandomClipSampler clips + training preset, ${data.videos} videos of 320x240 H.264, ` +
+          `batch ${data.batch}, ${data.clips} clips): ${data.clipsPerSec.toFixed(1)} clips/s vs ${stepClipsPerSec.toFixed(2)} clips/s ` +
+          `for Trainer.step = ${training.data.ratio.toFixed(1)}x (target: data pipeline >= step, the step never waits)`,
+      );
+    }
   }
   if (args.json)
     fs.writeFileSync(args.json, JSON.stringify({ versions, threads: THREADS, python, results, finite, video, training }, null, 2));

@@ -3,11 +3,13 @@
 import { runClassify, CLASSIFY_USAGE } from './cli/classify';
 import { runDemo } from './cli/demo';
 import { runEvaluate, runEvaluateMerge, EVALUATE_USAGE } from './cli/evaluate';
+import { runFinetune, FINETUNE_USAGE } from './cli/finetune';
 import { versions } from './versions';
 
 const USAGE = `Usage:
   ${CLASSIFY_USAGE}
   ${EVALUATE_USAGE}
+  ${FINETUNE_USAGE}
   torchvideo demo [video...] [--models DIR] [--device cpu|cuda]   classify real video with each network
   torchvideo --version
 `;
@@ -30,6 +32,8 @@ async function main(argv: string[]): Promise<number> {
       return runEvaluate(rest);
     case 'evaluate-merge':
       return runEvaluateMerge(rest);
+    case 'finetune':
+      return runFinetune(rest);
     case 'demo':
       return runDemo(rest);
     case '--version':

@@ -1,0 +1,248 @@
+// torchvideo finetune --model M.pt --train DATA --val DATA --out DIR [...]: fineTune() from the shell. A
+// progress bar per epoch on stderr, a line per epoch on stdout, where the outputs are at the end; Ctrl-C or
+// SIGTERM stop within one step after a checkpoint, and --resume continues from it.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { SingleBar } from 'cli-progress';
+import { TorchVideoError } from '../errors';
+import { fineTune, type FineTuneEpoch, type FineTuneOptions } from '../train/fine-tune';
+
+export const FINETUNE_USAGE = `torchvideo finetune --model MODEL.pt --train DIR|list --val DIR|list --out DIR [--epochs 45] [--batch 16] [--lr 0.01]
+                   [--device cpu|cuda|cuda:N] [--amp] [--freeze-backbone] [--clips 5] [--clip-length 16] [--frame-rate 15]
+                   [--warmup-epochs 10] [--seed N] [--checkpoint-every N] [--resume] [--json] [--progress]`;
+
+const DEVICE_PATTERN = /^(cpu|cuda(:\d{1,3})?)$/;
+const NUMBER_PATTERN = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+function integer(text: string | undefined, name: string, min: number): number | undefined {
+  if (text === undefined) return undefined;
+  const value = NUMBER_PATTERN.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new RangeError(`expected --${name} to be ${min === 1 ? 'a positive integer' : `an integer >= ${min}`}, got '${text}'`);
+  }
+  return value;
+}
+
+function number(text: string | undefined, name: string, { positive }: { positive: boolean }): number | undefined {
+  if (text === undefined) return undefined;
+  const value = NUMBER_PATTERN.test(text) ? Number(text) : NaN;
+  if (!Number.isFinite(value) || value < 0 || (positive && value === 0)) {
+    throw new RangeError(`expected --${name} to be ${positive ? 'a positive number' : 'a finite number >= 0'}, got '${text}'`);
+  }
+  return value;
+}
+
+const percent = (x: number) => `${(x * 100).toFixed(2)}%`;
+const rate = (lr: number) => String(Number(lr.toPrecision(4)));
+
+function duration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  const s = Math.max(0, Math.round(seconds));
+  return s >= 3600
+    ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
+    : s >= 60
+      ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`
+      : `${s}s`;
+}
+
+/** The stdout line of an epoch (numbered from 1, as the bar does; history.jsonl counts from 0). */
+function epochLine(entry: FineTuneEpoch, epochs: number): string {
+  return (
+    `epoch ${entry.epoch + 1}/${epochs}  train loss ${entry.trainLoss.toFixed(4)}  train acc@1 ${percent(entry.trainAcc1)}` +
+    `  val clip acc@1 ${percent(entry.valClipAcc1)}  val video acc@1 ${percent(entry.valVideoAcc1)}  lr ${rate(entry.lr)}`
+  );
+}
+
+const OPTIONS = {
+  model: { type: 'string' },
+  train: { type: 'string' },
+  val: { type: 'string' },
+  out: { type: 'string' },
+  epochs: { type: 'string' },
+  batch: { type: 'string' },
+  lr: { type: 'string' },
+  device: { type: 'string', default: 'cpu' },
+  amp: { type: 'boolean', default: false },
+  'freeze-backbone': { type: 'boolean', default: false },
+  clips: { type: 'string' },
+  'clip-length': { type: 'string' },
+  'frame-rate': { type: 'string' },
+  'warmup-epochs': { type: 'string' },
+  seed: { type: 'string' },
+  'checkpoint-every': { type: 'string' },
+  resume: { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+  progress: { type: 'boolean', default: false },
+} as const;
+
+/** Parses and checks the whole command line; nothing is loaded or written. */
+function parseCommandLine(argv: string[]): { options: FineTuneOptions; json: boolean; progress: boolean } {
+  // `--lr -1` reaches the flag's own check (parseArgs alone would call a value starting with '-' ambiguous).
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const flag = /^--([a-z-]+)$/.exec(argv[i])?.[1];
+    const takesValue = flag !== undefined && Object.hasOwn(OPTIONS, flag) && OPTIONS[flag as keyof typeof OPTIONS].type === 'string';
+    if (takesValue && i + 1 < argv.length && /^-\.?\d/.test(argv[i + 1])) args.push(`${argv[i]}=${argv[++i]}`);
+    else args.push(argv[i]);
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({ args, allowPositionals: true, options: OPTIONS });
+  } catch (error) {
+    // parseArgs' own TypeError (an unknown flag, a flag without its value), with the usage.
+    const wrapped = new TypeError(`${(error as Error).message}\nUsage: ${FINETUNE_USAGE}`, { cause: error });
+    (wrapped as TypeError & { code?: string }).code = (error as { code?: string }).code;
+    throw wrapped;
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length > 0) throw new RangeError(`unexpected argument '${positionals[0]}'\nUsage: ${FINETUNE_USAGE}`);
+  if (!values.model) throw new RangeError(`expected --model MODEL.pt (the export to start from)\nUsage: ${FINETUNE_USAGE}`);
+  if (!values.train) throw new RangeError(`expected --train DIR|list (the training set)\nUsage: ${FINETUNE_USAGE}`);
+  if (!values.val) throw new RangeError(`expected --val DIR|list (the validation set)\nUsage: ${FINETUNE_USAGE}`);
+  if (!values.out) throw new RangeError(`expected --out DIR (checkpoints, model.pt, best.pt, history, curves)\nUsage: ${FINETUNE_USAGE}`);
+  const device = values.device;
+  if (!DEVICE_PATTERN.test(device)) throw new RangeError(`expected --device to be cpu, cuda or cuda:N, got '${device}'`);
+  if (values.amp && device === 'cpu') {
+    throw new RangeError('expected --amp to be used with --device cuda or cuda:N (mixed precision is float16 autocast on CUDA)');
+  }
+  const options: FineTuneOptions = {
+    model: values.model,
+    train: values.train,
+    val: values.val,
+    outDir: values.out,
+    epochs: integer(values.epochs, 'epochs', 1),
+    batchSize: integer(values.batch, 'batch', 1),
+    lr: number(values.lr, 'lr', { positive: false }),
+    device,
+    amp: values.amp,
+    freezeBackbone: values['freeze-backbone'],
+    clipsPerVideo: integer(values.clips, 'clips', 1),
+    clipLength: integer(values['clip-length'], 'clip-length', 1),
+    frameRate: number(values['frame-rate'], 'frame-rate', { positive: true }),
+    warmupEpochs: integer(values['warmup-epochs'], 'warmup-epochs', 0),
+    seed: integer(values.seed, 'seed', 0),
+    checkpointEvery: integer(values['checkpoint-every'], 'checkpoint-every', 1),
+    resume: values.resume,
+  };
+  for (const key of Object.keys(options) as (keyof FineTuneOptions)[]) if (options[key] === undefined) delete options[key];
+  // The files the run needs, before any dataset is indexed or network loaded.
+  for (const [flag, file] of [
+    ['model', values.model],
+    ['train', values.train],
+    ['val', values.val],
+  ]) {
+    if (!fs.existsSync(file)) {
+      const error = new TorchVideoError(`--${flag}: no such file or folder '${file}'`, 'ERR_FILE_NOT_FOUND');
+      error.path = file;
+      throw error;
+    }
+  }
+  if (fs.existsSync(values.out) && !fs.statSync(values.out).isDirectory()) {
+    throw new RangeError(`expected --out to be a folder, got the file '${values.out}'`);
+  }
+  return { options, json: values.json, progress: values.progress };
+}
+
+/** Runs a fine-tuning job; resolves to the exit code (0; 130 when interrupted, resumable with --resume). */
+export async function runFinetune(argv: string[]): Promise<number> {
+  const { options, json, progress } = parseCommandLine(argv);
+  const outDir = options.outDir;
+  const epochs = options.epochs ?? 45;
+  const started = Date.now();
+  const historyFile = path.join(outDir, 'history.jsonl');
+  let printed = -1; // the last epoch whose line is on stdout
+
+  // history.jsonl is rewritten after each epoch's validation; lines written by this run are printed as they
+  // land (a stale file of an earlier run in --out is older than this run and ignored).
+  const printEpochs = (history: FineTuneEpoch[]) => {
+    for (const entry of history) {
+      if (entry.epoch <= printed) continue;
+      printed = entry.epoch;
+      if (!json) console.log(epochLine(entry, epochs));
+    }
+  };
+  const flushHistory = () => {
+    try {
+      if (fs.statSync(historyFile).mtimeMs < started) return;
+      const lines = fs.readFileSync(historyFile, 'utf8').split('\n').filter(Boolean);
+      printEpochs(lines.map((line) => JSON.parse(line) as FineTuneEpoch));
+    } catch {
+      // Not written yet, or mid-rename: the next look finds it.
+    }
+  };
+  const poll = setInterval(flushHistory, 500);
+  poll.unref();
+
+  const controller = new AbortController();
+  const interrupt = () => controller.abort();
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
+  const showBar = progress || Boolean(process.stderr.isTTY);
+  const bar = new SingleBar({
+    format: 'epoch {epoch}/{epochs} [{bar}] {value}/{total} batches | loss {loss} | lr {lr} | {rate} clips/s | ETA {left}',
+    stream: process.stderr,
+    noTTYOutput: progress,
+    notTTYSchedule: 10_000,
+    hideCursor: true,
+  });
+  let barEpoch = -1;
+  const stopBar = () => {
+    if (barEpoch < 0) return;
+    bar.stop();
+    barEpoch = -1;
+  };
+  try {
+    const result = await fineTune({
+      ...options,
+      signal: controller.signal,
+      onProgress: (p) => {
+        const payload = { epoch: p.epoch + 1, epochs: p.epochs, loss: p.loss.toFixed(4), lr: rate(p.lr), rate: p.clipsPerSec.toFixed(1) };
+        if (p.epoch !== barEpoch) {
+          stopBar();
+          flushHistory(); // the previous epoch's line before this epoch's bar
+          bar.start(p.batches, p.batch - 1, { ...payload, left: '?' });
+          barEpoch = p.epoch;
+        }
+        bar.update(p.batch, { ...payload, left: duration(p.etaSec) });
+        if (p.batch === p.batches) {
+          stopBar();
+          if (showBar) process.stderr.write(`validating epoch ${p.epoch + 1}/${p.epochs}...\n`);
+        }
+      },
+    });
+    stopBar();
+    printEpochs(result.history);
+    const files = {
+      model: result.final.path,
+      best: result.best?.path ?? null,
+      history: path.resolve(historyFile),
+      curves: path.resolve(outDir, 'curves.svg'),
+    };
+    if (json) {
+      console.log(JSON.stringify({ history: result.history, best: result.best, files }, null, 2));
+    } else {
+      console.log(`model    ${files.model} (+ model.json): after the last epoch`);
+      if (result.best) {
+        console.log(
+          `best     ${result.best.path} (+ best.json): epoch ${result.best.epoch + 1}, val video acc@1 ${percent(result.best.valVideoAcc1)}`,
+        );
+      }
+      console.log(`history  ${files.history}`);
+      console.log(`curves   ${files.curves}`);
+    }
+    return 0;
+  } catch (error) {
+    stopBar();
+    if ((error as Error).name === 'AbortError') {
+      flushHistory();
+      process.stderr.write(`torchvideo: interrupted; continue from the last checkpoint with --resume --out ${outDir}\n`);
+      return 130;
+    }
+    throw error;
+  } finally {
+    clearInterval(poll);
+    process.removeListener('SIGINT', interrupt);
+    process.removeListener('SIGTERM', interrupt);
+  }
+}
