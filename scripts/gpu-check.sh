@@ -31,7 +31,7 @@
 # 50 s after its start on an H200 machine's 16 cores.
 #
 # Options: --gpu-dir DIR  the folder prepare.sh made (default .gpu; env TORCHVIDEO_GPU_DIR)
-#          --no-check, --no-eval, --no-bench  skip that step
+#          --no-check, --no-trainer, --no-eval, --no-bench  skip that step
 #          video|folder  videos for the classifyVideo check and the evaluation pipeline (default: DIR/videos,
 #                        then the scripts' own lists)
 #          -- ...        the rest goes to scripts/bench.js (--arch, --batch, --precision, --iters, --no-python)
@@ -45,7 +45,7 @@ usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 die() { echo "gpu-check: $*" >&2; exit 2; }
 
 gpu_dir=${TORCHVIDEO_GPU_DIR:-.gpu}
-run_check=1 run_bench=1 run_eval=1 pack_deps=0
+run_check=1 run_trainer=1 run_bench=1 run_eval=1 pack_deps=0
 videos=() bench_args=()
 while (($#)); do
   case $1 in
@@ -54,6 +54,7 @@ while (($#)); do
     --no-check) run_check=0; shift ;;
     --no-bench) run_bench=0; shift ;;
     --no-eval) run_eval=0; shift ;;
+    --no-trainer) run_trainer=0; shift ;;
     --pack-deps) pack_deps=1; shift ;;
     -h | --help) usage; exit 0 ;;
     --) shift; bench_args=("$@"); break ;;
@@ -156,6 +157,8 @@ if ((run_check)); then
   [[ ${#videos[@]} -eq 0 && -d $G/videos ]] && videos=("$G/videos")
   log "CUDA checks: node test/gpu/check.js ${videos[*]}"
   node test/gpu/check.js "${videos[@]}" 2>&1 | tee "$OUT/check.log" || status=1
+fi
+if ((run_trainer)); then
   log "trainer CUDA checks: node test/gpu/trainer-check.js"
   node test/gpu/trainer-check.js 2>&1 | tee "$OUT/trainer-check.log" || status=1
 fi

@@ -1,10 +1,12 @@
-// torchvideo demo [videos...]: the README's main job. Classifies real video with each network: the
-// given paths, else the clips in ../shared/videos when present plus clips made here with ffmpeg.
+// torchvideo demo [videos...]: the README's main job. Classifies real video with each network (the given
+// paths, else the clips in ../shared/videos when present plus clips made here with ffmpeg), then runs the
+// offline fine-tuning demo (demo-finetune.ts) unless --skip-finetune.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { classifyVideos } from '../classify';
+import { runFineTuneDemo } from './demo-finetune';
 import { loadModel } from '../model';
 import { versions } from '../versions';
 
@@ -55,7 +57,12 @@ export async function runDemo(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { models: { type: 'string', default: path.join(ROOT, 'models') }, device: { type: 'string', default: 'cpu' } },
+    options: {
+      models: { type: 'string', default: path.join(ROOT, 'models') },
+      device: { type: 'string', default: 'cpu' },
+      'skip-finetune': { type: 'boolean', default: false },
+      out: { type: 'string', default: path.join(ROOT, 'demo-out') },
+    },
   });
   const videos = positionals.length > 0 ? positionals : demoVideos();
   console.log(`torchvideo ${versions.torchvideo} (LibTorch ${versions.libtorch}, FFmpeg ${versions.ffmpeg})`);
@@ -93,5 +100,8 @@ export async function runDemo(argv: string[]): Promise<number> {
         '(needs a download), or --weights /path/to/state_dict.pth for a local torchvision checkpoint.',
     );
   }
-  return failures > 0 ? 1 : 0;
+  if (failures > 0) return 1;
+  if (values['skip-finetune']) return 0;
+  console.log();
+  return runFineTuneDemo(values.models as string, values.out as string, values.device as string);
 }

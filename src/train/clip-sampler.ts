@@ -29,6 +29,8 @@ export interface TrainingEpochOptions {
   cropSize: number;
   seed: number;
   epoch: number;
+  /** Probability of the horizontal flip (default 0.5, the preset's hflip_prob). */
+  hflipProb?: number;
 }
 
 /** mulberry32: a small, fast 32-bit generator; enough for shuffles and crop offsets. */
@@ -89,7 +91,7 @@ export function trainingEpoch(videos: TrainingVideo[], options: TrainingEpochOpt
     ...chosen[i],
     // The preset's order: the flip, then RandomCrop's top and left.
     draw: {
-      flip: random.next() < 0.5,
+      flip: random.next() < (options.hflipProb ?? 0.5),
       top: random.integer(0, resizeSize[0] - cropSize),
       left: random.integer(0, resizeSize[1] - cropSize),
     },

@@ -58,6 +58,11 @@ export interface FineTuneOptions {
   /** Training windows drawn per video each epoch, and validation clips per video (default 5). */
   clipsPerVideo?: number;
   freezeBackbone?: boolean;
+  /**
+   * Probability of the training preset's horizontal flip (default 0.5, torchvision's hflip_prob). Set 0
+   * when a flip changes the class, e.g. motion to the left or right.
+   */
+  hflipProb?: number;
   amp?: boolean;
   device?: string;
   /** Where checkpoints, exports, history and curves go. */
@@ -113,6 +118,7 @@ interface JobOptions {
   frameRate: number;
   clipsPerVideo: number;
   freezeBackbone: boolean;
+  hflipProb: number;
   amp: boolean;
   seed: number;
 }
@@ -243,6 +249,8 @@ export async function fineTune(options: FineTuneOptions): Promise<FineTuneResult
   const clipsPerVideo = checkInteger(opts.clipsPerVideo, 'options.clipsPerVideo', 5, { min: 1, max: 10000 });
   const freezeBackbone = checkBoolean(opts.freezeBackbone, 'options.freezeBackbone', false);
   const amp = checkBoolean(opts.amp, 'options.amp', false);
+  const hflipProb = checkRate(opts.hflipProb, 'options.hflipProb', 0.5);
+  expectRange(hflipProb <= 1, 'options.hflipProb', 'a probability in [0, 1]', hflipProb);
   const device = opts.device ?? 'cpu';
   const resume = checkBoolean(opts.resume, 'options.resume', false);
   const checkpointEvery =
@@ -289,6 +297,7 @@ export async function fineTune(options: FineTuneOptions): Promise<FineTuneResult
     frameRate,
     clipsPerVideo,
     freezeBackbone,
+    hflipProb,
     amp,
     seed,
   };

@@ -6,6 +6,22 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EpochRandom } from './clip-sampler';
 
+/** The preprocessing a network trained on the default moving shapes expects: 8 frames at 15 fps, 64x64 cropped to 56. */
+export const MOVING_SHAPES_PREPROCESSING = { clip_length: 8, frame_rate: 15, resize_size: [64, 64], crop_size: [56, 56] };
+
+/**
+ * A starting export for the moving shapes: `source` (e.g. models/r3d_18.pt) copied unchanged to `dest`,
+ * with its sidecar's preprocessing replaced by MOVING_SHAPES_PREPROCESSING (the file's sha256 still holds).
+ */
+export function shapesStartingExport(source: string, dest: string): string {
+  fs.mkdirSync(path.dirname(dest), { recursive: true });
+  fs.copyFileSync(source, dest);
+  const sidecarOf = (file: string) => file.replace(/\.(pt|pth|ts|torchscript)$/i, '') + '.json';
+  const sidecar = JSON.parse(fs.readFileSync(sidecarOf(source), 'utf8')) as Record<string, unknown>;
+  fs.writeFileSync(sidecarOf(dest), JSON.stringify({ ...sidecar, ...MOVING_SHAPES_PREPROCESSING }, null, 1));
+  return dest;
+}
+
 export const DIRECTIONS = ['down', 'left', 'right', 'up'] as const;
 
 export interface MovingShapesOptions {
