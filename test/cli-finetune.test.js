@@ -53,19 +53,19 @@ t.test('a tiny fine-tuning run writes its outputs and reports them', async (t) =
   t.match(fs.readFileSync(path.join(out, 'curves.svg'), 'utf8'), /<svg/);
 });
 
-t.test('Ctrl-C stops with exit 130 after a checkpoint, and --resume ends as the uninterrupted run', async (t) => {
-  const out = path.join(root, 'interrupted');
-  const child = spawn(process.execPath, [CLI, 'finetune', ...job, '--out', out, '--checkpoint-every', '2'], {
+// Runs the job in `out` and sends `signal` once checkpoint.json is past `iteration`; resolves to the exit
+// code and stderr.
+async function interruptAfter(t, out, iteration, signal, extra = []) {
+  const child = spawn(process.execPath, [CLI, 'finetune', ...job, '--out', out, '--checkpoint-every', '2', ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
   child.stderr.on('data', (chunk) => (stderr += chunk));
-  // The checkpoint after step 2 is named in checkpoint.json: steps 3 to 6 are still to come.
   const timer = setInterval(() => {
     try {
-      if (JSON.parse(fs.readFileSync(path.join(out, 'checkpoint.json'), 'utf8')).iteration >= 2) {
+      if (JSON.parse(fs.readFileSync(path.join(out, 'checkpoint.json'), 'utf8')).iteration >= iteration) {
         clearInterval(timer);
-        child.kill('SIGINT');
+        child.kill(signal);
       }
     } catch {
       // not written yet, or being replaced
@@ -73,15 +73,22 @@ t.test('Ctrl-C stops with exit 130 after a checkpoint, and --resume ends as the 
   }, 50);
   const code = await new Promise((resolve) => child.on('exit', (c) => resolve(c)));
   clearInterval(timer);
-  t.equal(code, 130, 'exit code 130');
-  t.match(
-    stderr,
-    new RegExp(`interrupted; continue from the last checkpoint with --resume --out ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`),
-  );
-  const state = JSON.parse(fs.readFileSync(path.join(out, 'checkpoint.json'), 'utf8'));
-  t.ok(state.iteration >= 2 && state.iteration < 6, `stopped mid-epoch (after step ${state.iteration})`);
-  t.ok(fs.existsSync(path.join(out, state.checkpoint)), 'the checkpoint it names is there');
+  t.equal(code, 130, `${signal}: exit code 130`);
+  t.match(stderr, `interrupted; continue from the last checkpoint with --resume --out ${out}`, `${signal}: how to continue`);
+  return JSON.parse(fs.readFileSync(path.join(out, 'checkpoint.json'), 'utf8'));
+}
+
+t.test('Ctrl-C and SIGTERM stop with exit 130 after a checkpoint, and --resume ends as the uninterrupted run', async (t) => {
+  const out = path.join(root, 'interrupted');
+  // The checkpoint after step 2 is named in checkpoint.json: steps 3 to 6 are still to come.
+  const first = await interruptAfter(t, out, 2, 'SIGINT');
+  t.ok(first.iteration >= 2 && first.iteration < 6, `SIGINT: stopped mid-epoch (after step ${first.iteration})`);
+  t.ok(fs.existsSync(path.join(out, first.checkpoint)), 'the checkpoint it names is there');
   t.notOk(fs.existsSync(path.join(out, 'history.jsonl')), 'no epoch finished');
+  // Resumed, then stopped again (by a service manager's SIGTERM) two steps later.
+  const second = await interruptAfter(t, out, first.iteration + 1, 'SIGTERM', ['--resume']);
+  t.ok(second.iteration > first.iteration && second.iteration < 6, `SIGTERM: stopped after step ${second.iteration}`);
+  t.equal(fs.readdirSync(out).filter((name) => /^checkpoint-\d+\.pt$/.test(name)).length, 1, 'one checkpoint file kept');
 
   const resumed = run('finetune', ...job, '--out', out, '--resume');
   t.equal(resumed.status, 0, resumed.stderr);
