@@ -27,7 +27,8 @@ fs.writeFileSync(path.join(root, 'start.json'), JSON.stringify(sidecar, null, 2)
 
 // 12 videos x 2 clips = 6 batches of 4.
 const job = ['--model', model, '--train', train, '--val', val, '--epochs', '1', '--batch', '4', '--clip-length', '8'];
-job.push('--clips', '2', '--warmup-epochs', '0', '--seed', '1');
+// No flips: a mirrored clip of a square moving left is one moving right.
+job.push('--clips', '2', '--warmup-epochs', '0', '--seed', '1', '--hflip-prob', '0');
 const OUTPUTS = ['model.pt', 'model.json', 'best.pt', 'best.json', 'history.jsonl', 'curves.svg', 'checkpoint.json'];
 const historyOf = (out) => fs.readFileSync(path.join(out, 'history.jsonl'), 'utf8').split('\n').filter(Boolean);
 
@@ -124,6 +125,7 @@ t.test('bad command lines fail before any work, naming the flag', async (t) => {
     [[...job, '--out', out, '--batch', 'x'], /expected --batch to be a positive integer, got 'x'/],
     [[...job, '--out', out, '--frame-rate', '0'], /expected --frame-rate to be a positive number, got '0'/],
     [[...job, '--out', out, '--warmup-epochs', '1.5'], /expected --warmup-epochs to be an integer >= 0, got '1\.5'/],
+    [[...job, '--out', out, '--hflip-prob', '2'], /expected --hflip-prob to be a probability in \[0, 1\], got '2'/],
     [[...job, '--out', out, '--device', 'gpu'], /expected --device to be cpu, cuda or cuda:N, got 'gpu'/],
     [[...job, '--out', out, '--amp'], /expected --amp to be used with --device cuda/],
     [[...job, '--out', out, '--learning-rate', '0.1'], /Unknown option '--learning-rate'/],

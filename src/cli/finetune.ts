@@ -10,7 +10,7 @@ import { fineTune, type FineTuneEpoch, type FineTuneOptions } from '../train/fin
 
 export const FINETUNE_USAGE = `torchvideo finetune --model MODEL.pt --train DIR|list --val DIR|list --out DIR [--epochs 45] [--batch 16] [--lr 0.01]
                    [--device cpu|cuda|cuda:N] [--amp] [--freeze-backbone] [--clips 5] [--clip-length 16] [--frame-rate 15]
-                   [--warmup-epochs 10] [--seed N] [--checkpoint-every N] [--resume] [--json] [--progress]`;
+                   [--warmup-epochs 10] [--hflip-prob 0.5] [--seed N] [--checkpoint-every N] [--resume] [--json] [--progress]`;
 
 const DEVICE_PATTERN = /^(cpu|cuda(:\d{1,3})?)$/;
 const NUMBER_PATTERN = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
@@ -30,6 +30,13 @@ function number(text: string | undefined, name: string, { positive }: { positive
   if (!Number.isFinite(value) || value < 0 || (positive && value === 0)) {
     throw new RangeError(`expected --${name} to be ${positive ? 'a positive number' : 'a finite number >= 0'}, got '${text}'`);
   }
+  return value;
+}
+
+function probability(text: string | undefined, name: string): number | undefined {
+  if (text === undefined) return undefined;
+  const value = NUMBER_PATTERN.test(text) ? Number(text) : NaN;
+  if (!(value >= 0 && value <= 1)) throw new RangeError(`expected --${name} to be a probability in [0, 1], got '${text}'`);
   return value;
 }
 
@@ -69,6 +76,7 @@ const OPTIONS = {
   'clip-length': { type: 'string' },
   'frame-rate': { type: 'string' },
   'warmup-epochs': { type: 'string' },
+  'hflip-prob': { type: 'string' },
   seed: { type: 'string' },
   'checkpoint-every': { type: 'string' },
   resume: { type: 'boolean', default: false },
@@ -121,6 +129,7 @@ function parseCommandLine(argv: string[]): { options: FineTuneOptions; json: boo
     clipLength: integer(values['clip-length'], 'clip-length', 1),
     frameRate: number(values['frame-rate'], 'frame-rate', { positive: true }),
     warmupEpochs: integer(values['warmup-epochs'], 'warmup-epochs', 0),
+    hflipProb: probability(values['hflip-prob'], 'hflip-prob'),
     seed: integer(values.seed, 'seed', 0),
     checkpointEvery: integer(values['checkpoint-every'], 'checkpoint-every', 1),
     resume: values.resume,
