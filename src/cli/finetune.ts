@@ -210,10 +210,11 @@ export async function runFinetune(argv: string[]): Promise<number> {
         if (p.epoch !== barEpoch) {
           stopBar();
           flushHistory(); // the previous epoch's line before this epoch's bar
-          bar.start(p.batches, p.batch - 1, { ...payload, left: '?' });
+          bar.start(p.batches, p.batch, { ...payload, left: duration(p.etaSec) });
           barEpoch = p.epoch;
+        } else {
+          bar.update(p.batch, { ...payload, left: duration(p.etaSec) });
         }
-        bar.update(p.batch, { ...payload, left: duration(p.etaSec) });
         if (p.batch === p.batches) {
           stopBar();
           if (showBar) process.stderr.write(`validating epoch ${p.epoch + 1}/${p.epochs}...\n`);
