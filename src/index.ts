@@ -31,3 +31,4 @@ export {
   type TrainerInfo,
 } from './train/trainer';
 export { learningRateAt, type LearningRateScheduleOptions } from './train/schedule';
+export { fineTune, type FineTuneOptions, type FineTuneResult, type FineTuneEpoch, type FineTuneProgress } from './train/fine-tune';

@@ -345,6 +345,7 @@ export async function fineTune(options: FineTuneOptions): Promise<FineTuneResult
       resizeSize: preprocessing.resizeSize,
       cropSize: preprocessing.cropSize[0],
       seed,
+      hflipProb,
     };
     const itersPerEpoch = batchCount(trainingEpoch(timing, { ...epochOptions, epoch: 0 }).length, batchSize);
     if (itersPerEpoch === 0) {
@@ -432,7 +433,14 @@ export async function fineTune(options: FineTuneOptions): Promise<FineTuneResult
 
       // Validation: the export as loadModel loads it, scored by evaluate().
       await trainer.exportModel(modelFile, { labels });
-      const report = await evaluate({ model: modelFile, device, data: val, clipsPerVideo, clipLength, frameRate, batchSize, signal });
+      let report;
+      try {
+        report = await evaluate({ model: modelFile, device, data: val, clipsPerVideo, clipLength, frameRate, batchSize, signal });
+      } catch (error) {
+        // Stopped while validating: keep the epoch's training (a resume validates it again).
+        if ((error as Error).name === 'AbortError') await checkpoint();
+        throw error;
+      }
       const entry: FineTuneEpoch = {
         epoch: state.epoch,
         trainLoss: state.running.lossSum / Math.max(state.running.clips, 1),
