@@ -30,7 +30,7 @@ export interface MovingShapesOptions {
   /** Frames per video (default 12) and their side in pixels (default 64). */
   frames?: number;
   size?: number;
-  /** Pixels the square moves per frame (default 3) and its side (default 14). */
+  /** Pixels the square moves per frame (default 4) and its side (default 20). */
   speed?: number;
   square?: number;
   fps?: number;
@@ -76,8 +76,8 @@ export function makeMovingShapes(root: string, options: MovingShapesOptions = {}
     videosPerClass: 24,
     frames: 12,
     size: 64,
-    speed: 3,
-    square: 14,
+    speed: 4,
+    square: 20,
     fps: 15,
     seed: 0,
     ...options,
