@@ -234,7 +234,7 @@ async function benchVideoPipeline() {
   return { decode: rows, classify: { modelOnlyMs: modelOnly, endToEndMs: endToEnd } };
 }
 
-// The evaluation row's set, made as benchEvaluation makes it: 6 copies of the 320x240 video in 3 classes.
+// The evaluation rows' set: 6 copies of the 320x240 video in 3 classes.
 function evaluationSet() {
   const VIDEOS = 6;
   const data = path.join(BENCH_DIR, 'eval-set');
@@ -250,15 +250,8 @@ function evaluationSet() {
 // An evaluation job against the network alone on the same clips at the same batch (target >= 0.9),
 // and the decode ceiling: every video's clips decoded at once, all decode threads busy.
 async function benchEvaluation() {
-  const VIDEOS = 6;
   const BATCH = 8;
-  const data = path.join(BENCH_DIR, 'eval-set');
-  const file = benchVideo(320, 240);
-  for (let i = 0; i < VIDEOS; i++) {
-    const dir = path.join(data, ['abseiling', 'archery', 'zumba'][i % 3]);
-    fs.mkdirSync(dir, { recursive: true });
-    if (!fs.existsSync(path.join(dir, `v${i}.mp4`))) fs.copyFileSync(file, path.join(dir, `v${i}.mp4`));
-  }
+  const data = evaluationSet();
   const model = await loadModel(path.join(MODELS, 'r2plus1d_18.pt'));
   const options = { model, data, clipsPerVideo: 5, batchSize: BATCH, indexPath: path.join(BENCH_DIR, 'eval-index.json') };
   await evaluate(options); // index the set, warm the caches

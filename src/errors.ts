@@ -29,3 +29,11 @@ export function withCallSite<T>(promise: Promise<T>, callSite: Error): Promise<T
     throw error;
   });
 }
+
+/** Attaches `file` to the TorchVideoErrors a promise rejects with (README, "Errors": errors about a file carry its path). */
+export function withPath<T>(promise: Promise<T>, file: string): Promise<T> {
+  return promise.catch((error: unknown) => {
+    if (error instanceof TorchVideoError && error.path === undefined) error.path = file;
+    throw error;
+  });
+}

@@ -1,4 +1,4 @@
-import { TorchVideoError, withCallSite } from './errors';
+import { TorchVideoError, withCallSite, withPath } from './errors';
 import {
   native,
   type NativeClipBatchOutput,
@@ -28,14 +28,6 @@ export interface VideoInfo {
 // The reader's native handle for the rest of the package (classify's batched reads), set by
 // VideoReader's static block: users never see it.
 let nativeReaderOf: (reader: VideoReader) => NativeVideoReader;
-
-/** Attaches the file to errors about it, so batch jobs can report which file failed. */
-function withPath<T>(promise: Promise<T>, path: string): Promise<T> {
-  return promise.catch((error: unknown) => {
-    if (error instanceof TorchVideoError && error.path === undefined) error.path = path;
-    throw error;
-  });
-}
 
 /** An open video file. Decoding runs on a decode thread pool, never on the JS thread. */
 export class VideoReader {

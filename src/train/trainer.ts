@@ -6,7 +6,7 @@ import { randomInt } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { sha256Of } from '../checksum';
-import { TorchVideoError, withCallSite } from '../errors';
+import { TorchVideoError, withCallSite, withPath } from '../errors';
 import { writeFileAtomic } from '../eval/atomic-file';
 import { defaultThreads } from '../model';
 import { native, type NativeTrainer } from '../native';
@@ -120,14 +120,6 @@ function checkLabelTensor(value: unknown, batch: number): ReturnType<typeof nati
     throw new RangeError(`expected one label per clip: clips has batch size ${batch}, labels has ${tensor.shape[0]}`);
   }
   return handle;
-}
-
-// Errors about a file carry its path (README, "Errors").
-function withPath<T>(promise: Promise<T>, file: string): Promise<T> {
-  return promise.catch((error: unknown) => {
-    if (error instanceof TorchVideoError && error.path === undefined) error.path = file;
-    throw error;
-  });
 }
 
 /**
