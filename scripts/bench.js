@@ -432,6 +432,71 @@ function benchPythonGpu() {
   }
 }
 
+// Trainer.step on the GPU, float32 and amp (float16 autocast + loss scaler), clips already on the device,
+// beside the same step in PyTorch (bench_python.py --modes train: "half" = torch.autocast + GradScaler).
+async function benchTrainingGpu() {
+  const rows = [];
+  for (const arch of TRAIN_ARCHS) {
+    for (const amp of [false, true]) {
+      const trainer = await Trainer.create({ model: path.join(MODELS, `${arch}.pt`), numClasses: 400, seed: 0, device: DEVICE, amp });
+      const clips = await Tensor.from(randomInput(TRAIN_BATCH), [TRAIN_BATCH, ...CLIP]).to(DEVICE);
+      const labels = Tensor.from(
+        BigInt64Array.from({ length: TRAIN_BATCH }, (_, i) => BigInt((i * 53) % 400)),
+        [TRAIN_BATCH],
+      );
+      for (let i = 0; i < WARMUP; i++) await trainer.step(clips, labels);
+      const times = [];
+      for (let i = 0; i < ITERS; i++) {
+        const start = performance.now();
+        await trainer.step(clips, labels);
+        times.push(performance.now() - start);
+      }
+      trainer.dispose();
+      clips.dispose();
+      rows.push({ arch, precision: amp ? 'half' : 'float32', batch: TRAIN_BATCH, msPerClip: median(times) / TRAIN_BATCH });
+    }
+  }
+  let python = { rows: [] };
+  if (!args['no-python']) {
+    try {
+      const common = ['--models', MODELS, '--arch', TRAIN_ARCHS.join(','), '--batch', String(TRAIN_BATCH), '--iters', String(ITERS)];
+      python = JSON.parse(
+        execFileSync(
+          PYTHON,
+          [
+            path.join(ROOT, 'scripts', 'bench_python.py'),
+            ...common,
+            '--warmup',
+            String(WARMUP),
+            '--device',
+            DEVICE,
+            '--modes',
+            'train',
+            '--precision',
+            'float32,half',
+            '--inputs',
+            'device',
+            '--json',
+          ],
+          { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+        ),
+      );
+    } catch (error) {
+      python = { rows: [], error: `${PYTHON} scripts/bench_python.py --modes train failed (${error.message})` };
+    }
+  }
+  console.log(`
+training step on ${DEVICE} (forward + cross-entropy + backward + SGD; "half" = amp), batch ${TRAIN_BATCH}, 16x112x112:`);
+  for (const row of rows) {
+    row.pytorchMsPerClip = python.rows.find((r) => r.arch === row.arch && r.precision === row.precision && r.mode === 'train')?.msPerClip;
+    console.log(
+      `  ${row.arch} ${row.precision}: torchvideo ${fmtGpu(row.msPerClip)} ms/clip, PyTorch ${fmtGpu(row.pytorchMsPerClip)} ms/clip = ` +
+        `${ratio(row.msPerClip, row.pytorchMsPerClip)} (target <= 1.0x)`,
+    );
+  }
+  return rows;
+}
+
 // ms/clip on a GPU run from a few hundredths to tens of milliseconds.
 const fmtGpu = (ms) => (ms === undefined ? '—' : ms < 10 ? ms.toFixed(3) : ms.toFixed(1));
 
@@ -515,8 +580,9 @@ async function mainGpu() {
     `target host <= 1.1x on-device: ${hostRows.length - slowFromHost.length} of ${hostRows.length} rows met` +
       (slowFromHost.length ? `; missed: ${slowFromHost.map((r) => `${name(r)} ${r.hostVsDevice.toFixed(2)}x`).join(', ')}` : ''),
   );
+  const training = args['no-train'] ? undefined : await benchTrainingGpu();
   if (args.json) {
-    fs.writeFileSync(args.json, JSON.stringify({ versions, device: DEVICE, iters: ITERS, python, results }, null, 2));
+    fs.writeFileSync(args.json, JSON.stringify({ versions, device: DEVICE, iters: ITERS, python, results, training }, null, 2));
   }
 }
 

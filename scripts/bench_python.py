@@ -194,21 +194,31 @@ def load_module(path, mode, device=torch.device("cpu"), precision="float32", arc
     return module
 
 
-def make_train_call(module):
-    """One SGD step on a batch, as torchvideo's Trainer.step: labels drawn once per batch size."""
+def make_train_call(module, device=torch.device("cpu"), amp=False):
+    """One SGD step on a batch, as torchvideo's Trainer.step: labels drawn once per batch size. With amp
+    (CUDA): float16 autocast and torch.cuda.amp.GradScaler, as the Trainer's amp option. The loss is read
+    back to the host (loss.item()), as Trainer.step returns it, which also ends the step on a GPU."""
     module.train()
     criterion = torch.nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(module.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+    scaler = torch.cuda.amp.GradScaler() if amp else None
     labels = {}
 
     def call(x):
         if x.shape[0] not in labels:
-            labels[x.shape[0]] = torch.randint(0, 400, (x.shape[0],), generator=torch.Generator().manual_seed(0))
+            drawn = torch.randint(0, 400, (x.shape[0],), generator=torch.Generator().manual_seed(0))
+            labels[x.shape[0]] = drawn.to(device)
         optimizer.zero_grad()
-        loss = criterion(module(x), labels[x.shape[0]])
-        loss.backward()
-        optimizer.step()
-        return loss
+        with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=amp):
+            loss = criterion(module(x), labels[x.shape[0]])
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        return loss.item()
 
     return call
 
@@ -264,17 +274,21 @@ def bench(args, device):
                     # would; the warm-up before each batch size lets the executor re-specialize for the
                     # new shape.
                     if mode == "train":
-                        if precision != "float32" or device.type != "cpu":
+                        # "half" trains with amp (float16 autocast + GradScaler): CUDA only.
+                        if precision != "float32" and device.type != "cuda":
                             continue
                         # Autograd needs tensors made outside inference mode, the module's included.
                         with torch.inference_mode(False), torch.enable_grad():
                             module = torch.jit.load(path, map_location=device)
-                            call = make_train_call(module)
+                            call = make_train_call(module, device, amp=precision != "float32")
+                            source = "device" if device.type == "cuda" else "host"
                             for batch in args.batch:
-                                ms = time_calls(call, inputs[batch].clone(), args.warmup, args.iters) / batch
-                                print(f"{arch} train batch {batch}: {ms:.3f} ms/clip", file=sys.stderr)
+                                x = inputs[batch].clone().to(device)
+                                ms = time_calls(call, x, args.warmup, args.iters) / batch
+                                print(f"{arch} train {precision} batch {batch}: {ms:.3f} ms/clip", file=sys.stderr)
                                 rows.append({"arch": arch, "batch": batch, "mode": mode, "precision": precision,
-                                             "input": "host", "msPerClip": round(ms, 4)})
+                                             "input": source, "msPerClip": round(ms, 4)})
+                                del x
                         del module, call
                         continue
                     module = load_module(path, mode, device, precision, arch)
