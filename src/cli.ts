@@ -4,12 +4,14 @@ import { runClassify, CLASSIFY_USAGE } from './cli/classify';
 import { runDemo } from './cli/demo';
 import { runEvaluate, runEvaluateMerge, EVALUATE_USAGE } from './cli/evaluate';
 import { runFinetune, FINETUNE_USAGE } from './cli/finetune';
+import { runLaunch, LAUNCH_USAGE } from './cli/launch';
 import { versions } from './versions';
 
 const USAGE = `Usage:
   ${CLASSIFY_USAGE}
   ${EVALUATE_USAGE}
   ${FINETUNE_USAGE}
+  ${LAUNCH_USAGE}
   torchvideo demo [video...] [--models DIR] [--device cpu|cuda]   classify real video with each network
   torchvideo --version
 `;
@@ -34,6 +36,8 @@ async function main(argv: string[]): Promise<number> {
       return runEvaluateMerge(rest);
     case 'finetune':
       return runFinetune(rest);
+    case 'launch':
+      return runLaunch(rest);
     case 'demo':
       return runDemo(rest);
     case '--version':
