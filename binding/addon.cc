@@ -3,6 +3,7 @@
 
 #include "binding/addon_data.h"
 #include "binding/concat.h"
+#include "binding/distributed.h"
 #include "binding/js_errors.h"
 #include "binding/model.h"
 #include "binding/preprocess.h"
@@ -112,6 +113,9 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   data->modelConstructor = Napi::Persistent(model);
   const auto trainer = TrainerWrap::define(env);
   data->trainerConstructor = Napi::Persistent(trainer);
+  const auto processGroup = DistributedGroupWrap::define(env);
+  data->processGroupConstructor = Napi::Persistent(processGroup);
+  exports.Set("ProcessGroup", processGroup);
   const auto videoReader = VideoReaderWrap::define(env);
   data->videoReaderConstructor = Napi::Persistent(videoReader);
   exports.Set("VideoReader", videoReader);

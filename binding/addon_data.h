@@ -20,6 +20,7 @@ struct AddonData {
   Napi::FunctionReference modelConstructor;
   Napi::FunctionReference trainerConstructor;
   Napi::FunctionReference videoReaderConstructor;
+  Napi::FunctionReference processGroupConstructor;
   // src/errors.ts's TorchVideoError, set once by the TS layer at load.
   Napi::FunctionReference errorClass;
 

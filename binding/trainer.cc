@@ -4,6 +4,7 @@
 
 #include "binding/addon_data.h"
 #include "binding/async_task.h"
+#include "binding/distributed.h"
 #include "binding/js_errors.h"
 #include "binding/options.h"
 #include "binding/tensor.h"
@@ -45,6 +46,17 @@ std::vector<std::string> stringArray(const Napi::Value& value, const std::string
     strings.push_back(item.As<Napi::String>().Utf8Value());
   }
   return strings;
+}
+
+// A size in bytes >= 1 (undefined: `fallback`).
+int64_t byteCount(const Napi::Value& value, const std::string& name, int64_t fallback) {
+  if (value.IsUndefined()) return fallback;
+  if (!value.IsNumber()) throw Error::type("expected " + name + " to be a number");
+  const double bytes = value.As<Napi::Number>().DoubleValue();
+  if (!(bytes >= 1 && bytes <= 9.0e15) || std::floor(bytes) != bytes) {
+    throw Error::range("expected " + name + " to be a whole number of bytes >= 1");
+  }
+  return static_cast<int64_t>(bytes);
 }
 
 std::string pathArgument(const Napi::Value& value) {
@@ -95,6 +107,8 @@ Napi::Function TrainerWrap::define(Napi::Env env) {
                          InstanceMethod<&TrainerWrap::predict>("predict"),
                          InstanceMethod<&TrainerWrap::exportModel>("exportModel"),
                          InstanceMethod<&TrainerWrap::saveCheckpoint>("saveCheckpoint"),
+                         InstanceMethod<&TrainerWrap::setDistributed>("setDistributed"),
+                         InstanceMethod<&TrainerWrap::syncBuffers>("syncBuffers"),
                          InstanceAccessor<&TrainerWrap::info>("info"),
                          InstanceAccessor<&TrainerWrap::disposed>("disposed"),
                          InstanceMethod<&TrainerWrap::dispose>("dispose"),
@@ -156,6 +170,9 @@ Napi::Value TrainerWrap::step(const Napi::CallbackInfo& info) {
           object.Set("loss", result.loss);
           object.Set("correct", Napi::Number::New(env, static_cast<double>(result.correct)));
           object.Set("applied", result.applied);
+          object.Set("buckets", result.buckets);
+          object.Set("bucketsDuringBackward", result.bucketsDuringBackward);
+          object.Set("allreduceExposedMs", result.allreduceExposedSeconds * 1000);
           return object;
         });
   });
@@ -203,6 +220,46 @@ Napi::Value TrainerWrap::saveCheckpoint(const Napi::CallbackInfo& info) {
         env, executor,
         [trainer, path, lr, metadata] {
           trainer->saveCheckpoint(path, lr, metadata);
+          return true;
+        },
+        [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
+  });
+}
+
+// (group, { overlap, bucketBytes, firstBucketBytes }): joins the trainer to a data-parallel job.
+Napi::Value TrainerWrap::setDistributed(const Napi::CallbackInfo& info) {
+  const auto env = info.Env();
+  return promiseOrReject(env, [&]() -> Napi::Value {
+    auto trainer = live();
+    auto group = DistributedGroupWrap::unwrap(info[0]);
+    ReducerOptions reducer;
+    if (info[1].IsObject()) {
+      const auto object = info[1].As<Napi::Object>();
+      reducer.overlap = optionalBool(object, "overlap").value_or(true);
+      reducer.bucketBytes = byteCount(object.Get("bucketBytes"), "options.bucketBytes", reducer.bucketBytes);
+      reducer.firstBucketBytes =
+          byteCount(object.Get("firstBucketBytes"), "options.firstBucketBytes", reducer.firstBucketBytes);
+    }
+    auto& executor = AddonData::of(env).executorFor(deviceName(trainer->options().device));
+    return AsyncJob<bool>::start(
+        env, executor,
+        [trainer, group, reducer] {
+          trainer->setDistributed(group, reducer);
+          return true;
+        },
+        [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
+  });
+}
+
+Napi::Value TrainerWrap::syncBuffers(const Napi::CallbackInfo& info) {
+  const auto env = info.Env();
+  return promiseOrReject(env, [&]() -> Napi::Value {
+    auto trainer = live();
+    auto& executor = AddonData::of(env).executorFor(deviceName(trainer->options().device));
+    return AsyncJob<bool>::start(
+        env, executor,
+        [trainer] {
+          trainer->syncBuffers();
           return true;
         },
         [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });

@@ -22,6 +22,8 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
   Napi::Value predict(const Napi::CallbackInfo& info);
   Napi::Value exportModel(const Napi::CallbackInfo& info);
   Napi::Value saveCheckpoint(const Napi::CallbackInfo& info);
+  Napi::Value setDistributed(const Napi::CallbackInfo& info);
+  Napi::Value syncBuffers(const Napi::CallbackInfo& info);
   Napi::Value info(const Napi::CallbackInfo& info);
   void dispose(const Napi::CallbackInfo& info);
   Napi::Value disposed(const Napi::CallbackInfo& info);

@@ -29,10 +29,13 @@ inline constexpr const char* kNative = "ERR_NATIVE";
 inline constexpr const char* kCheckpoint = "ERR_CHECKPOINT";
 // Raised by the TS layer (a dataset list it cannot read); listed here so the list stays one.
 inline constexpr const char* kDataset = "ERR_DATASET";
+// A collective of a multi-process job failed: a rank stopped, the network broke, or the timeout passed.
+inline constexpr const char* kDistributed = "ERR_DISTRIBUTED";
 
-inline constexpr std::array<const char*, 14> kAllCodes{
-    kFileNotFound, kNotAFile,  kModelLoad,     kDeviceUnavailable, kDeviceMismatch, kForward, kTorch,
-    kDisposed,     kVideoOpen, kNoVideoStream, kVideoDecode,       kNative,         kDataset, kCheckpoint,
+inline constexpr std::array<const char*, 15> kAllCodes{
+    kFileNotFound, kNotAFile, kModelLoad, kDeviceUnavailable, kDeviceMismatch,
+    kForward,      kTorch,    kDisposed,  kVideoOpen,         kNoVideoStream,
+    kVideoDecode,  kNative,   kDataset,   kCheckpoint,        kDistributed,
 };
 }  // namespace codes
 

@@ -10,10 +10,11 @@ say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 # LibTorch, torchvision (for exports and test references), FFmpeg's libraries (linked into the addon),
 # the ffmpeg CLI and PyAV (test fixtures and references), and an optimized BLAS: Debian's LibTorch
 # calls libblas.so.3, which is the slow reference BLAS unless OpenBLAS is installed.
-# clang-format: npm run lint checks the C++ with Debian 12's (version 14).
+# clang-format: npm run lint checks the C++ with Debian 12's (version 14). libgloo-dev: the headers
+# of the Gloo that LibTorch's c10d links (distributed training and evaluation, CMakeLists.txt).
 PACKAGES=(
   build-essential cmake pkg-config
-  libtorch-dev python3-torchvision
+  libtorch-dev libgloo-dev python3-torchvision
   libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
   libopenblas0-pthread
   ffmpeg python3-av

@@ -105,6 +105,9 @@ export interface NativeStepResult {
   correct: number;
   /** False when AMP found non-finite gradients and skipped the update. */
   applied: boolean;
+  buckets: number;
+  bucketsDuringBackward: number;
+  allreduceExposedMs: number;
 }
 
 export interface NativeTrainer {
@@ -114,6 +117,29 @@ export interface NativeTrainer {
   predict(clips: NativeTensor): Promise<NativeTensor>;
   exportModel(path: string): Promise<void>;
   saveCheckpoint(path: string, learningRate: number, metadata: string): Promise<void>;
+  setDistributed(group: NativeProcessGroup, options: { overlap?: boolean; bucketBytes?: number; firstBucketBytes?: number }): Promise<void>;
+  syncBuffers(): Promise<void>;
+  dispose(): void;
+}
+
+export interface NativeGroupOptions {
+  rank: number;
+  worldSize: number;
+  masterAddr: string;
+  masterPort: number;
+  agentStore: boolean;
+  storePrefix: string;
+  timeoutMs: number;
+  device: string;
+}
+
+export interface NativeProcessGroup {
+  readonly rank: number;
+  readonly worldSize: number;
+  readonly backend: string;
+  allreduceSum(values: Float64Array, what: string): Promise<Float64Array>;
+  allgather(value: string, what: string): Promise<string[]>;
+  barrier(what: string): Promise<void>;
   dispose(): void;
 }
 
@@ -167,6 +193,12 @@ export interface NativeBinding {
     create(path: string, options: NativeTrainerOptions): Promise<NativeTrainer>;
     restore(path: string, options: { device: string; threads: number }): Promise<NativeTrainer>;
     prototype: NativeTrainer;
+  };
+  ProcessGroup: {
+    create(options: NativeGroupOptions): Promise<NativeProcessGroup>;
+    readonly available: boolean;
+    readonly ncclAvailable: boolean;
+    prototype: NativeProcessGroup;
   };
   preprocess(frames: NativeTensor, options: NativePreprocessOptions): Promise<NativeTensor>;
   /** torch.cat along dimension 0, on the decode pool. */

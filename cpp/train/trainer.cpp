@@ -5,6 +5,7 @@
 
 #include <sstream>
 
+#include "cpp/distributed/state_sync.h"
 #include "cpp/dtypes.h"
 #include "cpp/errors.h"
 #include "cpp/model.h"
@@ -117,6 +118,25 @@ Trainer::Trainer(torch::jit::Module module, TrainerOptions options, at::Generato
   setTrainingModes();
 }
 
+void Trainer::setDistributed(std::shared_ptr<DistributedGroup> group, ReducerOptions reducer) {
+  std::vector<torch::Tensor> parameters, trained, buffers;
+  for (const auto& named : module_.named_parameters(/*recurse=*/true)) {
+    parameters.push_back(named.value);
+    if (named.value.requires_grad()) trained.push_back(named.value);
+  }
+  for (const auto& named : module_.named_buffers(/*recurse=*/true)) buffers.push_back(named.value);
+  std::vector<torch::Tensor> state = parameters;
+  state.insert(state.end(), buffers.begin(), buffers.end());
+  broadcastInPlace(*group, state, 0, "broadcast of rank 0's weights");
+  reducer_ = std::make_unique<GradientReducer>(group, std::move(trained), reducer);
+  buffers_ = std::move(buffers);
+  group_ = std::move(group);
+}
+
+void Trainer::syncBuffers() {
+  if (group_) broadcastInPlace(*group_, buffers_, 0, "broadcast of rank 0's buffers");
+}
+
 void Trainer::setTrainingModes() {
   if (!options_.freezeBackbone) {
     module_.train(true);
@@ -133,6 +153,8 @@ StepResult Trainer::step(const torch::Tensor& clips, const torch::Tensor& labels
   rethrowTorchErrors(codes::kTorch, "training step failed", [&] {
     const auto input = clips.to(options_.device);
     const auto target = labels.to(options_.device);
+    // A frozen backbone's statistics never change: nothing to copy.
+    if (group_ && !options_.freezeBackbone) broadcastInPlace(*group_, buffers_, 0, "broadcast of rank 0's buffers");
     torch::Tensor logits, loss;
     {
       CudaAutocastGuard autocast(options_.amp);
@@ -141,13 +163,24 @@ StepResult Trainer::step(const torch::Tensor& clips, const torch::Tensor& labels
       loss = at::cross_entropy_loss(logits, target);
     }
     sgd_->zeroGrad();
+    if (reducer_) reducer_->prepare();
+    auto reduce = [&] {
+      if (!reducer_) return;
+      const auto stats = reducer_->finish();
+      result.buckets = stats.buckets;
+      result.bucketsDuringBackward = stats.launchedDuringBackward;
+      result.allreduceExposedSeconds = stats.exposedSeconds;
+    };
     if (scaler_) {
       scaler_->scale(loss).backward();
+      // Scaled gradients are averaged, then unscaled: every rank sees the same Inf/NaN and skips alike.
+      reduce();
       result.applied = scaler_->unscale(sgd_->gradients());
       if (result.applied) sgd_->step(lr);
       scaler_->update();
     } else {
       loss.backward();
+      reduce();
       sgd_->step(lr);
     }
     // The gradients are spent: dropping them now frees a network's worth of memory between steps.

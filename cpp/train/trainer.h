@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 
+#include "cpp/distributed/gradient_reducer.h"
 #include "cpp/train/checkpoint.h"
 #include "cpp/train/grad_scaler.h"
 #include "cpp/train/sgd.h"
@@ -25,6 +26,11 @@ struct StepResult {
   int64_t correct = 0;
   // False when AMP found Inf/NaN gradients and skipped the update (the scale backs off).
   bool applied = true;
+  // In a distributed job: gradient buckets, how many were allreduced while backward still ran, and
+  // the seconds spent after backward waiting for the rest (the communication not hidden).
+  int buckets = 0;
+  int bucketsDuringBackward = 0;
+  double allreduceExposedSeconds = 0;
 };
 
 class Trainer {
@@ -47,6 +53,15 @@ class Trainer {
   void exportModel(const std::string& path);
   // Writes a checkpoint holding `lr` and `metadata` (the TS layer's JSON). Throws ERR_CHECKPOINT.
   void saveCheckpoint(const std::string& path, double lr, const std::string& metadata);
+
+  // Makes this trainer one rank of a data-parallel job: rank 0's parameters and buffers are copied to
+  // every rank now; from then on each step copies rank 0's buffers first (DDP's broadcast_buffers) and
+  // averages the gradients across ranks during backward (GradientReducer). Collective: every rank calls
+  // it. Throws ERR_DISTRIBUTED.
+  void setDistributed(std::shared_ptr<DistributedGroup> group, ReducerOptions reducer);
+  // Copies rank 0's buffers (batch-norm statistics) to every rank: before an export or a checkpoint,
+  // so every rank's copy is rank 0's. A no-op outside a job. Collective.
+  void syncBuffers();
 
   const TrainerOptions& options() const { return options_; }
   const std::string& arch() const { return arch_; }
@@ -71,6 +86,9 @@ class Trainer {
   int64_t trainedParameterCount_ = 0;
   std::unique_ptr<Sgd> sgd_;
   std::unique_ptr<GradScaler> scaler_;
+  std::shared_ptr<DistributedGroup> group_;
+  std::unique_ptr<GradientReducer> reducer_;
+  std::vector<torch::Tensor> buffers_;
   int64_t stepCount_ = 0;
   std::optional<double> restoredLearningRate_;
   std::string restoredMetadata_;

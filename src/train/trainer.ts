@@ -9,6 +9,7 @@ import { sha256Of } from '../checksum';
 import { TorchVideoError, withCallSite, withPath } from '../errors';
 import { writeFileAtomic } from '../eval/atomic-file';
 import { defaultThreads } from '../model';
+import { ProcessGroup } from '../distributed/process-group';
 import { native, type NativeTrainer } from '../native';
 import { DEFAULT_PREPROCESSING, readSidecar, sidecarPathOf, type Preprocessing } from '../sidecar';
 import { Tensor, nativeTensorOf } from '../tensor';
@@ -56,6 +57,19 @@ export interface TrainStepResult {
   loss: number;
   /** Clips of the batch whose highest logit is their label (before this step's update). */
   correct: number;
+  /**
+   * In a data-parallel job (setDistributed): the gradient buckets, how many were allreduced while
+   * backward still ran, and the milliseconds spent after backward waiting for the rest.
+   */
+  allreduce?: { buckets: number; duringBackward: number; exposedMs: number };
+}
+
+export interface SetDistributedOptions {
+  /** Allreduce each bucket as soon as backward fills it (default true); false waits for the end of backward. */
+  overlap?: boolean;
+  /** Bucket size in bytes (default 25 MiB, DDP's), and the first bucket's (default 1 MiB). */
+  bucketBytes?: number;
+  firstBucketBytes?: number;
 }
 
 export interface TrainerInfo {
@@ -270,7 +284,37 @@ export class Trainer {
     const nativeClips = checkClips(clips);
     const nativeLabels = checkLabelTensor(labels, clips.shape[0]);
     const result = await withCallSite(handle.step(nativeClips, nativeLabels, this.#learningRate), callSite);
-    return { loss: result.loss, correct: result.correct };
+    return {
+      loss: result.loss,
+      correct: result.correct,
+      ...(result.buckets > 0 && {
+        allreduce: { buckets: result.buckets, duringBackward: result.bucketsDuringBackward, exposedMs: result.allreduceExposedMs },
+      }),
+    };
+  }
+
+  /**
+   * Makes this trainer one rank of a data-parallel job (every rank calls it, with the same export and
+   * options): rank 0's weights and batch-norm statistics are copied to every rank, and from then on
+   * each step copies rank 0's statistics first and averages the gradients across the ranks, bucket by
+   * bucket as backward produces them (like DistributedDataParallel). Batch norm uses each rank's batch.
+   * @throws TypeError (rejects) when `group` is not a ProcessGroup.
+   * @throws TorchVideoError (rejects) ERR_DISTRIBUTED when a rank fails.
+   */
+  async setDistributed(group: ProcessGroup, options: SetDistributedOptions = {}): Promise<void> {
+    const callSite = new Error();
+    expectType(group instanceof ProcessGroup, 'group', 'a ProcessGroup', group);
+    const opts = checkOptions(options) as SetDistributedOptions;
+    const overlap = checkBoolean(opts.overlap, 'options.overlap', true);
+    const bucketBytes = checkInteger(opts.bucketBytes, 'options.bucketBytes', 25 * 1024 * 1024, { min: 1, max: 2 ** 31 - 1 });
+    const firstBucketBytes = checkInteger(opts.firstBucketBytes, 'options.firstBucketBytes', 1024 * 1024, { min: 1, max: 2 ** 31 - 1 });
+    await withCallSite(this.#handle().setDistributed(group.nativeHandle, { overlap, bucketBytes, firstBucketBytes }), callSite);
+  }
+
+  /** In a data-parallel job: copies rank 0's batch-norm statistics to every rank (a collective). */
+  async syncBuffers(): Promise<void> {
+    const callSite = new Error();
+    await withCallSite(this.#handle().syncBuffers(), callSite);
   }
 
   /**

@@ -1,0 +1,349 @@
+#include "cpp/distributed/group.h"
+
+#include "cpp/errors.h"
+#include "cpp/torch_errors.h"
+
+#if TORCHVIDEO_DISTRIBUTED
+#include <torch/version.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#if TORCHVIDEO_WITH_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <sstream>
+#include <thread>
+#endif
+
+namespace torchvideo {
+
+bool DistributedGroup::available() { return TORCHVIDEO_DISTRIBUTED != 0; }
+
+bool DistributedGroup::ncclAvailable() {
+#if TORCHVIDEO_DISTRIBUTED && TORCHVIDEO_WITH_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
+
+#if !TORCHVIDEO_DISTRIBUTED
+
+std::shared_ptr<DistributedGroup> DistributedGroup::create(const GroupOptions&) {
+  throw Error::torchvideo(codes::kDistributed,
+                          "this build of torchvideo has no distributed support: it was built without c10d's Gloo "
+                          "(install Debian's libgloo-dev, or use a LibTorch that ships gloo's headers, and rebuild)");
+}
+
+#else
+
+namespace {
+
+// The common base of the c10d backends: ProcessGroup up to LibTorch 1.13, Backend from 2.0 on (where
+// ProcessGroup became a dispatcher over backends). Both declare the same virtual collectives.
+#if TORCH_VERSION_MAJOR >= 2
+using Engine = c10d::Backend;
+#else
+using Engine = c10d::ProcessGroup;
+#endif
+
+using namespace std::chrono_literals;
+constexpr auto kBeatInterval = 500ms;
+// Long enough for every live rank to beat several times.
+constexpr auto kBeatWindow = 2500ms;
+
+std::string seconds(std::chrono::milliseconds duration) {
+  std::ostringstream text;
+  text << static_cast<double>(duration.count()) / 1000 << " s";
+  return text.str();
+}
+
+c10::intrusive_ptr<c10d::TCPStore> connectStore(const GroupOptions& options, bool host, bool countWorker,
+                                                std::chrono::milliseconds timeout) {
+  c10d::TCPStoreOptions store;
+  store.port = static_cast<std::uint16_t>(options.masterPort);
+  store.isServer = host;
+  // Counting workers makes the host wait for all ranks; extra clients (the heartbeat) are not ranks.
+  if (countWorker) store.numWorkers = static_cast<std::size_t>(options.worldSize);
+  store.waitWorkers = countWorker;
+  store.timeout = timeout;
+  return c10::make_intrusive<c10d::TCPStore>(options.masterAddr, store);
+}
+
+c10::intrusive_ptr<c10d::Store> prefixed(const GroupOptions& options, c10::intrusive_ptr<c10d::Store> store) {
+  // Our keys stay apart from a launcher's own (torchrun keeps its rendezvous in the same store).
+  return c10::make_intrusive<c10d::PrefixStore>(options.storePrefix + "/torchvideo", std::move(store));
+}
+
+std::string beatKey(int rank) { return "heartbeat/" + std::to_string(rank); }
+
+bool isLoopback(const std::string& address) {
+  return address == "localhost" || address.rfind("127.", 0) == 0 || address == "::1";
+}
+
+std::shared_ptr< ::gloo::transport::Device> glooDevice(const GroupOptions& options) {
+  // GLOO_SOCKET_IFNAME picks the interface, as in PyTorch. On loopback every rank is on this machine;
+  // otherwise the address this machine's hostname resolves to (PyTorch's default).
+  if (const char* interface = std::getenv("GLOO_SOCKET_IFNAME"); interface != nullptr && *interface != '\0') {
+    return c10d::ProcessGroupGloo::createDeviceForInterface(interface);
+  }
+  if (isLoopback(options.masterAddr)) return c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
+  return c10d::ProcessGroupGloo::createDefaultDevice();
+}
+
+// Beats into the store every kBeatInterval from its own connection, so it goes on while the rank waits
+// in a collective. Stops quietly when the store goes away: that is for the diagnosis to report.
+class Heartbeat {
+ public:
+  Heartbeat(const GroupOptions& options) : options_(options) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~Heartbeat() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void run() {
+    try {
+      auto store = prefixed(options_, connectStore(options_, false, false, options_.timeout));
+      for (int64_t beat = 1;; ++beat) {
+        const auto text = std::to_string(beat);
+        store->set(beatKey(options_.rank), std::vector<uint8_t>(text.begin(), text.end()));
+        std::unique_lock<std::mutex> lock(mutex_);
+        if (wake_.wait_for(lock, kBeatInterval, [this] { return stopping_; })) return;
+      }
+    } catch (const std::exception&) {
+      // The store is gone (its host stopped): nothing left to beat into.
+    }
+  }
+
+  GroupOptions options_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+class C10dGroup : public DistributedGroup, public std::enable_shared_from_this<C10dGroup> {
+ public:
+  explicit C10dGroup(const GroupOptions& options) : options_(options) {
+    const bool host = options.rank == 0 && !options.agentStore;
+    store_ = prefixed(options, connectStore(options, host, true, options.timeout));
+    heartbeat_ = std::make_unique<Heartbeat>(options);
+#if TORCHVIDEO_WITH_NCCL
+    if (options.device.is_cuda()) {
+      auto nccl = c10d::ProcessGroupNCCL::Options::create();
+      nccl->timeout = options.timeout;
+      engine_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store_, options.rank, options.worldSize, nccl);
+      backend_ = "nccl";
+      return;
+    }
+#endif
+    auto gloo = c10d::ProcessGroupGloo::Options::create(options.timeout);
+    gloo->devices.push_back(glooDevice(options));
+    engine_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, options.rank, options.worldSize, gloo);
+    backend_ = "gloo";
+  }
+
+  int rank() const override { return options_.rank; }
+  int worldSize() const override { return options_.worldSize; }
+  std::string backend() const override { return backend_; }
+  const GroupOptions& options() const override { return options_; }
+
+  void broadcast(std::vector<torch::Tensor>& tensors, int root, const std::string& what) override {
+    if (tensors.empty()) return;
+    c10d::BroadcastOptions broadcast;
+    broadcast.rootRank = root;
+    // One tensor per call: c10d's vector is one tensor per device of this rank, not a list to send.
+    std::vector<c10::intrusive_ptr<c10d::Work> > works;
+    std::vector<std::vector<torch::Tensor> > inputs;
+    for (auto& tensor : tensors) inputs.push_back({tensor});
+    run(what, [&] {
+      for (auto& input : inputs) works.push_back(engine_->broadcast(input, broadcast));
+      for (auto& work : works) work->wait();
+    });
+  }
+
+  void allreduceSum(torch::Tensor& tensor, const std::string& what) override {
+    auto onEngine = toEngineDevice(tensor);
+    std::vector<torch::Tensor> input{onEngine};
+    run(what, [&] { engine_->allreduce(input)->wait(); });
+    if (!onEngine.is_same(tensor)) tensor.copy_(onEngine);
+  }
+
+  std::vector<std::string> allgatherBytes(const std::string& bytes, const std::string& what) override {
+    const int world = options_.worldSize;
+    auto size = toEngineDevice(torch::full({1}, static_cast<int64_t>(bytes.size()), torch::kInt64));
+    std::vector<std::vector<torch::Tensor> > sizes(1);
+    for (int r = 0; r < world; ++r) sizes[0].push_back(torch::empty_like(size));
+    std::vector<torch::Tensor> sizeInput{size};
+    run(what, [&] { engine_->allgather(sizes, sizeInput)->wait(); });
+    int64_t largest = 0;
+    std::vector<int64_t> lengths;
+    for (auto& each : sizes[0]) {
+      lengths.push_back(each.cpu().item<int64_t>());
+      largest = std::max(largest, lengths.back());
+    }
+    // Gloo's allgather wants equal sizes: every rank sends the longest length, zero-padded.
+    auto padded = torch::zeros({std::max<int64_t>(largest, 1)}, torch::kUInt8);
+    std::memcpy(padded.data_ptr<uint8_t>(), bytes.data(), bytes.size());
+    auto input = toEngineDevice(padded);
+    std::vector<std::vector<torch::Tensor> > outputs(1);
+    for (int r = 0; r < world; ++r) outputs[0].push_back(torch::empty_like(input));
+    std::vector<torch::Tensor> inputs{input};
+    run(what, [&] { engine_->allgather(outputs, inputs)->wait(); });
+    std::vector<std::string> gathered;
+    for (int r = 0; r < world; ++r) {
+      const auto cpu = outputs[0][r].cpu();
+      gathered.emplace_back(reinterpret_cast<const char*>(cpu.data_ptr<uint8_t>()), lengths[r]);
+    }
+    return gathered;
+  }
+
+  void barrier(const std::string& what) override {
+    run(what, [&] { engine_->barrier()->wait(); });
+  }
+
+  class AsyncAllreduce : public Pending {
+   public:
+    AsyncAllreduce(std::shared_ptr<C10dGroup> group, c10::intrusive_ptr<c10d::Work> work, std::string what)
+        : group_(std::move(group)), work_(std::move(work)), what_(std::move(what)) {}
+    void wait() override {
+      group_->run(what_, [&] { work_->wait(); });
+    }
+
+   private:
+    std::shared_ptr<C10dGroup> group_;
+    c10::intrusive_ptr<c10d::Work> work_;
+    std::string what_;
+  };
+
+  std::unique_ptr<Pending> allreduceSumAsync(torch::Tensor& tensor, const std::string& what) override {
+    std::vector<torch::Tensor> input{tensor};
+    c10::intrusive_ptr<c10d::Work> work;
+    run(what, [&] { work = engine_->allreduce(input); });
+    return std::make_unique<AsyncAllreduce>(shared_from_this(), std::move(work), what);
+  }
+
+ private:
+  // NCCL carries CUDA tensors only; Gloo takes CPU and CUDA tensors.
+  torch::Tensor toEngineDevice(const torch::Tensor& tensor) const {
+    if (backend_ == "nccl" && !tensor.is_cuda()) return tensor.to(options_.device);
+    return tensor;
+  }
+
+  template <typename Body>
+  void run(const std::string& what, Body&& body) {
+    std::string detail;
+    try {
+      body();
+      return;
+    } catch (const Error&) {
+      throw;
+    } catch (const c10::Error& error) {
+      detail = torchMessage(error.what_without_backtrace());
+    } catch (const std::exception& error) {
+      detail = torchMessage(error.what());
+    }
+    throw Error::torchvideo(codes::kDistributed, what + " failed on rank " + std::to_string(options_.rank) + " of " +
+                                                     std::to_string(options_.worldSize) + ": " + diagnose() + " (" +
+                                                     detail + ")");
+  }
+
+  // Which ranks stopped: those whose heartbeat did not move over kBeatWindow, read from a fresh
+  // connection to the store. When the store itself is gone, its host is what stopped.
+  std::string diagnose() const {
+    const std::string storeAt = options_.masterAddr + ":" + std::to_string(options_.masterPort);
+    const std::string host = options_.agentStore ? "the launcher's agent, which hosts the store at " + storeAt
+                                                 : "rank 0, which hosts the store at " + storeAt + ",";
+    std::vector<int> stopped;
+    try {
+      auto store = prefixed(options_, connectStore(options_, false, false, kBeatWindow));
+      auto read = [&] {
+        std::vector<std::string> beats;
+        for (int r = 0; r < options_.worldSize; ++r) {
+          const auto key = beatKey(r);
+          if (!store->check({key})) {
+            beats.emplace_back();
+            continue;
+          }
+          const auto value = store->get(key);
+          beats.emplace_back(value.begin(), value.end());
+        }
+        return beats;
+      };
+      const auto before = read();
+      std::this_thread::sleep_for(kBeatWindow);
+      const auto after = read();
+      for (int r = 0; r < options_.worldSize; ++r) {
+        if (r != options_.rank && (after[r].empty() || after[r] == before[r])) stopped.push_back(r);
+      }
+    } catch (const std::exception&) {
+      return host + " has stopped or cannot be reached";
+    }
+    if (stopped.empty()) {
+      return "every rank is still running: a network failure, or a rank that did not answer within the timeout of " +
+             seconds(options_.timeout);
+    }
+    std::string names;
+    for (size_t i = 0; i < stopped.size(); ++i) {
+      names += (i == 0 ? "" : i + 1 == stopped.size() ? " and " : ", ") + std::to_string(stopped[i]);
+    }
+    return (stopped.size() == 1 ? "rank " + names + " has" : "ranks " + names + " have") +
+           " stopped (no heartbeat for " + seconds(kBeatWindow) + ")";
+  }
+
+  GroupOptions options_;
+  c10::intrusive_ptr<c10d::Store> store_;
+  std::unique_ptr<Heartbeat> heartbeat_;
+  c10::intrusive_ptr<Engine> engine_;
+  std::string backend_;
+};
+
+void checkOptions(const GroupOptions& options) {
+  if (options.worldSize < 1) throw Error::range("expected worldSize >= 1, got " + std::to_string(options.worldSize));
+  if (options.rank < 0 || options.rank >= options.worldSize) {
+    throw Error::range("expected rank in [0, " + std::to_string(options.worldSize) + "), got " +
+                       std::to_string(options.rank));
+  }
+  if (options.masterPort < 1 || options.masterPort > 65535) {
+    throw Error::range("expected masterPort to be a TCP port (1-65535), got " + std::to_string(options.masterPort));
+  }
+  if (options.masterAddr.empty()) throw Error::range("expected a master address");
+  if (options.timeout.count() < 1) throw Error::range("expected a timeout of at least 1 ms");
+}
+
+}  // namespace
+
+std::shared_ptr<DistributedGroup> DistributedGroup::create(const GroupOptions& options) {
+  checkOptions(options);
+  try {
+    return std::make_shared<C10dGroup>(options);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& error) {
+    const std::string role = options.agentStore
+                                 ? "connect to the launcher's store at "
+                                 : (options.rank == 0 ? "host the store at " : "connect to rank 0's store at ");
+    throw Error::torchvideo(codes::kDistributed,
+                            "rank " + std::to_string(options.rank) + " of " + std::to_string(options.worldSize) +
+                                " cannot join the job: could not " + role + options.masterAddr + ":" +
+                                std::to_string(options.masterPort) + " and meet every rank within " +
+                                seconds(options.timeout) + " (" + torchMessage(error.what()) + ")");
+  }
+}
+
+#endif
+
+}  // namespace torchvideo

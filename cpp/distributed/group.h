@@ -1,0 +1,71 @@
+// A process group of a multi-process job: PyTorch's own collective engine, c10d, with Gloo (CPU
+// tensors, and CUDA tensors through host staging) or NCCL (CUDA, when the LibTorch has it). The store
+// the ranks meet through is a TCPStore hosted by rank 0, or by a launcher's agent (torchrun) that every
+// rank joins as a client under a key prefix. Built only when the build found c10d and Gloo's headers
+// (CMakeLists.txt defines TORCHVIDEO_DISTRIBUTED); otherwise create() says how to get them.
+//
+// A collective that fails (a rank died, the network broke, the timeout passed) throws ERR_DISTRIBUTED
+// naming what failed on this rank and, where the store can still tell, which rank stopped: every rank
+// beats a heartbeat into the store, and the ranks whose beat ended are the ones named.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace torchvideo {
+
+struct GroupOptions {
+  int rank = 0;
+  int worldSize = 1;
+  std::string masterAddr = "127.0.0.1";
+  int masterPort = 29500;
+  // A launcher's agent already hosts the store: every rank (rank 0 too) connects as a client.
+  bool agentStore = false;
+  // Key prefix in the store (torchrun's agent store: /worker/attempt_<restart>).
+  std::string storePrefix;
+  // How long joining and each collective may wait for the other ranks.
+  std::chrono::milliseconds timeout{300000};
+  // The device whose tensors the collectives carry: NCCL for CUDA where built with it, else Gloo.
+  torch::Device device{torch::kCPU};
+};
+
+class DistributedGroup {
+ public:
+  // Joins the job: blocks until every rank has joined or the timeout passed. Throws ERR_DISTRIBUTED
+  // (a rank that never came, an address that cannot be reached or bound), Error::range for options.
+  static std::shared_ptr<DistributedGroup> create(const GroupOptions& options);
+  // True when this build has c10d (TORCHVIDEO_DISTRIBUTED); and whether it has NCCL.
+  static bool available();
+  static bool ncclAvailable();
+
+  virtual ~DistributedGroup() = default;
+
+  virtual int rank() const = 0;
+  virtual int worldSize() const = 0;
+  // 'gloo' or 'nccl'.
+  virtual std::string backend() const = 0;
+  virtual const GroupOptions& options() const = 0;
+
+  // Each call is a collective: every rank makes the same calls in the same order, or they pair up
+  // wrongly. All but the *Async ones wait for the result; `what` names the operation in errors.
+  virtual void broadcast(std::vector<torch::Tensor>& tensors, int root, const std::string& what) = 0;
+  virtual void allreduceSum(torch::Tensor& tensor, const std::string& what) = 0;
+  // Every rank's bytes, in rank order (sizes may differ between ranks).
+  virtual std::vector<std::string> allgatherBytes(const std::string& bytes, const std::string& what) = 0;
+  virtual void barrier(const std::string& what) = 0;
+
+  // An allreduce (sum) left running; wait() collects it.
+  class Pending {
+   public:
+    virtual ~Pending() = default;
+    virtual void wait() = 0;
+  };
+  virtual std::unique_ptr<Pending> allreduceSumAsync(torch::Tensor& tensor, const std::string& what) = 0;
+};
+
+}  // namespace torchvideo
