@@ -97,3 +97,18 @@ export function trainingEpoch(videos: TrainingVideo[], options: TrainingEpochOpt
     },
   }));
 }
+
+/**
+ * A rank's share of an epoch's clips, as torchvision's DistributedSampler takes it from the sampler's
+ * list: the list (the same on every rank) is padded with its own first items to a multiple of the world
+ * size, and rank r takes items r, r + W, r + 2W, ... So the ranks' shares are disjoint (but for the
+ * padding), equally long, and batch b of every rank together is the single-process batch b at W times
+ * the batch size.
+ */
+export function rankShare<T>(items: T[], rank: number, worldSize: number): T[] {
+  if (worldSize === 1 || items.length === 0) return items;
+  const total = Math.ceil(items.length / worldSize) * worldSize;
+  const share: T[] = [];
+  for (let i = rank; i < total; i += worldSize) share.push(items[i % items.length]);
+  return share;
+}

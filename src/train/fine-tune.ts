@@ -8,14 +8,17 @@
 // export), best.pt + best.json (the highest validation video acc@1), history.jsonl and curves.svg.
 import { randomInt } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { TorchVideoError } from '../errors';
+import { DEFAULT_DISTRIBUTED_TIMEOUT_MS, ProcessGroup, rankThreads, type DistributedSpec } from '../distributed/process-group';
+import type { RendezvousOptions } from '../distributed/rendezvous';
 import { evaluate } from '../eval/evaluate';
 import { writeFileAtomic, syncFolder } from '../eval/atomic-file';
 import { loadDataset, type Dataset, type DatasetVideo } from '../eval/dataset';
 import { nativePreprocessOptions } from '../video';
 import { checkBoolean, checkInteger, checkOptions, checkString, expectRange, expectType } from '../validate';
-import { trainingEpoch, type TrainingVideo } from './clip-sampler';
+import { rankShare, trainingEpoch, type TrainingVideo } from './clip-sampler';
 import { writeCurves } from './curves';
 import { learningRateAt } from './schedule';
 import { batchCount, trainBatches, type TrainingSetVideo } from './train-batches';
@@ -77,6 +80,18 @@ export interface FineTuneOptions {
   threads?: number;
   /** Training batches decoded ahead of the step (default 2). */
   prefetch?: number;
+  /**
+   * Data-parallel training over N processes (see docs/scaling.md): 'env' reads torchrun's, Slurm's or a
+   * Kubernetes Indexed Job's environment; or { rank, worldSize, masterAddr, masterPort }. Every rank
+   * starts from rank 0's weights, trains on its share of each epoch's clips at `batchSize` clips per step
+   * (the global batch is batchSize x world size) and averages gradients with the others; rank 0 writes
+   * outDir, which every rank must be able to read (a shared file system) to resume.
+   */
+  distributed?: DistributedSpec;
+  /** With distributed 'env' in a Kubernetes Indexed Job: the world size and master (the index comes from the environment). */
+  rendezvous?: RendezvousOptions;
+  /** A rank that does not answer within this long fails the job, named (default 5 min). */
+  distributedTimeoutMs?: number;
   onProgress?: (progress: FineTuneProgress) => void;
   /** Stops within one step: a checkpoint is written, then the promise rejects with an AbortError. */
   signal?: AbortSignal;
@@ -270,206 +285,311 @@ export async function fineTune(options: FineTuneOptions): Promise<FineTuneResult
     'a dataset path or a Dataset',
     opts.val,
   );
+  const timeoutMs = checkInteger(opts.distributedTimeoutMs, 'options.distributedTimeoutMs', DEFAULT_DISTRIBUTED_TIMEOUT_MS, { min: 1 });
   const signal = opts.signal;
   if (signal?.aborted) throw abortError();
-  checkWritable(outDir);
-
-  const train = typeof opts.train === 'string' ? await loadDataset(opts.train) : (opts.train as Dataset);
-  const val = typeof opts.val === 'string' ? await loadDataset(opts.val) : (opts.val as Dataset);
-  const numClasses = checkInteger(opts.numClasses, 'options.numClasses', train.classes.length, { min: 1, max: 1e9 });
-  const labels = train.classes.length === numClasses ? [...train.classes] : Array.from({ length: numClasses }, (_, i) => `class_${i}`);
-  const previous = resume ? readState(outDir) : undefined;
-  const seed = checkInteger(opts.seed, 'options.seed', previous?.job.seed ?? randomInt(0, 2 ** 47), { min: 0 });
-  const job: JobOptions = {
-    model: path.resolve(model),
-    numClasses,
-    labels,
-    epochs,
-    batchSize,
-    lr,
-    momentum,
-    weightDecay,
-    warmupEpochs,
-    warmupDecay,
-    milestones: [...milestones],
-    gamma,
-    clipLength,
-    frameRate,
-    clipsPerVideo,
-    freezeBackbone,
-    hflipProb,
-    amp,
-    seed,
-  };
-  if (previous) {
-    const key = differingOption(previous.job, job);
-    if (key !== undefined) {
-      throw new RangeError(
-        `cannot resume the run in '${outDir}' with other options: ${key} was ${JSON.stringify(previous.job[key])}, now ${JSON.stringify(job[key])}`,
-      );
-    }
-  }
-
-  const videos: TrainingSetVideo[] = train.videos.map((video) => ({
-    path: video.path,
-    label: classOf(video, train.classes, numClasses),
-    frameIndex: video.info.frameIndex,
-  }));
-  const timing: TrainingVideo[] = train.videos.map((video) => ({
-    frameCount: video.info.frameCount as number,
-    fps: video.info.fps as number,
-  }));
-
-  const trainer = previous
-    ? await Trainer.restore(path.join(outDir, previous.checkpoint), { device, threads: opts.threads })
-    : await Trainer.create({
-        model,
-        numClasses,
-        labels,
-        device,
-        lr,
-        momentum,
-        weightDecay,
-        freezeBackbone,
-        amp,
-        seed,
-        threads: opts.threads,
-      });
+  const group =
+    opts.distributed === undefined ? undefined : await ProcessGroup.join(opts.distributed, { ...opts.rendezvous, device, timeoutMs });
+  // Files other ranks export for their share of validation (rank 0 exports into outDir).
+  const rankFolder = group && group.rank > 0 ? fs.mkdtempSync(path.join(os.tmpdir(), `torchvideo-rank-${group.rank}-`)) : undefined;
   try {
-    const { preprocessing } = trainer.info;
-    const preprocess = nativePreprocessOptions({ preprocessing });
-    const epochOptions = {
+    const rank = group?.rank ?? 0;
+    const worldSize = group?.worldSize ?? 1;
+    if (rank === 0) checkWritable(outDir);
+
+    const train = typeof opts.train === 'string' ? await loadDataset(opts.train) : (opts.train as Dataset);
+    const val = typeof opts.val === 'string' ? await loadDataset(opts.val) : (opts.val as Dataset);
+    const numClasses = checkInteger(opts.numClasses, 'options.numClasses', train.classes.length, { min: 1, max: 1e9 });
+    const labels = train.classes.length === numClasses ? [...train.classes] : Array.from({ length: numClasses }, (_, i) => `class_${i}`);
+    // A torchrun restart continues the run it restarts.
+    const resuming = resume || (group?.rendezvous.restartCount ?? 0) > 0;
+    // Rank 0 decides where the run stands; every rank follows it.
+    const previous = await fromRankZero(group, 'the run state', () => (resuming ? readState(outDir) : undefined));
+    const seed = await fromRankZero(group, 'the seed', () =>
+      checkInteger(opts.seed, 'options.seed', previous?.job.seed ?? randomInt(0, 2 ** 47), { min: 0 }),
+    );
+    const job: JobOptions = {
+      model: path.resolve(model),
+      numClasses,
+      labels,
+      epochs,
+      batchSize,
+      lr,
+      momentum,
+      weightDecay,
+      warmupEpochs,
+      warmupDecay,
+      milestones: [...milestones],
+      gamma,
       clipLength,
       frameRate,
       clipsPerVideo,
-      resizeSize: preprocessing.resizeSize,
-      cropSize: preprocessing.cropSize[0],
-      seed,
+      freezeBackbone,
       hflipProb,
+      amp,
+      seed,
     };
-    const itersPerEpoch = batchCount(trainingEpoch(timing, { ...epochOptions, epoch: 0 }).length, batchSize);
-    if (itersPerEpoch === 0) {
-      throw new RangeError(`the training set has no clip of ${clipLength} frames at ${frameRate} fps: every video is shorter`);
-    }
-    const schedule = { lr, itersPerEpoch, warmupEpochs, warmupDecay, milestones, gamma };
-
-    const state: RunState = previous ?? {
-      format: 'torchvideo-finetune',
-      version: 1,
-      checkpoint: '',
-      epoch: 0,
-      batch: 0,
-      iteration: 0,
-      running: { lossSum: 0, correct: 0, clips: 0 },
-      history: [],
-      best: null,
-      job,
-    };
-    const position = () => `${state.epoch}/${state.batch}/${state.iteration}`;
-    let saved = previous ? position() : '';
-    const checkpoint = async () => {
-      if (saved === position()) return;
-      const name = `checkpoint-${String(state.iteration).padStart(8, '0')}.pt`;
-      await trainer.saveCheckpoint(path.join(outDir, name));
-      const old = state.checkpoint;
-      state.checkpoint = name;
-      writeFileAtomic(path.join(outDir, STATE_FILE), JSON.stringify(state, null, 1));
-      // The old checkpoint goes only once the new one is named in checkpoint.json.
-      if (old && old !== name) fs.rmSync(path.join(outDir, old), { force: true });
-      saved = position();
-    };
-    if (!previous) await checkpoint();
-
-    const modelFile = path.join(outDir, 'model.pt');
-    while (state.epoch < epochs) {
-      const clips = trainingEpoch(timing, { ...epochOptions, epoch: state.epoch });
-      const started = performance.now();
-      let clipsThisRun = 0;
-      const batches = trainBatches(videos, clips, {
-        batchSize,
-        preprocess,
-        prefetch,
-        threadsPerVideo: 1,
-        startBatch: state.batch,
-      });
-      for await (const batch of batches) {
-        try {
-          if (signal?.aborted) {
-            await checkpoint();
-            throw abortError();
-          }
-          const rate = learningRateAt(state.iteration, schedule);
-          trainer.setLearningRate(rate);
-          const { loss, correct } = await trainer.step(batch.clips, batch.labels);
-          const size = batch.labels.shape[0];
-          state.running.lossSum += loss * size;
-          state.running.correct += correct;
-          state.running.clips += size;
-          state.iteration++;
-          state.batch++;
-          clipsThisRun += size;
-          const seconds = (performance.now() - started) / 1000;
-          const clipsPerSec = clipsThisRun / Math.max(seconds, 1e-9);
-          opts.onProgress?.({
-            epoch: state.epoch,
-            epochs,
-            batch: state.batch,
-            batches: itersPerEpoch,
-            loss: state.running.lossSum / state.running.clips,
-            lr: rate,
-            clipsPerSec,
-            etaSec: ((itersPerEpoch - state.batch) * batchSize) / Math.max(clipsPerSec, 1e-9),
-          });
-          if (checkpointEvery !== undefined && state.iteration % checkpointEvery === 0) await checkpoint();
-        } finally {
-          batch.clips.dispose();
-          batch.labels.dispose();
+    if (group) {
+      const jobs = await group.allgather(job, "every rank's options");
+      jobs.forEach((other, r) => {
+        const key = differingOption({ ...jobs[0], model: '' }, { ...other, model: '' });
+        if (key !== undefined) {
+          throw new RangeError(
+            `rank ${r}'s options differ from rank 0's: ${key} is ${JSON.stringify(other[key])} there, ${JSON.stringify(jobs[0][key])} on rank 0`,
+          );
         }
-      }
-      if (signal?.aborted) {
-        await checkpoint();
-        throw abortError();
-      }
-
-      // Validation: the export as loadModel loads it, scored by evaluate().
-      await trainer.exportModel(modelFile, { labels });
-      let report;
-      try {
-        report = await evaluate({ model: modelFile, device, data: val, clipsPerVideo, clipLength, frameRate, batchSize, signal });
-      } catch (error) {
-        // Stopped while validating: keep the epoch's training (a resume validates it again).
-        if ((error as Error).name === 'AbortError') await checkpoint();
-        throw error;
-      }
-      const entry: FineTuneEpoch = {
-        epoch: state.epoch,
-        trainLoss: state.running.lossSum / Math.max(state.running.clips, 1),
-        trainAcc1: state.running.correct / Math.max(state.running.clips, 1),
-        valClipAcc1: report.clipAcc1,
-        valVideoAcc1: report.videoAcc1,
-        lr: trainer.learningRate,
-      };
-      state.history.push(entry);
-      if (state.best === null || entry.valVideoAcc1 > state.best.valVideoAcc1) {
-        copyFileAtomic(modelFile, path.join(outDir, 'best.pt'));
-        copyFileAtomic(path.join(outDir, 'model.json'), path.join(outDir, 'best.json'));
-        state.best = { epoch: state.epoch, valVideoAcc1: entry.valVideoAcc1 };
-      }
-      writeFileAtomic(path.join(outDir, 'history.jsonl'), state.history.map((h) => JSON.stringify(h)).join('\n') + '\n');
-      await writeCurves(path.join(outDir, 'curves.svg'), state.history);
-      // The position after this epoch: the next epoch's first batch.
-      state.epoch++;
-      state.batch = 0;
-      state.running = { lossSum: 0, correct: 0, clips: 0 };
-      await checkpoint();
+      });
     }
-    if (!fs.existsSync(modelFile)) await trainer.exportModel(modelFile, { labels });
-    return {
-      history: state.history,
-      best: state.best && { ...state.best, path: path.join(outDir, 'best.pt') },
-      final: { path: modelFile },
-    };
+    if (previous) {
+      const key = differingOption(previous.job, job);
+      if (key !== undefined) {
+        throw new RangeError(
+          `cannot resume the run in '${outDir}' with other options: ${key} was ${JSON.stringify(previous.job[key])}, now ${JSON.stringify(job[key])}`,
+        );
+      }
+    }
+
+    const videos: TrainingSetVideo[] = train.videos.map((video) => ({
+      path: video.path,
+      label: classOf(video, train.classes, numClasses),
+      frameIndex: video.info.frameIndex,
+    }));
+    const timing: TrainingVideo[] = train.videos.map((video) => ({
+      frameCount: video.info.frameCount as number,
+      fps: video.info.fps as number,
+    }));
+
+    const rankDevice = group?.device ?? device;
+    // CPU ranks on one machine split its cores (the launcher's OMP_NUM_THREADS, else cores / local ranks).
+    const threads = opts.threads ?? (group ? rankThreads() : undefined);
+    if (previous && rank > 0 && !fs.existsSync(path.join(outDir, previous.checkpoint))) {
+      throw checkpointError(
+        `rank ${rank} cannot read rank 0's checkpoint '${path.join(outDir, previous.checkpoint)}': every rank must see outDir (a shared file system) to resume`,
+        path.join(outDir, previous.checkpoint),
+      );
+    }
+    const trainer = previous
+      ? await Trainer.restore(path.join(outDir, previous.checkpoint), { device: rankDevice, threads })
+      : await Trainer.create({
+          model,
+          numClasses,
+          labels,
+          device: rankDevice,
+          lr,
+          momentum,
+          weightDecay,
+          freezeBackbone,
+          amp,
+          seed,
+          threads,
+        });
+    try {
+      if (group) await trainer.setDistributed(group);
+      const { preprocessing } = trainer.info;
+      const preprocess = nativePreprocessOptions({ preprocessing });
+      const epochOptions = {
+        clipLength,
+        frameRate,
+        clipsPerVideo,
+        resizeSize: preprocessing.resizeSize,
+        cropSize: preprocessing.cropSize[0],
+        seed,
+        hflipProb,
+      };
+      const epochClips = (epoch: number) => rankShare(trainingEpoch(timing, { ...epochOptions, epoch }), rank, worldSize);
+      const itersPerEpoch = batchCount(epochClips(0).length, batchSize);
+      if (itersPerEpoch === 0) {
+        throw new RangeError(`the training set has no clip of ${clipLength} frames at ${frameRate} fps: every video is shorter`);
+      }
+      const schedule = { lr, itersPerEpoch, warmupEpochs, warmupDecay, milestones, gamma };
+
+      const state: RunState = previous ?? {
+        format: 'torchvideo-finetune',
+        version: 1,
+        checkpoint: '',
+        epoch: 0,
+        batch: 0,
+        iteration: 0,
+        running: { lossSum: 0, correct: 0, clips: 0 },
+        history: [],
+        best: null,
+        job,
+      };
+      const position = () => `${state.epoch}/${state.batch}/${state.iteration}`;
+      let saved = previous ? position() : '';
+      const checkpoint = async () => {
+        if (saved === position()) return;
+        // Rank 0 writes the run's files; the other ranks hold the same weights.
+        if (rank > 0) {
+          saved = position();
+          return;
+        }
+        const name = `checkpoint-${String(state.iteration).padStart(8, '0')}.pt`;
+        await trainer.saveCheckpoint(path.join(outDir, name));
+        const old = state.checkpoint;
+        state.checkpoint = name;
+        writeFileAtomic(path.join(outDir, STATE_FILE), JSON.stringify(state, null, 1));
+        // The old checkpoint goes only once the new one is named in checkpoint.json.
+        if (old && old !== name) fs.rmSync(path.join(outDir, old), { force: true });
+        saved = position();
+      };
+      if (!previous) await checkpoint();
+
+      const modelFile = path.join(outDir, 'model.pt');
+      while (state.epoch < epochs) {
+        const clips = epochClips(state.epoch);
+        const started = performance.now();
+        let clipsThisRun = 0;
+        const batches = trainBatches(videos, clips, {
+          batchSize,
+          preprocess,
+          prefetch,
+          threadsPerVideo: 1,
+          startBatch: state.batch,
+        });
+        for await (const batch of batches) {
+          try {
+            if (!group && signal?.aborted) {
+              await checkpoint();
+              throw abortError();
+            }
+            const rate = learningRateAt(state.iteration, schedule);
+            trainer.setLearningRate(rate);
+            const result = await trainer.step(batch.clips, batch.labels);
+            let [lossSum, correct, size, stop] = [result.loss * batch.labels.shape[0], result.correct, batch.labels.shape[0], 0];
+            // The job's numbers, and whether any rank was asked to stop: all ranks stop after the same step.
+            if (group) {
+              [lossSum, correct, size, stop] = await group.allreduceSum(
+                [lossSum, correct, size, signal?.aborted ? 1 : 0],
+                "the step's loss, accuracy and stop flag",
+              );
+            }
+            state.running.lossSum += lossSum;
+            state.running.correct += correct;
+            state.running.clips += size;
+            state.iteration++;
+            state.batch++;
+            clipsThisRun += size;
+            const seconds = (performance.now() - started) / 1000;
+            const clipsPerSec = clipsThisRun / Math.max(seconds, 1e-9);
+            opts.onProgress?.({
+              epoch: state.epoch,
+              epochs,
+              batch: state.batch,
+              batches: itersPerEpoch,
+              loss: state.running.lossSum / state.running.clips,
+              lr: rate,
+              clipsPerSec,
+              etaSec: ((itersPerEpoch - state.batch) * batchSize * worldSize) / Math.max(clipsPerSec, 1e-9),
+            });
+            if (stop > 0) {
+              await checkpoint();
+              throw abortError();
+            }
+            if (checkpointEvery !== undefined && state.iteration % checkpointEvery === 0) await checkpoint();
+          } finally {
+            batch.clips.dispose();
+            batch.labels.dispose();
+          }
+        }
+        const stopping = group
+          ? (await group.allreduceSum([signal?.aborted ? 1 : 0], 'the stop flag at the end of the epoch'))[0] > 0
+          : signal?.aborted;
+        if (stopping) {
+          await checkpoint();
+          throw abortError();
+        }
+
+        // Validation: the export as loadModel loads it, scored by evaluate(). In a job each rank scores its
+        // share with the same weights (rank 0's statistics copied first) and every rank gets the whole report;
+        // a stop request then waits for the validation to end, so the ranks stay in step.
+        if (group) await trainer.syncBuffers();
+        const exported = rankFolder ? path.join(rankFolder, 'model.pt') : modelFile;
+        await trainer.exportModel(exported, { labels });
+        let report;
+        try {
+          report = await evaluate({
+            model: exported,
+            device: rankDevice,
+            data: val,
+            clipsPerVideo,
+            clipLength,
+            frameRate,
+            batchSize,
+            signal: group ? undefined : signal,
+            distributed: group,
+          });
+        } catch (error) {
+          // Stopped while validating: keep the epoch's training (a resume validates it again).
+          if ((error as Error).name === 'AbortError') await checkpoint();
+          throw error;
+        }
+        const entry: FineTuneEpoch = {
+          epoch: state.epoch,
+          trainLoss: state.running.lossSum / Math.max(state.running.clips, 1),
+          trainAcc1: state.running.correct / Math.max(state.running.clips, 1),
+          valClipAcc1: report.clipAcc1,
+          valVideoAcc1: report.videoAcc1,
+          lr: trainer.learningRate,
+        };
+        state.history.push(entry);
+        if (state.best === null || entry.valVideoAcc1 > state.best.valVideoAcc1) {
+          if (rank === 0) {
+            copyFileAtomic(modelFile, path.join(outDir, 'best.pt'));
+            copyFileAtomic(path.join(outDir, 'model.json'), path.join(outDir, 'best.json'));
+          }
+          state.best = { epoch: state.epoch, valVideoAcc1: entry.valVideoAcc1 };
+        }
+        if (rank === 0) {
+          writeFileAtomic(path.join(outDir, 'history.jsonl'), state.history.map((h) => JSON.stringify(h)).join('\n') + '\n');
+          await writeCurves(path.join(outDir, 'curves.svg'), state.history);
+        }
+        // The position after this epoch: the next epoch's first batch.
+        state.epoch++;
+        state.batch = 0;
+        state.running = { lossSum: 0, correct: 0, clips: 0 };
+        await checkpoint();
+      }
+      if (rank === 0 && !fs.existsSync(modelFile)) await trainer.exportModel(modelFile, { labels });
+      // Nobody leaves before rank 0's files are complete.
+      if (group) await group.barrier('the end of fine-tuning');
+      return {
+        history: state.history,
+        best: state.best && { ...state.best, path: path.join(outDir, 'best.pt') },
+        final: { path: modelFile },
+      };
+    } finally {
+      trainer.dispose();
+    }
   } finally {
-    trainer.dispose();
+    group?.dispose();
+    if (rankFolder) fs.rmSync(rankFolder, { recursive: true, force: true });
   }
+}
+
+/**
+ * What rank 0 computes, on every rank (without a group: computed here). A failure on rank 0 fails every
+ * rank, naming it, instead of leaving them waiting.
+ */
+async function fromRankZero<T>(group: ProcessGroup | undefined, what: string, compute: () => T | Promise<T>): Promise<T> {
+  if (!group) return compute();
+  let mine: { value?: T; error?: string; code?: string } = {};
+  let thrown: unknown;
+  if (group.rank === 0) {
+    try {
+      mine = { value: await compute() };
+    } catch (error) {
+      thrown = error;
+      mine = { error: (error as Error).message, code: (error as { code?: string }).code };
+    }
+  }
+  const shared = await group.broadcastFromRoot(mine, what);
+  if (thrown !== undefined) throw thrown;
+  if (shared.error !== undefined) {
+    throw new TorchVideoError(
+      `rank 0 could not establish ${what}: ${shared.error}${shared.code ? ` (${shared.code})` : ''}`,
+      'ERR_DISTRIBUTED',
+    );
+  }
+  return shared.value as T;
 }
