@@ -8,6 +8,8 @@
 // batch (copied on a side stream from pinned memory) behind the one it runs.
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { DEFAULT_DISTRIBUTED_TIMEOUT_MS, ProcessGroup, type DistributedSpec } from '../distributed/process-group';
+import type { RendezvousOptions } from '../distributed/rendezvous';
 import { TorchVideoError } from '../errors';
 import { checkModel, forwardFrames, loadModel, Model } from '../model';
 import { native } from '../native';
@@ -73,6 +75,18 @@ export interface EvaluateOptions {
   shortVideos?: 'pad' | 'skip';
   /** Batches decoded ahead of the one running (default: enough to keep every decode thread busy, 2 to 16). */
   prefetch?: number;
+  /**
+   * One job over N processes, one report: 'env' (torchrun, Slurm, a Kubernetes Indexed Job),
+   * { rank, worldSize, masterAddr, masterPort }, or a ProcessGroup already joined. Each rank evaluates its
+   * shard (every worldSize-th video, as `shard` would give it); the ranks then gather every video's
+   * probabilities over the group and each gets the whole report, equal to a one-process run's. Rank 0
+   * writes `out/report.json`; each rank journals its videos in `out/rank-<r>-of-<N>/`.
+   */
+  distributed?: DistributedSpec | ProcessGroup;
+  /** With distributed 'env' in a Kubernetes Indexed Job: the world size and master address. */
+  rendezvous?: RendezvousOptions;
+  /** A rank that does not answer within this long fails the job, named (default 5 min). */
+  distributedTimeoutMs?: number;
   /** A folder for predictions.jsonl (appended as videos finish, fsynced per batch) and report.json. */
   out?: string;
   /** Continue the job in `out`: videos already there are not evaluated again. */
@@ -259,12 +273,69 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationRepo
   expectType(opts.out === undefined || typeof opts.out === 'string', 'options.out', 'a folder path', opts.out);
   if (opts.resume && opts.out === undefined)
     throw new RangeError('expected options.out with options.resume: resume continues the job in out');
-  const shard = resolveShard(opts.shard, opts.shardCount);
+  if (opts.distributed !== undefined && opts.shard !== undefined) {
+    throw new RangeError('expected options.shard or options.distributed, not both: a distributed job shards the set by rank');
+  }
+  const timeoutMs = checkInteger(opts.distributedTimeoutMs, 'options.distributedTimeoutMs', DEFAULT_DISTRIBUTED_TIMEOUT_MS, { min: 1 });
   const signal = opts.signal;
   if (signal?.aborted) throw abortError();
+  const ownsGroup = opts.distributed !== undefined && !(opts.distributed instanceof ProcessGroup);
+  const group =
+    opts.distributed instanceof ProcessGroup
+      ? opts.distributed
+      : opts.distributed === undefined
+        ? undefined
+        : await ProcessGroup.join(opts.distributed, { ...opts.rendezvous, device: opts.device ?? 'cpu', timeoutMs });
+  try {
+    return await evaluateShard(opts, group, {
+      crops,
+      batchSize,
+      preprocessOn,
+      decodeThreadsAsked,
+      threadsPerVideoAsked,
+      prefetchAsked,
+      clipsPerVideo,
+      shortVideos,
+    });
+  } finally {
+    if (ownsGroup) group?.dispose();
+  }
+}
+
+interface CheckedOptions {
+  crops: number;
+  batchSize: number;
+  preprocessOn: 'host' | 'device';
+  decodeThreadsAsked?: number;
+  threadsPerVideoAsked?: number;
+  prefetchAsked?: number;
+  clipsPerVideo: number;
+  shortVideos: 'pad' | 'skip';
+}
+
+// What a rank sends the others: its share's results (probabilities as plain numbers: JSON round-trips
+// float32 values exactly).
+interface RankResults {
+  records: (Omit<VideoRecord, 'probs'> & { probs: number[] })[];
+  failed: { path: string; error: string }[];
+  skipped: string[];
+  clipsDone: number;
+  seconds: number;
+}
+
+async function evaluateShard(
+  opts: Partial<EvaluateOptions>,
+  group: ProcessGroup | undefined,
+  checked: CheckedOptions,
+): Promise<EvaluationReport> {
+  const { crops, batchSize, preprocessOn, decodeThreadsAsked, threadsPerVideoAsked, prefetchAsked, clipsPerVideo, shortVideos } = checked;
+  const shard = group ? { index: group.rank, count: group.worldSize } : resolveShard(opts.shard, opts.shardCount);
+  const signal = opts.signal;
 
   const ownsModel = typeof opts.model === 'string';
-  const model = ownsModel ? await loadModel(opts.model as string, { device: opts.device ?? 'cpu' }) : checkModel(opts.model);
+  const model = ownsModel
+    ? await loadModel(opts.model as string, { device: group?.device ?? opts.device ?? 'cpu' })
+    : checkModel(opts.model);
   try {
     const { preprocessing, labels } = model.info;
     const clipLength = checkInteger(opts.clipLength, 'options.clipLength', preprocessing.clipLength, { min: 1, max: 10000 });
@@ -306,7 +377,9 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationRepo
       shard,
       options: jobOptions,
     };
-    const logged = opts.out === undefined ? undefined : PredictionsLog.open(opts.out, header, opts.resume === true);
+    // In a distributed job each rank journals its own share; report.json is the whole job's.
+    const journal = opts.out === undefined || !group ? opts.out : path.join(opts.out, `rank-${group.rank}-of-${group.worldSize}`);
+    const logged = journal === undefined ? undefined : PredictionsLog.open(journal, header, opts.resume === true);
     const done = new Set<string>();
     for (const entry of logged?.done ?? []) {
       const file = entry.kind === 'record' ? entry.record.path : entry.path;
@@ -463,20 +536,34 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationRepo
     }
 
     const seconds = (performance.now() - started) / 1000;
+    const whole = group ? await gatherResults(group, { records, failed, skipped, clipsDone, seconds }) : undefined;
     const { arch, numClasses, weights } = model.info;
-    const report = reportFromRecords(
-      records,
-      { failed, skipped },
-      {
-        shard,
-        options: preprocessOn === 'device' ? { ...jobOptions, preprocessOn } : jobOptions,
-        clipsPerSec: clipsDone / Math.max(seconds, 1e-9),
-        model: { arch, numClasses, labels: [...labels], weights, path: typeof opts.model === 'string' ? opts.model : undefined },
-      },
-    );
-    if (opts.out !== undefined) writeFileAtomic(path.join(opts.out, 'report.json'), reportToJson(report));
+    const report = reportFromRecords(whole?.records ?? records, whole ?? { failed, skipped }, {
+      shard: group ? { index: 0, count: 1 } : shard,
+      options: preprocessOn === 'device' ? { ...jobOptions, preprocessOn } : jobOptions,
+      clipsPerSec: whole?.clipsPerSec ?? clipsDone / Math.max(seconds, 1e-9),
+      model: { arch, numClasses, labels: [...labels], weights, path: typeof opts.model === 'string' ? opts.model : undefined },
+    });
+    if (opts.out !== undefined && (group?.rank ?? 0) === 0) writeFileAtomic(path.join(opts.out, 'report.json'), reportToJson(report));
     return report;
   } finally {
     if (ownsModel) model.dispose();
   }
+}
+
+/** Every rank's results, joined: the job's records, failures and skips, and its rate (all clips / the slowest rank). */
+async function gatherResults(
+  group: ProcessGroup,
+  mine: { records: VideoRecord[]; failed: { path: string; error: string }[]; skipped: string[]; clipsDone: number; seconds: number },
+): Promise<{ records: VideoRecord[]; failed: { path: string; error: string }[]; skipped: string[]; clipsPerSec: number }> {
+  const sent: RankResults = { ...mine, records: mine.records.map((r) => ({ ...r, probs: Array.from(r.probs) })) };
+  const parts = await group.allgather(sent, "the gathering of every rank's predictions");
+  const clips = parts.reduce((sum, part) => sum + part.clipsDone, 0);
+  const slowest = Math.max(...parts.map((part) => part.seconds), 1e-9);
+  return {
+    records: parts.flatMap((part) => part.records.map((r) => ({ ...r, probs: Float32Array.from(r.probs) }))),
+    failed: parts.flatMap((part) => part.failed),
+    skipped: parts.flatMap((part) => part.skipped),
+    clipsPerSec: clips / slowest,
+  };
 }
