@@ -10,10 +10,13 @@ import { parseShard } from '../eval/shard';
 import { renderReportHtml } from '../eval/report-html';
 import { writeFileAtomic } from '../eval/atomic-file';
 import { loadModel } from '../model';
+import { ProcessGroup } from '../distributed/process-group';
+import { DISTRIBUTED_FLAGS, DISTRIBUTED_USAGE, distributedFromFlags } from './distributed-flags';
 
 export const EVALUATE_USAGE = `torchvideo evaluate --model MODEL.pt --data DIR|list.csv|list.txt [--clips 5] [--crops 1|3] [--batch 8]
                    [--device cpu|cuda|cuda:N] [--half] [--preprocess-on host|device] [--decode-threads N] [--shard INDEX/COUNT | --shard env [--shard-count N]]
                    [--short-videos pad|skip] [--out DIR (report.json, report.html)] [--resume] [--json] [--progress]
+                   ${DISTRIBUTED_USAGE}
   torchvideo evaluate-merge REPORT.json... [--out DIR] [--json]`;
 
 function positiveInteger(text: string | undefined, name: string): number | undefined {
@@ -82,6 +85,7 @@ export async function runEvaluate(argv: string[]): Promise<number> {
       resume: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       progress: { type: 'boolean', default: false },
+      ...DISTRIBUTED_FLAGS,
     },
   });
   if (positionals.length > 0) throw new RangeError(`unexpected argument '${positionals[0]}'\nUsage: ${EVALUATE_USAGE}`);
@@ -105,7 +109,15 @@ export async function runEvaluate(argv: string[]): Promise<number> {
   const decodeThreads = positiveInteger(values['decode-threads'], 'decode-threads');
   const batchSize = positiveInteger(values.batch, 'batch');
   const shardCount = positiveInteger(values['shard-count'], 'shard-count');
-  const model = await loadModel(values.model, { device: values.device, half: values.half });
+  const { rank, distributed, rendezvous, distributedTimeoutMs } = distributedFromFlags(values);
+  if (distributed && shard !== undefined)
+    throw new RangeError('--shard and --distributed exclude each other: a distributed job shards by rank');
+  // One process of a multi-process job: join first, so the network loads on this rank's device.
+  const group = distributed
+    ? await ProcessGroup.join(distributed, { ...rendezvous, device: values.device, timeoutMs: distributedTimeoutMs })
+    : undefined;
+  const quiet = rank > 0;
+  const model = await loadModel(values.model, { device: group?.device ?? values.device, half: values.half });
   // Ctrl-C stops within one batch; what is in predictions.jsonl stays, so --resume continues the job.
   const controller = new AbortController();
   const interrupt = () => controller.abort();
@@ -129,17 +141,21 @@ export async function runEvaluate(argv: string[]): Promise<number> {
       decodeThreads,
       shard,
       shardCount,
+      distributed: group,
       shortVideos: shortVideos as 'pad' | 'skip' | undefined,
       out: values.out,
       resume: values.resume,
       signal: controller.signal,
       onProgress: ({ clipsDone, clipsTotal, clipsPerSec }) => {
+        if (quiet) return;
         if (!started) bar.start(clipsTotal, 0, { rate: '0' });
         started = true;
         bar.update(clipsDone, { rate: clipsPerSec.toFixed(1) });
       },
     });
     bar.stop();
+    // Every rank holds the job's report; rank 0 writes and prints it.
+    if (quiet) return 0;
     await writeReport(values.out, report, { json: false });
     return finish(report, values.json);
   } catch (error) {
@@ -152,6 +168,7 @@ export async function runEvaluate(argv: string[]): Promise<number> {
   } finally {
     process.removeListener('SIGINT', interrupt);
     model.dispose();
+    group?.dispose();
   }
 }
 

@@ -7,10 +7,12 @@ import { parseArgs } from 'node:util';
 import { SingleBar } from 'cli-progress';
 import { TorchVideoError } from '../errors';
 import { fineTune, type FineTuneEpoch, type FineTuneOptions } from '../train/fine-tune';
+import { DISTRIBUTED_FLAGS, DISTRIBUTED_USAGE, distributedFromFlags } from './distributed-flags';
 
 export const FINETUNE_USAGE = `torchvideo finetune --model MODEL.pt --train DIR|list --val DIR|list --out DIR [--epochs 45] [--batch 16] [--lr 0.01]
                    [--device cpu|cuda|cuda:N] [--amp] [--freeze-backbone] [--clips 5] [--clip-length 16] [--frame-rate 15]
-                   [--warmup-epochs 10] [--hflip-prob 0.5] [--seed N] [--checkpoint-every N] [--resume] [--json] [--progress]`;
+                   [--warmup-epochs 10] [--hflip-prob 0.5] [--seed N] [--checkpoint-every N] [--resume] [--json] [--progress]
+                   ${DISTRIBUTED_USAGE}`;
 
 const DEVICE_PATTERN = /^(cpu|cuda(:\d{1,3})?)$/;
 const NUMBER_PATTERN = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
@@ -82,10 +84,11 @@ const OPTIONS = {
   resume: { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
   progress: { type: 'boolean', default: false },
+  ...DISTRIBUTED_FLAGS,
 } as const;
 
 /** Parses and checks the whole command line; nothing is loaded or written. */
-function parseCommandLine(argv: string[]): { options: FineTuneOptions; json: boolean; progress: boolean } {
+function parseCommandLine(argv: string[]): { options: FineTuneOptions; json: boolean; progress: boolean; rank: number } {
   // `--lr -1` reaches the flag's own check (parseArgs alone would call a value starting with '-' ambiguous).
   const args: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -114,7 +117,9 @@ function parseCommandLine(argv: string[]): { options: FineTuneOptions; json: boo
   if (values.amp && device === 'cpu') {
     throw new RangeError('expected --amp to be used with --device cuda or cuda:N (mixed precision is float16 autocast on CUDA)');
   }
+  const { rank, ...distributed } = distributedFromFlags(values);
   const options: FineTuneOptions = {
+    ...distributed,
     model: values.model,
     train: values.train,
     val: values.val,
@@ -150,12 +155,14 @@ function parseCommandLine(argv: string[]): { options: FineTuneOptions; json: boo
   if (fs.existsSync(values.out) && !fs.statSync(values.out).isDirectory()) {
     throw new RangeError(`expected --out to be a folder, got the file '${values.out}'`);
   }
-  return { options, json: values.json, progress: values.progress };
+  return { options, json: values.json, progress: values.progress, rank };
 }
 
 /** Runs a fine-tuning job; resolves to the exit code (0; 130 when interrupted, resumable with --resume). */
 export async function runFinetune(argv: string[]): Promise<number> {
-  const { options, json, progress } = parseCommandLine(argv);
+  const { options, json, progress, rank } = parseCommandLine(argv);
+  // In a multi-process job rank 0 speaks for the job; the other ranks report only their errors.
+  const quiet = rank > 0;
   const outDir = options.outDir;
   const epochs = options.epochs ?? 45;
   const started = Date.now();
@@ -168,7 +175,7 @@ export async function runFinetune(argv: string[]): Promise<number> {
     for (const entry of history) {
       if (entry.epoch <= printed) continue;
       printed = entry.epoch;
-      if (!json) console.log(epochLine(entry, epochs));
+      if (!json && !quiet) console.log(epochLine(entry, epochs));
     }
   };
   const flushHistory = () => {
@@ -187,7 +194,7 @@ export async function runFinetune(argv: string[]): Promise<number> {
   const interrupt = () => controller.abort();
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
-  const showBar = progress || Boolean(process.stderr.isTTY);
+  const showBar = !quiet && (progress || Boolean(process.stderr.isTTY));
   const bar = new SingleBar({
     format: 'epoch {epoch}/{epochs} [{bar}] {value}/{total} batches | loss {loss} | lr {lr} | {rate} clips/s | ETA {left}',
     stream: process.stderr,
@@ -206,6 +213,7 @@ export async function runFinetune(argv: string[]): Promise<number> {
       ...options,
       signal: controller.signal,
       onProgress: (p) => {
+        if (quiet) return;
         const payload = { epoch: p.epoch + 1, epochs: p.epochs, loss: p.loss.toFixed(4), lr: rate(p.lr), rate: p.clipsPerSec.toFixed(1) };
         if (p.epoch !== barEpoch) {
           stopBar();
@@ -229,7 +237,9 @@ export async function runFinetune(argv: string[]): Promise<number> {
       history: path.resolve(historyFile),
       curves: path.resolve(outDir, 'curves.svg'),
     };
-    if (json) {
+    if (quiet) {
+      // Rank 0 prints the job's outcome.
+    } else if (json) {
       console.log(JSON.stringify({ history: result.history, best: result.best, files }, null, 2));
     } else {
       console.log(`model    ${files.model} (+ model.json): after the last epoch`);
@@ -246,7 +256,7 @@ export async function runFinetune(argv: string[]): Promise<number> {
     stopBar();
     if ((error as Error).name === 'AbortError') {
       flushHistory();
-      process.stderr.write(`torchvideo: interrupted; continue from the last checkpoint with --resume --out ${outDir}\n`);
+      if (!quiet) process.stderr.write(`torchvideo: interrupted; continue from the last checkpoint with --resume --out ${outDir}\n`);
       return 130;
     }
     throw error;

@@ -1,0 +1,80 @@
+'use strict';
+// `torchvideo evaluate --distributed` over 2 ranks on 127.0.0.1: each rank scores its shard, the ranks
+// gather every video's probabilities over c10d, and rank 0 writes and prints the single report, equal to
+// a one-process run's (the same metrics, the same probabilities bit for bit, the same failures).
+const fs = require('node:fs');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
+const t = require('tap');
+const { ProcessGroup } = require('../dist/distributed/process-group.js');
+const { fixture } = require('./helpers/fixtures');
+const { ROOT, modelPath, tempDir } = require('./helpers/models');
+const { startRanks } = require('./helpers/distributed');
+
+if (!ProcessGroup.available) {
+  t.skip('this build has no c10d (libgloo-dev was missing when it was built)');
+  process.exit(0);
+}
+
+const CLI = path.join(ROOT, 'dist', 'cli.js');
+const root = tempDir('torchvideo-distributed-eval-');
+t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+const data = path.join(root, 'set');
+for (const [label, names] of [
+  ['abseiling', ['h264.mp4', 'xvid.avi']],
+  ['archery', ['vp9.webm', 'text.mp4']],
+  ['zumba', ['h264.mkv']],
+]) {
+  fs.mkdirSync(path.join(data, label), { recursive: true });
+  for (const name of names) fs.copyFileSync(fixture(name), path.join(data, label, name));
+}
+const common = ['--model', modelPath('mc3_18'), '--data', data, '--clips', '2', '--batch', '3', '--json'];
+
+t.test('2 ranks give the one-process report; rank 0 writes it, each rank journals its share', async (t) => {
+  const single = spawnSync(process.execPath, [CLI, 'evaluate', ...common], { encoding: 'utf8' });
+  t.equal(single.status, 0, single.stderr);
+  const expected = JSON.parse(single.stdout);
+
+  const out = path.join(root, 'distributed');
+  const ranks = await startRanks([CLI, 'evaluate', ...common, '--out', out, '--distributed'], 2);
+  const exits = await Promise.all(ranks.map((r) => r.exit));
+  exits.forEach((exit, rank) => t.equal(exit.code, 0, `rank ${rank}: ${exit.stderr}`));
+  t.equal(exits[1].stdout, '', 'rank 1 prints nothing');
+  const report = JSON.parse(exits[0].stdout);
+  for (const key of [
+    'clipAcc1',
+    'clipAcc5',
+    'videoAcc1',
+    'videoAcc5',
+    'meanClassAcc1',
+    'clips',
+    'videos',
+    'confusion',
+    'failed',
+    'skipped',
+    'shard',
+  ]) {
+    t.same(report[key], expected[key], key);
+  }
+  t.same(report.predictions, expected.predictions, 'every video, every probability, bit for bit');
+  t.equal(report.videos, 4, 'the whole set: 4 videos (and one that fails to open)');
+  t.same(JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')).predictions, expected.predictions, 'report.json');
+  t.ok(fs.existsSync(path.join(out, 'report.html')), 'report.html');
+  const journalled = [0, 1].map(
+    (rank) =>
+      fs
+        .readFileSync(path.join(out, `rank-${rank}-of-2`, 'predictions.jsonl'), 'utf8')
+        .split('\n')
+        .filter(Boolean).length - 1,
+  );
+  t.same(journalled, [3, 2], 'rank 0 journals 3 of the 5 files (one failed), rank 1 the other 2');
+});
+
+t.test('--shard and --distributed exclude each other', async (t) => {
+  const result = spawnSync(process.execPath, [CLI, 'evaluate', ...common, '--distributed', '--shard', '0/2'], {
+    encoding: 'utf8',
+    env: { ...process.env, RANK: '0', WORLD_SIZE: '1', MASTER_ADDR: '127.0.0.1' },
+  });
+  t.equal(result.status, 2);
+  t.match(result.stderr, /--shard and --distributed exclude each other/);
+});
