@@ -5,13 +5,15 @@
 // weights; ratios; the p99 event-loop delay while torchvideo computes; RSS growth.
 //
 //   node scripts/bench.js [--arch r3d_18,mc3_18,r2plus1d_18] [--batch 1,8] [--iters 5] [--no-scripted]
-//                         [--no-python] [--no-onnx] [--no-video] [--no-train] [--no-train-data] [--json FILE]
+//                         [--no-python] [--no-onnx] [--no-video] [--no-train] [--no-train-data] [--no-scaling] [--json FILE]
 //
 // The training row: Trainer.step (forward, cross-entropy, backward, SGD) on r3d_18 at batch 8, ms/clip,
 // beside the same step in PyTorch on the same export (bench_python.py --modes train).
 // The training-data row (--no-train-data skips it): trainBatches alone, the batches of a training epoch
 // (RandomClipSampler windows, the training preset) of the evaluation rows' videos at batch 8, clips/s,
 // against the training row's Trainer.step clips/s (target: the pipeline at least as fast as the step).
+// The scaling rows (--no-scaling skips them): scripts/bench-scaling.js, 2 ranks x 1 thread against 1 rank x
+// 2 threads at the same global batch, and the share of the gradient allreduce hidden behind backward.
 //
 // GPU rows: node scripts/bench.js --device cuda[:N] [--arch ...] [--batch 1,32] [--precision float32,half]
 //                                 [--iters 20] [--no-python] [--json FILE]
@@ -55,6 +57,7 @@ const { values: args } = parseArgs({
     'no-video': { type: 'boolean', default: false },
     'no-train': { type: 'boolean', default: false },
     'no-train-data': { type: 'boolean', default: false },
+    'no-scaling': { type: 'boolean', default: false },
     json: { type: 'string' },
   },
 });
@@ -723,8 +726,13 @@ async function main() {
       );
     }
   }
+  let scaling;
+  if (!args['no-scaling']) {
+    console.log();
+    scaling = await require('./bench-scaling').benchScaling();
+  }
   if (args.json)
-    fs.writeFileSync(args.json, JSON.stringify({ versions, threads: THREADS, python, results, finite, video, training }, null, 2));
+    fs.writeFileSync(args.json, JSON.stringify({ versions, threads: THREADS, python, results, finite, video, training, scaling }, null, 2));
 }
 
 (ON_GPU ? mainGpu : main)().catch((error) => {
