@@ -31,7 +31,7 @@ for (const [label, names] of [
 const common = ['--model', modelPath('mc3_18'), '--data', data, '--clips', '2', '--batch', '3', '--json'];
 
 t.test('2 ranks give the one-process report; rank 0 writes it, each rank journals its share', async (t) => {
-  const single = spawnSync(process.execPath, [CLI, 'evaluate', ...common], { encoding: 'utf8' });
+  const single = spawnSync(process.execPath, [CLI, 'evaluate', ...common], { encoding: 'utf8', maxBuffer: 256 * 2 ** 20 });
   t.equal(single.status, 0, single.stderr);
   const expected = JSON.parse(single.stdout);
 
@@ -68,6 +68,29 @@ t.test('2 ranks give the one-process report; rank 0 writes it, each rank journal
         .filter(Boolean).length - 1,
   );
   t.same(journalled, [3, 2], 'rank 0 journals 3 of the 5 files (one failed), rank 1 the other 2');
+});
+
+t.test('torchvideo launch --nproc 2 runs the distributed evaluation end to end', async (t) => {
+  const single = spawnSync(process.execPath, [CLI, 'evaluate', ...common], { encoding: 'utf8', maxBuffer: 256 * 2 ** 20 });
+  const expected = JSON.parse(single.stdout);
+  const env = { ...process.env };
+  for (const name of ['RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT']) delete env[name];
+  const launched = spawnSync(process.execPath, [CLI, 'launch', '--nproc', '2', '--', 'evaluate', ...common, '--distributed'], {
+    encoding: 'utf8',
+    env,
+    maxBuffer: 256 * 2 ** 20,
+  });
+  t.equal(launched.status, 0, launched.stderr);
+  // Each rank's lines arrive prefixed with it; rank 0's are the report.
+  const rank0 = launched.stdout
+    .split('\n')
+    .filter((line) => line.startsWith('[rank 0] '))
+    .map((line) => line.slice('[rank 0] '.length))
+    .join('\n');
+  const report = JSON.parse(rank0);
+  t.same(report.predictions, expected.predictions, 'the one-process predictions');
+  t.equal(report.videoAcc1, expected.videoAcc1);
+  t.notOk(/^\[rank 1\] /m.test(launched.stdout), 'rank 1 prints nothing');
 });
 
 t.test('--shard and --distributed exclude each other', async (t) => {

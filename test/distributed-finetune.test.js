@@ -73,6 +73,11 @@ t.test('2 ranks at batch 2 train what 1 process does at batch 4; rank 0 writes t
   t.ok(Math.abs(a.trainLoss - b.trainLoss) < 1e-5, `train loss ${a.trainLoss} vs ${b.trainLoss}: the job's, not a rank's`);
   t.equal(a.trainAcc1, b.trainAcc1, 'train acc@1 over all 24 clips');
   t.equal(a.valVideoAcc1, b.valVideoAcc1, 'validation shared by the ranks scores the whole set');
+
+  // A position in an epoch belongs to its world size: resuming with another one is refused, naming it.
+  const alone = spawnSync(process.execPath, [CLI, 'finetune', ...job, '--batch', '2', '--out', whole, '--resume'], { encoding: 'utf8' });
+  t.equal(alone.status, 2);
+  t.match(alone.stderr, /cannot resume the run in '.*whole' with other options: worldSize was 2, now 1/);
 });
 
 t.test('SIGKILL of rank 1: rank 0 fails naming it; a torchrun-style restart resumes and ends as the run never stopped', async (t) => {
@@ -132,6 +137,17 @@ t.test('torchrun --no_python --nproc_per_node 2 launches it (its agent hosts the
   );
   t.equal(result.status, 0, result.stderr);
   t.same(historyOf(out), historyOf(whole), 'the same run as the one the test launched itself');
+});
+
+t.test("rank 0's failure to read the run state fails every rank, naming it", async (t) => {
+  const out = path.join(root, 'torn');
+  fs.mkdirSync(out, { recursive: true });
+  fs.writeFileSync(path.join(out, 'checkpoint.json'), '{"format": "torchvideo-fine');
+  const exits = await Promise.all((await launch(out, { extra: ['--resume'] })).map((r) => r.exit));
+  t.equal(exits[0].code, 1);
+  t.match(exits[0].stderr, /cannot resume from '.*checkpoint\.json': it is not a readable fine-tuning state .*ERR_CHECKPOINT/);
+  t.equal(exits[1].code, 1);
+  t.match(exits[1].stderr, /rank 0 could not establish the run state: cannot resume from .*ERR_CHECKPOINT.*ERR_DISTRIBUTED/);
 });
 
 t.test('bad distributed flags fail before any work, naming the flag', async (t) => {

@@ -143,6 +143,10 @@ class C10dGroup : public DistributedGroup, public std::enable_shared_from_this<C
     heartbeat_ = std::make_unique<Heartbeat>(options);
 #if TORCHVIDEO_WITH_NCCL
     if (options.device.is_cuda()) {
+      // A rank that dies mid-collective must fail the others at the timeout, not hang them (PyTorch's
+      // launchers set this; LibTorch 2.2+ reads the TORCH_ spelling). An explicit setting is kept.
+      setenv("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1", /*overwrite=*/0);
+      setenv("NCCL_ASYNC_ERROR_HANDLING", "1", /*overwrite=*/0);
       auto nccl = c10d::ProcessGroupNCCL::Options::create();
       nccl->timeout = options.timeout;
       engine_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store_, options.rank, options.worldSize, nccl);

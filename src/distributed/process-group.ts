@@ -24,9 +24,20 @@ export interface JoinOptions {
   masterPort?: number;
 }
 
-/** The device a rank uses: 'cuda' becomes cuda:<localRank> (one GPU per local rank, as torchrun lays them out). */
-export function rankDevice(device: string, localRank: number): string {
-  return device === 'cuda' ? `cuda:${localRank}` : device;
+/**
+ * The device a rank uses: 'cuda' becomes cuda:<localRank> (one GPU per local rank, as torchrun lays them
+ * out), modulo the GPUs this process sees (a launcher that binds one GPU to each task shows it cuda:0,
+ * as torchvision's reference script handles it).
+ */
+export function rankDevice(device: string, localRank: number, visibleGpus = native.cudaDeviceCount()): string {
+  if (device !== 'cuda') return device;
+  return `cuda:${visibleGpus > 0 ? localRank % visibleGpus : localRank}`;
+}
+
+/** The cores of this machine that are a CPU rank's: all of them split between its local ranks (LOCAL_WORLD_SIZE). */
+export function rankCores(env: Record<string, string | undefined> = process.env): number {
+  const local = Number(env.LOCAL_WORLD_SIZE);
+  return Math.max(1, Math.floor(os.availableParallelism() / (Number.isInteger(local) && local >= 1 ? local : 1)));
 }
 
 /**
@@ -36,8 +47,7 @@ export function rankDevice(device: string, localRank: number): string {
 export function rankThreads(env: Record<string, string | undefined> = process.env): number {
   const omp = Number(env.OMP_NUM_THREADS);
   if (Number.isInteger(omp) && omp >= 1) return omp;
-  const local = Number(env.LOCAL_WORLD_SIZE);
-  return Math.max(1, Math.floor(os.availableParallelism() / (Number.isInteger(local) && local >= 1 ? local : 1)));
+  return rankCores(env);
 }
 
 export class ProcessGroup {

@@ -8,7 +8,7 @@
 // batch (copied on a side stream from pinned memory) behind the one it runs.
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DEFAULT_DISTRIBUTED_TIMEOUT_MS, ProcessGroup, type DistributedSpec } from '../distributed/process-group';
+import { DEFAULT_DISTRIBUTED_TIMEOUT_MS, ProcessGroup, rankCores, type DistributedSpec } from '../distributed/process-group';
 import type { RendezvousOptions } from '../distributed/rendezvous';
 import { TorchVideoError } from '../errors';
 import { checkModel, forwardFrames, loadModel, Model } from '../model';
@@ -356,6 +356,8 @@ async function evaluateShard(
       decodeThreadsAsked,
       threadsPerVideoAsked,
       prefetchAsked,
+      // Ranks sharing a machine share its cores.
+      cores: group ? rankCores() : undefined,
     });
     native.decodeThreads(pipeline.decodeThreads);
 

@@ -136,6 +136,8 @@ interface JobOptions {
   hflipProb: number;
   amp: boolean;
   seed: number;
+  /** Ranks of the job (1 alone): each rank's share of an epoch, and so a position in it, depends on it. */
+  worldSize: number;
 }
 
 // checkpoint.json: where the run stands after the checkpoint it names.
@@ -328,6 +330,7 @@ export async function fineTune(options: FineTuneOptions): Promise<FineTuneResult
       hflipProb,
       amp,
       seed,
+      worldSize,
     };
     if (group) {
       const jobs = await group.allgather(job, "every rank's options");
@@ -341,6 +344,8 @@ export async function fineTune(options: FineTuneOptions): Promise<FineTuneResult
       });
     }
     if (previous) {
+      // Runs from before the distributed release did not record it: they ran alone.
+      previous.job.worldSize ??= 1;
       const key = differingOption(previous.job, job);
       if (key !== undefined) {
         throw new RangeError(
