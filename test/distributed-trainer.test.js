@@ -89,6 +89,22 @@ t.test('a rank killed mid-job ends the other with ERR_DISTRIBUTED naming it', as
   }
 });
 
+t.test('a rank that hangs (SIGSTOP) fails the other at the timeout, named: no hang', async (t) => {
+  const out = path.join(dir, 'hung');
+  fs.mkdirSync(out, { recursive: true });
+  const spec = { model: modelPath('r3d_18'), out, steps: 1000, globalBatch: 4, announce: true, timeoutMs: 4000 };
+  const ranks = await startRanks([WORKER, JSON.stringify(spec)], 2);
+  t.teardown(() => ranks[1].child.kill('SIGKILL'));
+  await waitForLine(ranks[1], /"step":0/);
+  const stoppedAt = Date.now();
+  ranks[1].child.kill('SIGSTOP');
+  const exit = await ranks[0].exit;
+  const seconds = (Date.now() - stoppedAt) / 1000;
+  t.equal(exit.code, 1);
+  t.match(exit.stderr, /failed on rank 0 of 2: rank 1 has stopped \(no heartbeat for 2\.5 s\)/, exit.stderr.trim());
+  t.ok(seconds < 30, `ended ${seconds.toFixed(1)} s after rank 1 stopped (timeout 4 s)`);
+});
+
 t.test('a rank alone cannot join: ERR_DISTRIBUTED once the timeout passes', async (t) => {
   const out = path.join(dir, 'alone');
   fs.mkdirSync(out, { recursive: true });
