@@ -5,10 +5,23 @@ Usage:
   /usr/bin/python3 scripts/export_models.py --arch r3d_18|mc3_18|r2plus1d_18|all
       [--weights none|KINETICS400_V1|FILE.pth] [--num-classes N] [--out models/]
       [--seed S] [--onnx] [--opset 14] [--force]
+      [--precision fp32|bf16|int8] [--calibrate DATA|random] [--calibration-clips N]
+      [--agreement-clips M]
+  /usr/bin/python3 scripts/export_models.py --model ft/model.pt --precision bf16|int8
+      [--calibrate DATA|random] [--out-file ft/model-int8.pt] ...
 
 Writes <out>/<arch>.pt (torch.jit.script of the eval-mode network), <out>/<arch>.json (the sidecar
 that the Node side reads: labels, clip length, sizes, mean/std, ...) and, with --onnx,
 <out>/<arch>.onnx. Errors print one line on stderr and exit with code 2.
+
+--precision bf16 or int8 writes <out>/<arch>-bf16.pt / <out>/<arch>-int8.pt and their sidecars
+instead (frozen TorchScript that takes float32 clips and returns float32 logits; see
+low_precision.py). int8 is calibrated on clips: --calibrate DATA reads N clips of a labelled video set
+(root/<class>/<video>, CSV or list file) through torchvideo's own decoding and preprocessing (node
+scripts/calibration-clips.js); --calibrate random uses random clips (for tests only). The sidecar adds
+"precision", "calibration" and "agreement" (with the float32 network, measured on M held-out clips).
+--model converts a TorchScript export (a network fine-tuned by torchvideo) instead of --arch, with
+the labels and preprocessing of its sidecar.
 
 Run it with Debian's /usr/bin/python3: that is the interpreter that has torch 1.13 and torchvision 0.14.
 """
@@ -21,6 +34,7 @@ import os
 import re
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import zipfile
@@ -89,6 +103,12 @@ CHECK_SHAPE = (1, 3, 8, 56, 56)
 ONNX_SHAPE = (1, 3, CLIP_LENGTH, CROP_SIZE[0], CROP_SIZE[1])
 MAX_KEYS_LISTED = 10
 
+PRECISIONS = ("fp32", "bf16", "int8")
+DEFAULT_CALIBRATION_CLIPS = 64
+DEFAULT_AGREEMENT_CLIPS = 32
+INT8_NEEDS_CALIBRATION = "int8 needs calibration clips: --calibrate DATA (or --calibrate random for tests)"
+CALIBRATION_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "calibration-clips.js")
+
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -99,8 +119,8 @@ def parse_args(argv):
         description="Export torchvision video ResNets (r3d_18, mc3_18, r2plus1d_18) to TorchScript "
         "for torchvideo, with a JSON sidecar and optionally an ONNX file.",
     )
-    p.add_argument("--arch", required=True, choices=sorted(ARCHS) + ["all"],
-                   help="network to export, or 'all'")
+    p.add_argument("--arch", choices=sorted(ARCHS) + ["all"],
+                   help="network to export, or 'all' (required unless --model is given)")
     p.add_argument("--weights", default="none",
                    help="'none' (random init, default), 'KINETICS400_V1' (torchvision's weights; needs "
                    "network access unless already in the torch hub cache), or a path to a state-dict .pth")
@@ -113,8 +133,30 @@ def parse_args(argv):
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET,
                    help=f"ONNX opset (default {DEFAULT_OPSET})")
     p.add_argument("--force", action="store_true", help="export even if the outputs are up to date")
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                   help="fp32 (default): <arch>.pt; bf16 or int8: <arch>-bf16.pt / <arch>-int8.pt, frozen "
+                   "TorchScript that takes float32 clips and returns float32 logits")
+    p.add_argument("--calibrate", metavar="DATA|random",
+                   help="clips for int8's calibration and the agreement check: a labelled video set (a folder "
+                   "root/<class>/<video>, a CSV or a list file) read through torchvideo's preprocessing, or "
+                   "'random' (random clips, for tests). Required for int8; with bf16 it only gives the "
+                   "agreement clips (default random)")
+    p.add_argument("--calibration-clips", type=int, metavar="N",
+                   help=f"int8 calibration clips (default {DEFAULT_CALIBRATION_CLIPS}; bf16 needs none)")
+    p.add_argument("--agreement-clips", type=int, default=DEFAULT_AGREEMENT_CLIPS, metavar="M",
+                   help="held-out clips (never calibration clips) on which bf16/int8 are compared with "
+                   f"float32 for the sidecar's agreement (default {DEFAULT_AGREEMENT_CLIPS})")
+    p.add_argument("--model", metavar="PATH",
+                   help="convert this TorchScript export (e.g. a network fine-tuned by torchvideo, with its "
+                   "sidecar) instead of building --arch; needs --precision bf16 or int8")
+    p.add_argument("--out-file", metavar="PATH",
+                   help="where a bf16/int8 export goes (its sidecar <name>.json beside it); default "
+                   "<out>/<arch>-<precision>.pt, or <model>-<precision>.pt beside --model")
     args = p.parse_args(argv)
+    check_precision_args(p, args)
 
+    if args.arch is None and args.model is None:
+        p.error("the following arguments are required: --arch (or --model PATH)")
     if args.num_classes is not None and args.num_classes < 1:
         p.error(f"--num-classes must be >= 1, got {args.num_classes}")
     args.weights_kind = weights_kind(args.weights)
@@ -129,6 +171,46 @@ def parse_args(argv):
         p.error(f"--weights KINETICS400_V1 has {KINETICS_CLASSES} classes; "
                 f"--num-classes {args.num_classes} does not match (fine-tune it and pass the .pth instead)")
     return args
+
+
+def check_precision_args(p, args):
+    """The low-precision options fit together, or argparse's usage error (exit code 2) says why."""
+    low = args.precision != "fp32"
+    if args.model is not None:
+        if not low:
+            p.error("--model converts an export to --precision bf16 or int8 (a float32 export is already one)")
+        if not os.path.isfile(args.model):
+            p.error(f"--model: no such file: {args.model}")
+        given = [flag for flag, value in (("--weights", args.weights != "none"), ("--num-classes", args.num_classes),
+                                          ("--onnx", args.onnx)) if value]
+        if given:
+            p.error(f"--model takes the network, classes and labels from the export: drop {', '.join(given)}")
+    if args.precision == "int8" and args.calibrate is None:
+        p.error(INT8_NEEDS_CALIBRATION)
+    if not low:
+        extra = [flag for flag, value in (("--calibrate", args.calibrate),
+                                          ("--calibration-clips", args.calibration_clips),
+                                          ("--out-file", args.out_file)) if value is not None]
+        if extra:
+            p.error(f"{', '.join(extra)} {'needs' if len(extra) == 1 else 'need'} --precision bf16 or int8")
+        return
+    if args.onnx:
+        p.error("--onnx exports float32 only (drop --precision, or --onnx)")
+    if args.calibration_clips is None:
+        args.calibration_clips = DEFAULT_CALIBRATION_CLIPS
+    if args.calibration_clips < 1:
+        p.error(f"--calibration-clips must be >= 1, got {args.calibration_clips}")
+    if args.agreement_clips < 1:
+        p.error(f"--agreement-clips must be >= 1, got {args.agreement_clips}")
+    if args.out_file is not None and args.model is None and args.arch in (None, "all"):
+        p.error("--out-file names one export: give a single --arch, or --model")
+    if args.out_file and args.model and os.path.abspath(args.out_file) == os.path.abspath(args.model):
+        p.error("--out-file would overwrite --model: name another file")
+    if args.calibrate is not None and args.calibrate != "random" and not os.path.exists(args.calibrate):
+        p.error(f"--calibrate: no such dataset: {args.calibrate} (a folder root/<class>/<video>, "
+                "a CSV or list file, or 'random')")
+    if args.calibrate is None:
+        args.calibrate = "random"  # bf16: agreement on random clips unless data is given
 
 
 def weights_kind(spec):
@@ -448,13 +530,9 @@ def up_to_date(paths, ident, want_onnx, opset):
     return all(v is None or sidecar.get(k) == v for k, v in ident.items())
 
 
-def export_arch(arch, args):
-    paths = {ext: os.path.join(args.out, f"{arch}.{ext}") for ext in ("pt", "json", "onnx")}
-    ident = identity(arch, args)
-    if not args.force and up_to_date(paths, ident, args.onnx, args.opset):
-        print(f"{arch}: up to date ({paths['pt']}, weights {ident['weights']}); --force to re-export")
-        return
-
+def load_network(arch, args):
+    """The eval-mode float32 network that --weights (or random init) describes: (model, classes,
+    parameter count)."""
     if args.weights_kind == "none":
         state_dict, source = None, "random init"
     elif args.weights_kind == "kinetics":
@@ -474,7 +552,17 @@ def export_arch(arch, args):
         # checked above.
         model.load_state_dict(state_dict, strict=False)
     model.eval()
-    n_params = check_parameter_count(arch, model, num_classes)
+    return model, num_classes, check_parameter_count(arch, model, num_classes)
+
+
+def export_arch(arch, args):
+    paths = {ext: os.path.join(args.out, f"{arch}.{ext}") for ext in ("pt", "json", "onnx")}
+    ident = identity(arch, args)
+    if not args.force and up_to_date(paths, ident, args.onnx, args.opset):
+        print(f"{arch}: up to date ({paths['pt']}, weights {ident['weights']}); --force to re-export")
+        return
+
+    model, num_classes, n_params = load_network(arch, args)
 
     os.makedirs(args.out, exist_ok=True)
     # Drop the old sidecar first: if this export dies half-way, no sidecar may vouch for a .pt
@@ -521,14 +609,284 @@ def export_arch(arch, args):
           f"TorchScript matches eager (max diff {ts_diff:.2g}); wrote {', '.join(written)}")
 
 
+# ----------------------------------------------------------------------------- bf16 / int8
+
+# The sidecar fields that describe preprocessing, in the order fp32 sidecars list them.
+PREPROCESSING_KEYS = ("clip_length", "frame_rate", "resize_size", "crop_size", "mean", "std")
+DEFAULT_PREPROCESSING = dict(zip(PREPROCESSING_KEYS, (CLIP_LENGTH, FRAME_RATE, RESIZE_SIZE, CROP_SIZE, MEAN, STD)))
+
+
+class Source:
+    """The float32 network a bf16/int8 export is made from, and what its sidecar carries over."""
+
+    def __init__(self, arch, net, num_classes, labels, preprocessing, parameters, provenance, model_path=None):
+        self.arch = arch
+        self.net = net
+        self.num_classes = num_classes
+        self.labels = labels
+        self.preprocessing = preprocessing
+        self.parameters = parameters
+        self.provenance = provenance  # where the weights came from, as sidecar fields
+        self.model_path = model_path  # the TorchScript export it came from (--model), if any
+
+    def clip_shape(self):
+        p = self.preprocessing
+        return (3, int(p["clip_length"]), int(p["crop_size"][0]), int(p["crop_size"][1]))
+
+
+def sidecar_path_of(model_path):
+    """src/sidecar.ts's sidecarPathOf: <name>.json beside <name>.pt."""
+    return re.sub(r"\.(pt|pth|ts|torchscript)$", "", model_path, flags=re.IGNORECASE) + ".json"
+
+
+def low_precision_paths(arch, args):
+    if args.out_file is not None:
+        pt = args.out_file
+    elif args.model is not None:
+        pt = re.sub(r"\.(pt|pth|ts|torchscript)$", "", args.model, flags=re.IGNORECASE) + f"-{args.precision}.pt"
+    else:
+        pt = os.path.join(args.out, f"{arch}-{args.precision}.pt")
+    return {"pt": pt, "json": sidecar_path_of(pt)}
+
+
+def read_model_sidecar(path):
+    sidecar_file = sidecar_path_of(path)
+    if not os.path.isfile(sidecar_file):
+        raise ExportError(f"{path} has no sidecar {sidecar_file}: its arch, labels and preprocessing come from "
+                          "there (torchvideo's fineTune and this script write one)")
+    try:
+        with open(sidecar_file, encoding="utf-8") as f:
+            sidecar = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ExportError(f"cannot read {sidecar_file}: {one_line(e)}") from None
+    if not isinstance(sidecar, dict):
+        raise ExportError(f"{sidecar_file} is not a JSON object")
+    if sidecar.get("precision", "fp32") != "fp32":
+        raise ExportError(f"{path} is already a {sidecar['precision']} export: "
+                          "convert the float32 export it was made from")
+    return sidecar
+
+
+def low_precision_identity(arch, args):
+    """What decides whether an existing bf16/int8 export can be reused (compared with its sidecar;
+    nested objects by the keys given here)."""
+    if args.model is not None:
+        ident = {"source_model": args.model, "source_sha256": sha256_of(args.model)}
+    else:
+        ident = identity(arch, args)
+    ident["precision"] = args.precision
+    if args.precision == "int8":
+        ident["calibration"] = {"source": args.calibrate, "clips": args.calibration_clips}
+    ident["agreement"] = {"source": args.calibrate, "clips": args.agreement_clips}
+    return ident
+
+
+def matches(have, want):
+    if isinstance(want, dict):
+        return isinstance(have, dict) and all(matches(have.get(k), v) for k, v in want.items())
+    return want is None or have == want
+
+
+def low_precision_up_to_date(paths, ident):
+    if not (os.path.isfile(paths["pt"]) and os.path.isfile(paths["json"])):
+        return False
+    try:
+        with open(paths["json"], encoding="utf-8") as f:
+            sidecar = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return isinstance(sidecar, dict) and bool(sidecar.get("sha256")) and matches(sidecar, ident)
+
+
+def arch_source(arch, args):
+    net, num_classes, n_params = load_network(arch, args)
+    ident = identity(arch, args)
+    provenance = {"weights": ident["weights"], "seed": args.seed if args.weights_kind == "none" else None,
+                  "weights_sha256": ident.get("weights_sha256")}
+    return Source(arch, net, num_classes, labels_for(arch, num_classes), dict(DEFAULT_PREPROCESSING), n_params,
+                  provenance)
+
+
+def model_source(args):
+    """torchvision's network with the weights of the TorchScript export --model. FX quantization
+    needs the Python module, not TorchScript; the check against the export's own output makes sure
+    the export is that network (and not, say, a modified one whose changes would be lost)."""
+    path = args.model
+    sidecar = read_model_sidecar(path)
+    arch = sidecar.get("arch")
+    if arch not in ARCHS:
+        raise ExportError(f"{sidecar_path_of(path)}: arch {arch!r} is not one of {', '.join(sorted(ARCHS))}")
+    if args.arch not in (None, arch):
+        raise ExportError(f"--arch {args.arch} but {path} is {arch} (its sidecar says so; drop --arch)")
+    if sidecar.get("sha256") and sidecar["sha256"] != sha256_of(path):
+        raise ExportError(f"{path} does not match the sha256 in its sidecar: damaged, or replaced after export")
+    try:
+        scripted = torch.jit.load(path, map_location="cpu").eval()
+    except Exception as e:
+        raise ExportError(f"cannot load {path} as TorchScript: {one_line(e)}") from None
+    state_dict = dict(scripted.state_dict())
+    num_classes = infer_num_classes(state_dict, path)
+    net = build_model(arch, num_classes, args.seed)
+    check_state_dict(net, state_dict, path, arch)
+    net.load_state_dict(state_dict, strict=False)
+    net.eval()
+    x = torch.randn(*CHECK_SHAPE, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        check_close(f"{path} (is it torchvision's {arch}?)", scripted(x), net(x))
+    labels = sidecar.get("labels")
+    if not (isinstance(labels, list) and len(labels) == num_classes):
+        labels = labels_for(arch, num_classes)
+    preprocessing = {k: sidecar.get(k, DEFAULT_PREPROCESSING[k]) for k in PREPROCESSING_KEYS}
+    provenance = {"weights": sidecar.get("weights"), "seed": None, "weights_sha256": None, "source_model": path,
+                  "source_sha256": sha256_of(path)}
+    return Source(arch, net, num_classes, labels, preprocessing, count_parameters(net), provenance, model_path=path)
+
+
+def random_clips(source, args, count):
+    # One stream for calibration and agreement clips: the held-out clips follow the calibration ones,
+    # so they are never the same clips.
+    generator = torch.Generator().manual_seed(args.seed)
+    return torch.randn(count, *source.clip_shape(), generator=generator), ["random"] * count
+
+
+def data_clips(source, args, count, label):
+    """`count` clips of the dataset --calibrate through torchvideo's own decoding, sampling and
+    preprocessing (node scripts/calibration-clips.js), so the int8 ranges fit what the network gets
+    at run time. Returns the clips and the video each came from."""
+    node = shutil.which("node")
+    if node is None:
+        raise ExportError("--calibrate DATA reads clips with torchvideo (node scripts/calibration-clips.js), "
+                          "but node is not on PATH")
+    scratch = tempfile.mkdtemp(prefix="torchvideo-calibration-")
+    try:
+        out = os.path.join(scratch, "clips.bin")
+        command = [node, CALIBRATION_SCRIPT, args.calibrate, "--clips", str(count), "--out", out,
+                   "--seed", str(args.seed)]
+        if source.model_path is not None:
+            command += ["--model", source.model_path]  # its sidecar's preprocessing
+        print(f"{label}: reading {count} clips of {args.calibrate} through torchvideo's preprocessing: "
+              f"node {os.path.relpath(CALIBRATION_SCRIPT)} {' '.join(command[2:])}", file=sys.stderr)
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.stderr:
+            sys.stderr.write(result.stderr)
+        if result.returncode != 0:
+            lines = [line for line in result.stderr.splitlines() if line.strip()]
+            raise ExportError(f"reading clips of {args.calibrate} failed (calibration-clips.js exit "
+                              f"{result.returncode}): {lines[-1] if lines else 'no message'}")
+        info = json.loads(result.stdout.strip().splitlines()[-1])
+        want = [count, *source.clip_shape()]
+        if info.get("shape") != want:
+            raise ExportError(f"calibration-clips.js wrote clips of shape {info.get('shape')}, expected {want}")
+        clips = torch.from_file(out, size=count * 3 * want[2] * want[3] * want[4], dtype=torch.float32)
+        return clips.reshape(want).clone(), [clip["video"] for clip in info["clips"]]
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def clips_for(source, args, cache, label):
+    """(calibration clips, held-out clips, videos of each): int8 calibrates on the first
+    --calibration-clips, and every export compares with float32 on the --agreement-clips after them."""
+    n_calibration = args.calibration_clips if args.precision == "int8" else 0
+    count = n_calibration + args.agreement_clips
+    if args.calibrate == "random":
+        clips, videos = random_clips(source, args, count)
+    else:
+        # --arch all: the three networks preprocess alike, so the clips are read once.
+        key = (json.dumps(source.preprocessing), source.model_path, count)
+        if key not in cache:
+            cache[key] = data_clips(source, args, count, label)
+        clips, videos = cache[key]
+    return clips[:n_calibration], clips[n_calibration:], videos[:n_calibration], videos[n_calibration:]
+
+
+def convert(source, precision, calibration):
+    import low_precision
+
+    if precision == "bf16":
+        return low_precision.to_bf16(source.net), ""
+    module = low_precision.to_int8(source.net, calibration)
+    quantized, floats = low_precision.convolution_counts(module)
+    note = f"{quantized} of {quantized + floats} convolutions quantized"
+    if floats:
+        print(f"{source.arch}: warning: {floats} convolutions stay float32 in the int8 export", file=sys.stderr)
+    return module, note
+
+
+def measure_agreement(path, source, held_out, held_out_videos, calibration_videos, args):
+    """Reload the saved file (what torchvideo will run) and compare its outputs with the float32
+    network's on the held-out clips."""
+    import low_precision
+
+    try:
+        loaded = torch.jit.load(path, map_location="cpu").eval()
+    except Exception as e:
+        raise ExportError(f"the {args.precision} export {path} does not load back: {one_line(e)}") from None
+    logits = low_precision.logits_of(loaded, held_out)
+    want = [held_out.shape[0], source.num_classes]
+    if logits.dtype != torch.float32 or list(logits.shape) != want:
+        raise ExportError(f"the {args.precision} export returns {logits.dtype} {list(logits.shape)}, "
+                          f"expected torch.float32 {want}")
+    result = low_precision.agreement(logits, low_precision.logits_of(source.net, held_out))
+    result["source"] = args.calibrate
+    if args.calibrate != "random":
+        result["videos"] = len(set(held_out_videos))
+        # Held-out clips come from other videos than the calibration clips while the set has enough.
+        result["videosAlsoInCalibration"] = len(set(held_out_videos) & set(calibration_videos))
+    return result
+
+
+def export_low_precision(arch, args, clip_cache):
+    import low_precision  # only here: fp32 exports do not need torch.ao and torch.fx
+
+    paths = low_precision_paths(arch, args)
+    label = f"{arch or args.model} {args.precision}"
+    ident = low_precision_identity(arch, args)
+    if not args.force and low_precision_up_to_date(paths, ident):
+        print(f"{label}: up to date ({paths['pt']}); --force to re-export")
+        return
+
+    source = model_source(args) if args.model is not None else arch_source(arch, args)
+    label = f"{source.arch} {args.precision}"
+    calibration, held_out, calibration_videos, held_out_videos = clips_for(source, args, clip_cache, label)
+    module, note = convert(source, args.precision, calibration)
+
+    os.makedirs(os.path.dirname(paths["pt"]) or ".", exist_ok=True)
+    if os.path.exists(paths["json"]):
+        os.remove(paths["json"])  # no sidecar may vouch for a half-written export
+    with atomic_output(paths["pt"]) as tmp:
+        torch.jit.save(module, tmp)
+    measured = measure_agreement(paths["pt"], source, held_out, held_out_videos, calibration_videos, args)
+
+    sidecar = {"arch": source.arch, "num_classes": source.num_classes, "labels": source.labels,
+               **source.preprocessing, "parameters": source.parameters, "torch_version": torch.__version__,
+               "torchvision_version": torchvision.__version__, **source.provenance, "onnx": None, "onnx_opset": None,
+               "precision": args.precision}
+    if args.precision == "int8":
+        sidecar["quantized_engine"] = low_precision.QUANTIZED_ENGINE
+        sidecar["calibration"] = {"source": args.calibrate, "clips": int(calibration.shape[0])}
+        if args.calibrate != "random":
+            sidecar["calibration"]["videos"] = len(set(calibration_videos))
+    sidecar["agreement"] = measured
+    sidecar["sha256"] = sha256_of(paths["pt"])
+    write_json(sidecar, paths["json"])
+    print(f"{label}: {note + '; ' if note else ''}agreement with float32 on {measured['clips']} held-out "
+          f"{args.calibrate} clips: top-1 {measured['top1']:.3f}, max |prob diff| {measured['maxAbsProbDiff']:.2g}, "
+          f"mean {measured['meanAbsProbDiff']:.2g}; wrote {paths['pt']}, {paths['json']}")
+
+
 def main(argv=None):
     args = parse_args(argv)
     # Debian's torch starts with one intra-op thread; the checks and ONNX tracing run faster on all.
     torch.set_num_threads(os.cpu_count() or 1)
     archs = sorted(ARCHS) if args.arch == "all" else [args.arch]
     try:
-        for arch in archs:
-            export_arch(arch, args)
+        if args.precision == "fp32":
+            for arch in archs:
+                export_arch(arch, args)
+        else:
+            clip_cache = {}
+            for arch in archs:
+                export_low_precision(arch, args, clip_cache)
     except (ExportError, OSError) as e:
         print(f"export_models.py: error: {e}", file=sys.stderr)
         return 2
