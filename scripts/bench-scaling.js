@@ -13,23 +13,12 @@
 'use strict';
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
-const net = require('node:net');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
 
 const ROOT = path.resolve(__dirname, '..');
 const RANK_SCRIPT = path.join(__dirname, 'bench-scaling-rank.js');
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
+const { freePort } = require(path.join(ROOT, 'dist', 'distributed', 'free-port.js'));
 
 async function runRanks(world, threads, spec) {
   const port = await freePort();

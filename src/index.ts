@@ -29,6 +29,9 @@ export {
   type ExportModelOptions,
   type TrainStepResult,
   type TrainerInfo,
+  type SetDistributedOptions,
 } from './train/trainer';
 export { learningRateAt, type LearningRateScheduleOptions } from './train/schedule';
 export { fineTune, type FineTuneOptions, type FineTuneResult, type FineTuneEpoch, type FineTuneProgress } from './train/fine-tune';
+export { ProcessGroup, DEFAULT_DISTRIBUTED_TIMEOUT_MS, type DistributedSpec, type JoinOptions } from './distributed/process-group';
+export { resolveRendezvous, type Rendezvous, type ExplicitRendezvous, type RendezvousOptions } from './distributed/rendezvous';

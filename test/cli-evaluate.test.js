@@ -5,7 +5,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { spawn, spawnSync } = require('node:child_process');
 const t = require('tap');
-const { fixture } = require('./helpers/fixtures');
+const { classFolderSet } = require('./helpers/fixtures');
 const { ROOT, modelPath, tempDir } = require('./helpers/models');
 
 const CLI = path.join(ROOT, 'dist', 'cli.js');
@@ -13,15 +13,7 @@ const run = (...args) => spawnSync(process.execPath, [CLI, ...args], { encoding:
 
 const root = tempDir('torchvideo-cli-eval-');
 t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
-const data = path.join(root, 'set');
-for (const [label, names] of [
-  ['abseiling', ['h264.mp4', 'xvid.avi']],
-  ['archery', ['vp9.webm', 'text.mp4']],
-  ['zumba', ['h264.mkv']],
-]) {
-  fs.mkdirSync(path.join(data, label), { recursive: true });
-  for (const name of names) fs.copyFileSync(fixture(name), path.join(data, label, name));
-}
+const data = classFolderSet(path.join(root, 'set'));
 const common = ['--model', modelPath('mc3_18'), '--data', data, '--clips', '2', '--batch', '3'];
 
 t.test('evaluate prints a summary, writes report.json, and shards merge into the one-run report', async (t) => {

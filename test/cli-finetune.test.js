@@ -6,24 +6,16 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { spawn, spawnSync } = require('node:child_process');
 const t = require('tap');
-const { ROOT, modelPath, tempDir } = require('./helpers/models');
-const { makeMovingShapes } = require('../dist/train/moving-shapes.js');
+const { ROOT, tempDir } = require('./helpers/models');
+const { movingShapesJob } = require('./helpers/training');
 
 const CLI = path.join(ROOT, 'dist', 'cli.js');
 const run = (...args) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
 
 const root = tempDir('torchvideo-cli-finetune-');
 t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
-const train = path.join(root, 'train');
-const val = path.join(root, 'val');
-makeMovingShapes(train, { videosPerClass: 3, seed: 1 });
-makeMovingShapes(val, { videosPerClass: 1, seed: 2 });
-// The starting export: mc3_18's file unchanged (its sha256 still holds) with a sidecar for small clips.
-const model = path.join(root, 'start.pt');
-fs.copyFileSync(modelPath('mc3_18'), model);
-const sidecar = JSON.parse(fs.readFileSync(path.join(ROOT, 'models', 'mc3_18.json'), 'utf8'));
-Object.assign(sidecar, { clip_length: 8, frame_rate: 15, resize_size: [64, 64], crop_size: [56, 56] });
-fs.writeFileSync(path.join(root, 'start.json'), JSON.stringify(sidecar, null, 2));
+// mc3_18's export, unchanged (its sha256 still holds), with a sidecar for small clips.
+const { train, val, model } = movingShapesJob(root);
 
 // 12 videos x 2 clips = 6 batches of 4.
 const job = ['--model', model, '--train', train, '--val', val, '--epochs', '1', '--batch', '4', '--clip-length', '8'];

@@ -7,7 +7,7 @@ const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const t = require('tap');
 const { ProcessGroup } = require('../dist/distributed/process-group.js');
-const { fixture } = require('./helpers/fixtures');
+const { classFolderSet } = require('./helpers/fixtures');
 const { ROOT, modelPath, tempDir } = require('./helpers/models');
 const { startRanks } = require('./helpers/distributed');
 
@@ -19,15 +19,7 @@ if (!ProcessGroup.available) {
 const CLI = path.join(ROOT, 'dist', 'cli.js');
 const root = tempDir('torchvideo-distributed-eval-');
 t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
-const data = path.join(root, 'set');
-for (const [label, names] of [
-  ['abseiling', ['h264.mp4', 'xvid.avi']],
-  ['archery', ['vp9.webm', 'text.mp4']],
-  ['zumba', ['h264.mkv']],
-]) {
-  fs.mkdirSync(path.join(data, label), { recursive: true });
-  for (const name of names) fs.copyFileSync(fixture(name), path.join(data, label, name));
-}
+const data = classFolderSet(path.join(root, 'set'));
 const common = ['--model', modelPath('mc3_18'), '--data', data, '--clips', '2', '--batch', '3', '--json'];
 
 t.test('2 ranks give the one-process report; rank 0 writes it, each rank journals its share', async (t) => {
@@ -68,6 +60,23 @@ t.test('2 ranks give the one-process report; rank 0 writes it, each rank journal
         .filter(Boolean).length - 1,
   );
   t.same(journalled, [3, 2], 'rank 0 journals 3 of the 5 files (one failed), rank 1 the other 2');
+
+  // --resume: each rank finds its share journalled and scores nothing again; the report is the same.
+  const resumed = await startRanks([CLI, 'evaluate', ...common, '--out', out, '--distributed', '--resume'], 2);
+  const again = await Promise.all(resumed.map((r) => r.exit));
+  again.forEach((exit, rank) => t.equal(exit.code, 0, `resumed rank ${rank}: ${exit.stderr}`));
+  t.same(JSON.parse(again[0].stdout).predictions, expected.predictions, 'the resumed job reports the same predictions');
+  t.same(
+    [0, 1].map(
+      (rank) =>
+        fs
+          .readFileSync(path.join(out, `rank-${rank}-of-2`, 'predictions.jsonl'), 'utf8')
+          .split('\n')
+          .filter(Boolean).length - 1,
+    ),
+    journalled,
+    'nothing was scored twice',
+  );
 });
 
 t.test('torchvideo launch --nproc 2 runs the distributed evaluation end to end', async (t) => {

@@ -5,7 +5,7 @@
 // allreduce until the distributed timeout.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import * as net from 'node:net';
+import { freePort } from '../distributed/free-port';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -75,19 +75,6 @@ function parseCommandLine(argv: string[]): LaunchOptions | 'help' {
   if (command.length === 0)
     throw usageError('expected the torchvideo command each rank runs after -- (e.g. -- finetune ... --distributed)');
   return { nproc, masterAddr, masterPort, command };
-}
-
-/** A port that was free a moment ago: the OS picks it for a listener on port 0, which closes at once. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** The environment torchrun gives local rank `rank` of a one-node job of `nproc` ranks. */

@@ -1,20 +1,8 @@
 // Shared by the distributed tests: a free loopback port, and N ranks of a script started with the
 // environment torchrun gives (RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT).
 'use strict';
-const net = require('node:net');
 const { spawn } = require('node:child_process');
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
+const { freePort } = require('../../dist/distributed/free-port.js');
 
 /**
  * Starts `world` ranks of `node <args>`; each rank is { child, stdout, stderr, exit } where `exit`

@@ -88,4 +88,20 @@ function fixture(name) {
   return file;
 }
 
-module.exports = { fixture, FIXTURE_DIR: DIR };
+/**
+ * A small evaluation set in `dir` (root/<class>/<video>, Kinetics class names): 4 fixture videos that decode
+ * and one that does not (text.mp4). Used by the CLI and distributed evaluation tests.
+ */
+function classFolderSet(dir) {
+  for (const [label, names] of [
+    ['abseiling', ['h264.mp4', 'xvid.avi']],
+    ['archery', ['vp9.webm', 'text.mp4']],
+    ['zumba', ['h264.mkv']],
+  ]) {
+    fs.mkdirSync(path.join(dir, label), { recursive: true });
+    for (const name of names) fs.copyFileSync(fixture(name), path.join(dir, label, name));
+  }
+  return dir;
+}
+
+module.exports = { fixture, classFolderSet, FIXTURE_DIR: DIR };

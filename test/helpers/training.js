@@ -61,4 +61,18 @@ function compareExports(a, b) {
   return runPython('compare_exports.py', [a, b]);
 }
 
-module.exports = { SMALL_CLIPS, clipsTensor, labelsTensor, runPython, referenceSteps, compareExports };
+/**
+ * A tiny fine-tuning job in `root`: moving-shapes train (12 videos) and val (4) sets, and mc3_18's export as
+ * the start with a sidecar for 8x56x56 clips (shapesStartingExport). Used by the CLI and distributed tests.
+ */
+function movingShapesJob(root) {
+  const { makeMovingShapes, shapesStartingExport } = require('../../dist/train/moving-shapes.js');
+  const { modelPath } = require('./models');
+  const train = path.join(root, 'train');
+  const val = path.join(root, 'val');
+  makeMovingShapes(train, { videosPerClass: 3, seed: 1 });
+  makeMovingShapes(val, { videosPerClass: 1, seed: 2 });
+  return { train, val, model: shapesStartingExport(modelPath('mc3_18'), path.join(root, 'start.pt')) };
+}
+
+module.exports = { SMALL_CLIPS, movingShapesJob, clipsTensor, labelsTensor, runPython, referenceSteps, compareExports };
