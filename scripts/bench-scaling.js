@@ -19,6 +19,7 @@ const { parseArgs } = require('node:util');
 const ROOT = path.resolve(__dirname, '..');
 const RANK_SCRIPT = path.join(__dirname, 'bench-scaling-rank.js');
 const { freePort } = require(path.join(ROOT, 'dist', 'distributed', 'free-port.js'));
+const { torchrunEnvironment } = require(path.join(ROOT, 'dist', 'distributed', 'torchrun-env.js'));
 
 async function runRanks(world, threads, spec) {
   const port = await freePort();
@@ -27,13 +28,7 @@ async function runRanks(world, threads, spec) {
       new Promise((resolve, reject) => {
         const child = spawn(process.execPath, [RANK_SCRIPT, JSON.stringify(spec)], {
           env: {
-            ...process.env,
-            RANK: String(rank),
-            LOCAL_RANK: String(rank),
-            WORLD_SIZE: String(world),
-            LOCAL_WORLD_SIZE: String(world),
-            MASTER_ADDR: '127.0.0.1',
-            MASTER_PORT: String(port),
+            ...torchrunEnvironment({ rank, worldSize: world, masterAddr: '127.0.0.1', masterPort: port }),
             OMP_NUM_THREADS: String(threads),
           },
           stdio: ['ignore', 'pipe', 'inherit'],

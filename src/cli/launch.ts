@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { freePort } from '../distributed/free-port';
+import { torchrunEnvironment } from '../distributed/torchrun-env';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -75,32 +76,6 @@ function parseCommandLine(argv: string[]): LaunchOptions | 'help' {
   if (command.length === 0)
     throw usageError('expected the torchvideo command each rank runs after -- (e.g. -- finetune ... --distributed)');
   return { nproc, masterAddr, masterPort, command };
-}
-
-/** The environment torchrun gives local rank `rank` of a one-node job of `nproc` ranks. */
-function rankEnv(rank: number, nproc: number, masterAddr: string, masterPort: number, runId: string): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    RANK: String(rank),
-    LOCAL_RANK: String(rank),
-    WORLD_SIZE: String(nproc),
-    LOCAL_WORLD_SIZE: String(nproc),
-    GROUP_RANK: '0',
-    GROUP_WORLD_SIZE: '1',
-    ROLE_NAME: 'default',
-    ROLE_RANK: String(rank),
-    ROLE_WORLD_SIZE: String(nproc),
-    MASTER_ADDR: masterAddr,
-    MASTER_PORT: String(masterPort),
-    TORCHELASTIC_RESTART_COUNT: '0',
-    TORCHELASTIC_MAX_RESTARTS: '0',
-    TORCHELASTIC_RUN_ID: runId,
-    // Rank 0 hosts the TCPStore itself (no agent here); an inherited 'True' would make every rank a client.
-    TORCHELASTIC_USE_AGENT_STORE: 'False',
-    // CPU ranks share the machine: N ranks with all cores each would oversubscribe it N times. torchrun says
-    // 1; splitting the cores keeps a 2-rank job on 16 cores as fast per core as one rank.
-    OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? String(Math.max(1, Math.floor(os.availableParallelism() / nproc))),
-  };
 }
 
 /** Copies a rank's stream to ours a whole line at a time, each line prefixed, so ranks never interleave mid-line. */
@@ -184,7 +159,7 @@ export async function runLaunch(argv: string[]): Promise<number> {
         // detached: each rank in its own process group, so the terminal's Ctrl-C reaches only the launcher,
         // which passes it on once (a rank that got it twice would skip its checkpoint and die).
         const child = spawn(process.execPath, [script, ...command], {
-          env: rankEnv(rank, nproc, masterAddr, masterPort, runId),
+          env: torchrunEnvironment({ rank, worldSize: nproc, masterAddr, masterPort, runId }),
           stdio: ['ignore', 'pipe', 'pipe'],
           detached: true,
         });

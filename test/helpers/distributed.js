@@ -3,6 +3,7 @@
 'use strict';
 const { spawn } = require('node:child_process');
 const { freePort } = require('../../dist/distributed/free-port.js');
+const { torchrunEnvironment } = require('../../dist/distributed/torchrun-env.js');
 
 /**
  * Starts `world` ranks of `node <args>`; each rank is { child, stdout, stderr, exit } where `exit`
@@ -13,17 +14,8 @@ async function startRanks(args, world, { env = {}, port, ranks } = {}) {
   const started = Date.now();
   return (ranks ?? [...Array(world).keys()]).map((rank) => {
     const child = spawn(process.execPath, args, {
-      env: {
-        ...process.env,
-        RANK: String(rank),
-        LOCAL_RANK: String(rank),
-        WORLD_SIZE: String(world),
-        LOCAL_WORLD_SIZE: String(world),
-        MASTER_ADDR: '127.0.0.1',
-        MASTER_PORT: String(masterPort),
-        OMP_NUM_THREADS: '1',
-        ...env,
-      },
+      // One intra-op thread a rank: the tests' ranks share 2 cores with another test file.
+      env: { ...torchrunEnvironment({ rank, worldSize: world, masterAddr: '127.0.0.1', masterPort }), OMP_NUM_THREADS: '1', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const handle = { rank, child, stdout: '', stderr: '' };
