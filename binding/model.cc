@@ -26,6 +26,8 @@ ModelOptions readModelOptions(const Napi::Value& value) {
   options.optimize = required(optionalBool, "optimize");
   options.warmup = required(optionalBool, "warmup");
   options.half = required(optionalBool, "half");
+  options.bf16 = required(optionalBool, "bf16");
+  options.quantized = required(optionalBool, "quantized");
   options.intraOpThreads = required(optionalPositiveInt, "threads");
   options.warmupShape = required(optionalIntArray, "warmupShape");
   return options;

@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 #include <torch/csrc/jit/api/module.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <sstream>
@@ -113,8 +114,23 @@ void applyIntraOpThreads(int threads) {
   if (threads > 0 && at::get_num_threads() != threads) at::set_num_threads(threads);
 }
 
+// oneDNN's quantized engine, process-wide (LibTorch keeps one engine per process): int8 exports are
+// quantized for it. Throws ERR_MODEL_LOAD naming the engines this LibTorch has when it lacks oneDNN's.
+static void useOneDnnQuantizedEngine(const std::string& path) {
+  const auto& engines = at::globalContext().supportedQEngines();
+  if (std::find(engines.begin(), engines.end(), at::QEngine::ONEDNN) == engines.end()) {
+    std::string names;
+    for (const auto engine : engines) names += (names.empty() ? "" : ", ") + c10::toString(engine);
+    throw Error::torchvideo(codes::kModelLoad, "cannot run the int8 export '" + path +
+                                                   "': this LibTorch has no oneDNN quantized engine (it has: " +
+                                                   (names.empty() ? "none" : names) + ")");
+  }
+  if (at::globalContext().qEngine() != at::QEngine::ONEDNN) at::globalContext().setQEngine(at::QEngine::ONEDNN);
+}
+
 std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& options) {
   checkModelFile(path);
+  if (options.quantized) useOneDnnQuantizedEngine(path);
   torch::jit::Module module;
   rethrowTorchErrors(codes::kModelLoad, "cannot load TorchScript model '" + path + "'",
                      [&] { module = torch::jit::load(path, options.device); });
@@ -139,6 +155,10 @@ Model::Model(torch::jit::Module module, ModelOptions options, const std::string&
     at::globalContext().setBenchmarkCuDNN(true);
   }
   if (options_.half) module.to(torch::kHalf);
+  if (options_.bf16 && options_.quantized)
+    throw Error::range("expected options.bf16 with a float32 export, got an int8 one");
+  // Converted before freezing, so the folded batch norms and oneDNN's prepacked weights are bfloat16.
+  if (options_.bf16) module.to(torch::kBFloat16);
   rethrowTorchErrors(codes::kModelLoad, "cannot optimize the model for inference", [&] {
     if (options_.optimize) {
       auto frozen = torch::jit::freeze(module);
@@ -195,6 +215,7 @@ torch::Tensor Model::forward(const torch::Tensor& batch) {
   rethrowTorchErrors(codes::kForward, "forward failed", [&] {
     auto onDevice = batch.device() == options_.device ? batch : batch.to(options_.device);
     if (options_.half) onDevice = onDevice.to(torch::kHalf);
+    if (options_.bf16) onDevice = onDevice.to(torch::kBFloat16);
     output = module_.forward({onDevice});
   });
   return logitsOf(output, batch.size(0));

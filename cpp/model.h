@@ -31,6 +31,12 @@ struct ModelOptions {
   std::vector<int64_t> warmupShape{1, 3, 16, 112, 112};
   // CUDA only: weights and inputs in float16, logits returned as float32.
   bool half = false;
+  // bfloat16 weights and inputs, logits returned as float32: an fp32 export converted at load (CPUs with
+  // AVX512-BF16 run it natively; others emulate it, slower than float32).
+  bool bf16 = false;
+  // The export is int8 (FX static quantization for oneDNN, scripts/export_models.py): oneDNN's quantized
+  // engine is selected before it loads (QNNPACK, the other engine of Debian's build, has no 3D convolution).
+  bool quantized = false;
   // LibTorch intra-op threads used by this model's forward passes.
   int intraOpThreads = 1;
 };

@@ -29,6 +29,8 @@ export interface NativeModelOptions {
   optimize: boolean;
   warmup: boolean;
   half: boolean;
+  bf16: boolean;
+  quantized: boolean;
   threads: number;
   warmupShape: number[];
 }

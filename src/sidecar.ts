@@ -21,7 +21,11 @@ export interface Sidecar {
   weights?: string;
   /** sha256 of the export file, hex (written by scripts/export_models.py). */
   sha256?: string;
+  /** What the export computes in: 'fp32' (no field), 'bf16' or 'int8' (scripts/export_models.py --precision). */
+  precision: Precision;
 }
+
+export type Precision = 'fp32' | 'bf16' | 'int8';
 
 /**
  * torchvision's VideoClassification preset for these networks, from the addon
@@ -45,6 +49,17 @@ export function sidecarPathOf(modelPath: string): string {
 
 function numbers(value: unknown, count: number): value is number[] {
   return Array.isArray(value) && value.length === count && value.every((x) => typeof x === 'number');
+}
+
+function precisionOf(value: unknown, file: string): Precision {
+  if (value === undefined || value === 'fp32' || value === 'bf16' || value === 'int8') return (value ?? 'fp32') as Precision;
+  // An unknown precision would be run as float32 input to who knows what: refuse it by name.
+  const failure = new TorchVideoError(
+    `the model's sidecar '${file}' names precision ${JSON.stringify(value)}: expected 'fp32', 'bf16' or 'int8'`,
+    'ERR_MODEL_LOAD',
+  );
+  failure.path = file;
+  throw failure;
 }
 
 /**
@@ -75,6 +90,7 @@ export function readSidecar(modelPath: string): Sidecar | undefined {
     labels: Array.isArray(raw.labels) && raw.labels.every((x) => typeof x === 'string') ? raw.labels : undefined,
     weights: typeof raw.weights === 'string' ? raw.weights : undefined,
     sha256: typeof raw.sha256 === 'string' && /^[0-9a-f]{64}$/i.test(raw.sha256) ? raw.sha256 : undefined,
+    precision: precisionOf(raw.precision, file),
     preprocessing,
   };
 }

@@ -197,6 +197,14 @@ export class Trainer {
       );
     }
     const sidecar = readSidecar(model);
+    if (sidecar && sidecar.precision !== 'fp32') {
+      const error = new TorchVideoError(
+        `cannot train '${model}': it is a ${sidecar.precision} inference export (frozen); train its float32 export, then export the result with --precision`,
+        'ERR_MODEL_LOAD',
+      );
+      error.path = model;
+      throw error;
+    }
     const keepsLabels = sidecar?.labels !== undefined && sidecar.labels.length === numClasses && sidecar.numClasses === numClasses;
     const labels =
       opts.labels !== undefined

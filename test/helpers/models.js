@@ -38,7 +38,8 @@ function tempDir(prefix = 'torchvideo-test-') {
 }
 
 // Logits of the export as PyTorch itself computes them (same LibTorch, Python front end).
-function pytorchLogits(arch, input, shape, { optimize }) {
+// `arch`: one of ARCHS (its export in models/) or the path of any export; `bf16`: cast it to bfloat16 first.
+function pytorchLogits(arch, input, shape, { optimize, bf16 = false }) {
   const dir = tempDir();
   try {
     const inputFile = path.join(dir, 'input.bin');
@@ -47,7 +48,7 @@ function pytorchLogits(arch, input, shape, { optimize }) {
     const args = [
       path.join(ROOT, 'test', 'py', 'reference_forward.py'),
       '--model',
-      modelPath(arch),
+      arch.includes(path.sep) ? arch : modelPath(arch),
       '--input',
       inputFile,
       '--shape',
@@ -56,6 +57,7 @@ function pytorchLogits(arch, input, shape, { optimize }) {
       outputFile,
     ];
     if (optimize) args.push('--optimize');
+    if (bf16) args.push('--bf16');
     execFileSync(PYTHON, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     const bytes = fs.readFileSync(outputFile);
     return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);

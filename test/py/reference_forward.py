@@ -3,11 +3,12 @@
 
 Usage:
   /usr/bin/python3 test/py/reference_forward.py --model M.pt --input in.bin --shape 1,3,16,112,112
-      --output out.bin [--optimize]
+      --output out.bin [--optimize] [--bf16]
 
 Reads raw little-endian float32 input of --shape, runs the TorchScript module in eval mode under
 torch.inference_mode() (with --optimize: torch.jit.optimize_for_inference(torch.jit.freeze(m)),
-the path torchvideo itself takes), writes the raw little-endian float32 output to --output and prints
+the path torchvideo itself takes; with --bf16 the module and input are cast to bfloat16 first, as
+loadModel(path, { precision: 'bf16' }) does; int8 exports run on the oneDNN quantized engine), writes the raw little-endian float32 output to --output and prints
 {"shape": [...]} on stdout. Nothing else goes to stdout, so a test can JSON.parse it.
 Errors: one line on stderr, exit code 2.
 """
@@ -46,6 +47,7 @@ def parse_args(argv):
     p.add_argument("--output", required=True, help="where to write the raw little-endian float32 output")
     p.add_argument("--optimize", action="store_true",
                    help="run torch.jit.optimize_for_inference(torch.jit.freeze(m)) instead of m")
+    p.add_argument("--bf16", action="store_true", help="cast the module and the input to bfloat16 first")
     return p.parse_args(argv)
 
 
@@ -60,9 +62,11 @@ def read_input(path, shape):
     return torch.from_numpy(data.reshape(shape))
 
 
-def load_module(path, optimize):
+def load_module(path, optimize, bf16=False):
     module = torch.jit.load(path, map_location="cpu")
     module.eval()
+    if bf16:
+        module = module.to(torch.bfloat16)
     if optimize:
         # freeze needs eval mode: it folds parameters and batch-norm statistics into constants.
         module = torch.jit.optimize_for_inference(torch.jit.freeze(module))
@@ -79,7 +83,12 @@ def main(argv=None):
     torch.set_num_threads(os.cpu_count() or 1)
     try:
         x = read_input(args.input, args.shape)
-        module = load_module(args.model, args.optimize)
+        # int8 exports are quantized for oneDNN (Debian's build has no FBGEMM; QNNPACK has no 3D convolution).
+        if "onednn" in torch.backends.quantized.supported_engines:
+            torch.backends.quantized.engine = "onednn"
+        module = load_module(args.model, args.optimize, args.bf16)
+        if args.bf16:
+            x = x.to(torch.bfloat16)
         with torch.inference_mode():
             y = module(x)
         if not isinstance(y, torch.Tensor):

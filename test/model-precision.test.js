@@ -1,0 +1,101 @@
+'use strict';
+// Low-precision CPU inference: loadModel runs bf16 and int8 exports (scripts/export_models.py
+// --precision) from float32 input, and converts a float32 export to bf16 at load; each equals the same
+// module in PyTorch on the same input (bf16 within 1e-3, int8 within the quantization step);
+// classifyVideo and evaluate take them unchanged; precision mistakes are named.
+const fs = require('node:fs');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
+const t = require('tap');
+const { loadModel, Tensor, classifyVideo, evaluate, Trainer } = require('..');
+const { ROOT, PYTHON, tempDir, randomFloats, pytorchLogits, maxAbsDiff } = require('./helpers/models');
+const { classFolderSet, fixture } = require('./helpers/fixtures');
+
+const dir = tempDir('torchvideo-precision-');
+t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+const out = path.join(dir, 'models');
+const exportModel = (...args) => {
+  const result = spawnSync(PYTHON, [path.join(ROOT, 'scripts', 'export_models.py'), '--arch', 'r3d_18', '--out', out, ...args], {
+    encoding: 'utf8',
+  });
+  if (result.status !== 0) throw new Error(result.stderr);
+};
+// The float32 export the others are made from, then bf16 and int8 (random calibration: a test, not a model).
+exportModel();
+exportModel('--precision', 'bf16', '--agreement-clips', '2');
+exportModel('--precision', 'int8', '--calibrate', 'random', '--calibration-clips', '4', '--agreement-clips', '2');
+const file = (precision) => path.join(out, precision === 'fp32' ? 'r3d_18.pt' : `r3d_18-${precision}.pt`);
+
+const SHAPE = [2, 3, 16, 112, 112];
+const input = randomFloats(
+  SHAPE.reduce((a, b) => a * b, 1),
+  21,
+);
+
+t.test('bf16 and int8 exports: float32 in and out, equal to PyTorch on the same export', async (t) => {
+  for (const [precision, tolerance] of [
+    ['bf16', 1e-3],
+    // oneDNN's int8 kernels with the same engine and weights: the same quantized arithmetic as PyTorch.
+    ['int8', 1e-3],
+  ]) {
+    const model = await loadModel(file(precision), { threads: 2 });
+    t.teardown(() => model.dispose());
+    t.equal(model.info.precision, precision, `info.precision ${precision}`);
+    t.equal(model.info.arch, 'r3d_18', 'the architecture from the sidecar (a frozen export has no submodules)');
+    t.equal(model.info.numClasses, 400);
+    const logits = await model.forward(Tensor.from(input, SHAPE));
+    t.equal(logits.dtype, 'float32');
+    t.same(logits.shape, [2, 400]);
+    const reference = pytorchLogits(file(precision), input, SHAPE, { optimize: true });
+    const diff = maxAbsDiff(logits.data(), reference);
+    t.ok(diff <= tolerance, `${precision}: max abs diff from PyTorch ${diff.toExponential(2)} <= ${tolerance}`);
+  }
+});
+
+t.test("loadModel(fp32, { precision: 'bf16' }) converts at load and equals PyTorch's bf16 module", async (t) => {
+  const model = await loadModel(file('fp32'), { precision: 'bf16', threads: 2 });
+  t.teardown(() => model.dispose());
+  t.equal(model.info.precision, 'bf16');
+  const logits = (await model.forward(Tensor.from(input, SHAPE))).data();
+  const reference = pytorchLogits(file('fp32'), input, SHAPE, { optimize: true, bf16: true });
+  const diff = maxAbsDiff(logits, reference);
+  t.ok(diff <= 1e-3, `max abs diff from PyTorch's bf16 module ${diff.toExponential(2)} <= 1e-3`);
+  const fp32 = await loadModel(file('fp32'), { threads: 2 });
+  t.teardown(() => fp32.dispose());
+  t.equal(fp32.info.precision, 'fp32');
+  const apart = maxAbsDiff(logits, (await fp32.forward(Tensor.from(input, SHAPE))).data());
+  t.ok(apart > 0, `bf16 is not float32 (max abs diff ${apart.toExponential(2)})`);
+});
+
+t.test('classifyVideo and evaluate take low-precision models unchanged', async (t) => {
+  const data = classFolderSet(path.join(dir, 'set'));
+  for (const precision of ['bf16', 'int8']) {
+    const model = await loadModel(file(precision), { threads: 2 });
+    t.teardown(() => model.dispose());
+    const result = await classifyVideo(model, fixture('h264.mp4'), { clipsPerVideo: 1, topk: 3 });
+    t.equal(result.top.length, 3, `${precision}: classifyVideo gives its top 3`);
+    const report = await evaluate({ model, data, clipsPerVideo: 1, batchSize: 2 });
+    t.equal(report.videos, 4, `${precision}: evaluate scores every video`);
+    t.equal(report.predictions[0].probs.length, 400);
+  }
+});
+
+t.test('precision mistakes are named', async (t) => {
+  await t.rejects(loadModel(file('fp32'), { precision: 'int8' }), {
+    name: 'RangeError',
+    message: /expected options\.precision to be 'fp32' or 'bf16', got 'int8' \(int8 needs a calibrated export/,
+  });
+  await t.rejects(loadModel(file('fp32'), { precision: 'fp16' }), { name: 'RangeError', message: /got 'fp16'/ });
+  await t.rejects(loadModel(file('int8'), { precision: 'bf16' }), {
+    name: 'RangeError',
+    message: /expected options\.precision to be 'int8' or unset: '.*r3d_18-int8\.pt' is a int8 export/,
+  });
+  const odd = path.join(dir, 'odd.pt');
+  fs.copyFileSync(file('fp32'), odd);
+  fs.writeFileSync(path.join(dir, 'odd.json'), JSON.stringify({ arch: 'r3d_18', precision: 'fp8' }));
+  await t.rejects(loadModel(odd), { code: 'ERR_MODEL_LOAD', message: /names precision "fp8": expected 'fp32', 'bf16' or 'int8'/ });
+  await t.rejects(Trainer.create({ model: file('int8'), numClasses: 3 }), {
+    code: 'ERR_MODEL_LOAD',
+    message: /cannot train '.*r3d_18-int8\.pt': it is a int8 inference export/,
+  });
+});
