@@ -5,7 +5,7 @@
 // weights; ratios; the p99 event-loop delay while torchvideo computes; RSS growth.
 //
 //   node scripts/bench.js [--arch r3d_18,mc3_18,r2plus1d_18] [--batch 1,8] [--iters 5] [--no-scripted]
-//                         [--no-python] [--no-onnx] [--no-video] [--no-train] [--no-train-data] [--no-scaling] [--json FILE]
+//                         [--no-python] [--no-onnx] [--no-video] [--no-train] [--no-train-data] [--no-scaling] [--no-precision] [--json FILE]
 //
 // The training row: Trainer.step (forward, cross-entropy, backward, SGD) on r3d_18 at batch 8, ms/clip,
 // beside the same step in PyTorch on the same export (bench_python.py --modes train).
@@ -14,6 +14,8 @@
 // against the training row's Trainer.step clips/s (target: the pipeline at least as fast as the step).
 // The scaling rows (--no-scaling skips them): scripts/bench-scaling.js, 2 ranks x 1 thread against 1 rank x
 // 2 threads at the same global batch, and the share of the gradient allreduce hidden behind backward.
+// The precision rows (--no-precision skips them): scripts/bench-precision.js, fp32 / bf16 / int8 exports
+// and bf16 converted at load, through torchvideo beside PyTorch on the same files.
 //
 // GPU rows: node scripts/bench.js --device cuda[:N] [--arch ...] [--batch 1,32] [--precision float32,half]
 //                                 [--iters 20] [--no-python] [--json FILE]
@@ -58,6 +60,7 @@ const { values: args } = parseArgs({
     'no-train': { type: 'boolean', default: false },
     'no-train-data': { type: 'boolean', default: false },
     'no-scaling': { type: 'boolean', default: false },
+    'no-precision': { type: 'boolean', default: false },
     json: { type: 'string' },
   },
 });
@@ -726,13 +729,21 @@ async function main() {
       );
     }
   }
+  let precision;
+  if (!args['no-precision']) {
+    console.log();
+    precision = await require('./bench-precision').benchPrecision({ archs: ARCHS });
+  }
   let scaling;
   if (!args['no-scaling']) {
     console.log();
     scaling = await require('./bench-scaling').benchScaling();
   }
   if (args.json)
-    fs.writeFileSync(args.json, JSON.stringify({ versions, threads: THREADS, python, results, finite, video, training, scaling }, null, 2));
+    fs.writeFileSync(
+      args.json,
+      JSON.stringify({ versions, threads: THREADS, python, results, finite, video, training, precision, scaling }, null, 2),
+    );
 }
 
 (ON_GPU ? mainGpu : main)().catch((error) => {

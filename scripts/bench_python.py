@@ -40,7 +40,10 @@ import torch
 
 ARCHS = ["r3d_18", "mc3_18", "r2plus1d_18"]
 MODES = ["optimized", "scripted", "eager", "train"]
-PRECISIONS = ["float32", "half"]
+# bf16 / int8: the <arch>-bf16.pt / <arch>-int8.pt exports beside <arch>.pt (export_models.py --precision);
+# bf16-load: <arch>.pt cast to bfloat16 before freezing, as loadModel(path, { precision: 'bf16' }) does.
+PRECISIONS = ["float32", "half", "bf16", "int8", "bf16-load"]
+LOW_PRECISION_EXPORTS = ["bf16", "int8"]
 INPUTS = ["device", "host"]
 CLIP_SHAPE = (3, 16, 112, 112)  # (C, T, H, W) of one clip, as exported
 # TorchScript's profiling executor records shapes on the first call and builds its optimized graph
@@ -184,10 +187,16 @@ def load_module(path, mode, device=torch.device("cpu"), precision="float32", arc
     if mode == "eager":
         module = eager_module(path, arch).eval().to(device, memory_format=torch.channels_last_3d)
         return module
+    if precision in LOW_PRECISION_EXPORTS:
+        path = path[: -len(".pt")] + f"-{precision}.pt"
+        if precision == "int8":
+            torch.backends.quantized.engine = "onednn"
     module = torch.jit.load(path, map_location=device)
     module.eval()
     if precision == "half":
         module = module.half()
+    if precision == "bf16-load":
+        module = module.to(torch.bfloat16)
     if mode == "optimized":
         # freeze needs eval mode: it inlines parameters and folds batch norm into the convolutions.
         module = torch.jit.optimize_for_inference(torch.jit.freeze(module))
@@ -239,7 +248,7 @@ def make_call(module, mode, precision, device):
             else:
                 y = module(x)
         else:
-            y = module(x.half() if precision == "half" else x)
+            y = module(x.half() if precision == "half" else x.bfloat16() if precision == "bf16-load" else x)
         y = y.float()
         if cuda:
             y = y.cpu()
