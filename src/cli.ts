@@ -5,6 +5,7 @@ import { runDemo } from './cli/demo';
 import { runEvaluate, runEvaluateMerge, EVALUATE_USAGE } from './cli/evaluate';
 import { runFinetune, FINETUNE_USAGE } from './cli/finetune';
 import { runLaunch, LAUNCH_USAGE } from './cli/launch';
+import { runQuantize, QUANTIZE_USAGE } from './cli/quantize';
 import { versions } from './versions';
 
 const USAGE = `Usage:
@@ -12,6 +13,7 @@ const USAGE = `Usage:
   ${EVALUATE_USAGE}
   ${FINETUNE_USAGE}
   ${LAUNCH_USAGE}
+  ${QUANTIZE_USAGE}
   torchvideo demo [video...] [--models DIR] [--device cpu|cuda]   classify real video with each network
   torchvideo --version
 `;
@@ -36,6 +38,8 @@ async function main(argv: string[]): Promise<number> {
       return runEvaluateMerge(rest);
     case 'finetune':
       return runFinetune(rest);
+    case 'quantize':
+      return runQuantize(rest);
     case 'launch':
       return runLaunch(rest);
     case 'demo':
