@@ -9,7 +9,10 @@
 // (npm run bench runs it too; --no-precision skips it there.)
 //
 // The exports are made once into bench-out/precision/ from the seed's random weights, int8 calibrated on
-// random clips: speed does not depend on what the weights learned (agreement does: see the README).
+// random clips: speed does not depend on what the weights learned. Agreement does: when the demo's
+// fine-tuned network is there (demo-out/finetune/best.pt, from `npm run demo`), it is converted too (int8
+// calibrated on the demo's training set) and each precision's top-1 agreement with float32 is reported on
+// the demo's validation clips (decoded and preprocessed by torchvideo) and videos.
 'use strict';
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -115,6 +118,74 @@ async function benchPrecision({ archs = ['r3d_18', 'mc3_18', 'r2plus1d_18'], bat
     `  targets: ${met('int8', 3.5)}; ${met('bf16', 1.7)}; torchvideo <= 1.0x PyTorch: ` +
       `${parity.filter((r) => r.msPerClip <= r.pytorchMsPerClip).length} of ${parity.length} rows`,
   );
+  const agreement = await agreementOnDemo();
+  return { rows, agreement };
+}
+
+const DEMO = path.join(ROOT, 'demo-out');
+const argmax = (values) => values.indexOf(Math.max(...values));
+
+/** Top-1 agreement with float32 on the demo's fine-tuned network, or undefined when the demo has not run. */
+async function agreementOnDemo() {
+  const fp32 = path.join(DEMO, 'finetune', 'best.pt');
+  const [train, val] = ['train', 'val'].map((name) => path.join(DEMO, 'shapes', name));
+  if (![fp32, train, val].every((p) => fs.existsSync(p))) {
+    console.log('  agreement: not measured (run `npm run demo` first: it fine-tunes the network it is measured on)');
+    return undefined;
+  }
+  const out = path.join(OUT, 'demo');
+  fs.mkdirSync(out, { recursive: true });
+  const convert = (...args) =>
+    execFileSync(PYTHON, [path.join(ROOT, 'scripts', 'export_models.py'), '--model', fp32, ...args], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+  convert('--precision', 'bf16', '--out-file', path.join(out, 'best-bf16.pt'));
+  convert('--precision', 'int8', '--calibrate', train, '--calibration-clips', '64', '--out-file', path.join(out, 'best-int8.pt'));
+  const clipsFile = path.join(out, 'val-clips.bin');
+  const { shape } = JSON.parse(
+    execFileSync(
+      process.execPath,
+      [path.join(__dirname, 'calibration-clips.js'), val, '--clips', '96', '--model', fp32, '--out', clipsFile],
+      {
+        encoding: 'utf8',
+      },
+    ),
+  );
+  const bytes = fs.readFileSync(clipsFile);
+  const clips = Tensor.from(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4), shape);
+  const { evaluate } = require(ROOT);
+  const topOf = async (file, options = {}) => {
+    const model = await loadModel(file, { ...options, threads: os.availableParallelism() });
+    const logits = await model.forward(clips);
+    const classes = logits.shape[1];
+    const data = logits.data();
+    const clipTop = Array.from({ length: shape[0] }, (_, i) => argmax(Array.from(data.subarray(i * classes, (i + 1) * classes))));
+    const report = await evaluate({ model, data: val, clipsPerVideo: 5 });
+    model.dispose();
+    return { clipTop, videoTop: report.predictions.map((p) => argmax(Array.from(p.probs))) };
+  };
+  const reference = await topOf(fp32);
+  const rows = [];
+  for (const [name, file, options] of [
+    ['bf16', path.join(out, 'best-bf16.pt')],
+    ['bf16 at load', fp32, { precision: 'bf16' }],
+    ['int8', path.join(out, 'best-int8.pt')],
+  ]) {
+    const got = await topOf(file, options);
+    const share = (a, b) => a.filter((x, i) => x === b[i]).length / a.length;
+    rows.push({
+      precision: name,
+      clips: shape[0],
+      clipTop1: share(got.clipTop, reference.clipTop),
+      videos: got.videoTop.length,
+      videoTop1: share(got.videoTop, reference.videoTop),
+    });
+  }
+  console.log(
+    `  agreement with fp32 on the demo's fine-tuned ${JSON.parse(fs.readFileSync(path.join(DEMO, 'finetune', 'best.json'), 'utf8')).arch} ` +
+      `(${shape[0]} validation clips, ${rows[0].videos} videos; targets: clips >= 99%, videos 100%): ` +
+      rows.map((r) => `${r.precision} ${(r.clipTop1 * 100).toFixed(1)}% / ${(r.videoTop1 * 100).toFixed(0)}%`).join(', '),
+  );
   return rows;
 }
 
@@ -129,7 +200,7 @@ if (require.main === module) {
     batches: values.batch?.split(',').map(Number),
     iters: values.iters === undefined ? undefined : Number(values.iters),
   }).then(
-    (rows) => values.json && fs.writeFileSync(values.json, JSON.stringify(rows, null, 2)),
+    (result) => values.json && fs.writeFileSync(values.json, JSON.stringify(result, null, 2)),
     (error) => {
       console.error(error);
       process.exit(1);
