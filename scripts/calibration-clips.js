@@ -22,6 +22,8 @@ const ROOT = path.resolve(__dirname, '..');
 const { loadDataset, sampleClips, openVideo } = require(ROOT);
 const { readSidecar, DEFAULT_PREPROCESSING } = require(path.join(ROOT, 'dist', 'sidecar.js'));
 const { nativePreprocessOptions, readClipBatch } = require(path.join(ROOT, 'dist', 'video.js'));
+// mulberry32, sampleClips' own seeded generator: the same seed picks the same clips on every machine.
+const { seededRandom } = require(path.join(ROOT, 'dist', 'sampling.js'));
 
 const USAGE = 'usage: node scripts/calibration-clips.js DATA --clips N --out FILE.bin [--model export.pt] [--seed S]';
 
@@ -40,18 +42,6 @@ function parse(argv) {
   if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed must be an integer >= 0, got ${values.seed}`);
   if (!values.out) throw new UsageError('--out FILE.bin is required');
   return { data: positionals[0], clips, seed, out: values.out, model: values.model };
-}
-
-// mulberry32, as sampleClips' seeded mode: the same seed picks the same clips on every machine.
-function seededRandom(seed) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function shuffled(items, random) {

@@ -512,15 +512,23 @@ def identity(arch, args):
             "num_classes": args.num_classes}
 
 
-def up_to_date(paths, ident, want_onnx, opset):
+def existing_sidecar(paths):
+    """The sidecar of an export already in place (both files there), or None: then it must be made."""
     if not (os.path.isfile(paths["pt"]) and os.path.isfile(paths["json"])):
-        return False
-    if want_onnx and not os.path.isfile(paths["onnx"]):
-        return False
+        return None
     try:
         with open(paths["json"], encoding="utf-8") as f:
             sidecar = json.load(f)
     except (OSError, ValueError):
+        return None
+    return sidecar if isinstance(sidecar, dict) else None
+
+
+def up_to_date(paths, ident, want_onnx, opset):
+    if want_onnx and not os.path.isfile(paths["onnx"]):
+        return False
+    sidecar = existing_sidecar(paths)
+    if sidecar is None:
         return False
     if want_onnx and (not sidecar.get("onnx") or sidecar.get("onnx_opset") != opset):
         return False
@@ -688,14 +696,8 @@ def matches(have, want):
 
 
 def low_precision_up_to_date(paths, ident):
-    if not (os.path.isfile(paths["pt"]) and os.path.isfile(paths["json"])):
-        return False
-    try:
-        with open(paths["json"], encoding="utf-8") as f:
-            sidecar = json.load(f)
-    except (OSError, ValueError):
-        return False
-    return isinstance(sidecar, dict) and bool(sidecar.get("sha256")) and matches(sidecar, ident)
+    sidecar = existing_sidecar(paths)
+    return sidecar is not None and bool(sidecar.get("sha256")) and matches(sidecar, ident)
 
 
 def arch_source(arch, args):

@@ -54,7 +54,7 @@ function linspaceFloat32(start: number, end: number, steps: number): number[] {
 }
 
 /** A small seeded generator (mulberry32): the same seed gives the same clips on every platform. */
-function seededRandom(seed: number): () => number {
+export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
