@@ -50,6 +50,7 @@ GroupOptions readGroupOptions(const Napi::Value& value) {
   if (!(ms >= 1 && ms <= 7 * 24 * 3600e3)) throw Error::range("expected options.timeoutMs to be in [1, 1 week]");
   options.timeout = std::chrono::milliseconds(static_cast<int64_t>(ms));
   options.device = resolveDevice(optionalString(object, "device").value_or("cpu"));
+  options.backend = optionalString(object, "backend").value_or("");
   return options;
 }
 

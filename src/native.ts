@@ -133,6 +133,8 @@ export interface NativeGroupOptions {
   storePrefix: string;
   timeoutMs: number;
   device: string;
+  /** Empty or absent: NCCL on CUDA where built with it, else Gloo. */
+  backend?: string;
 }
 
 export interface NativeProcessGroup {

@@ -130,14 +130,25 @@ t.test('bad arguments say what is wrong', async (t) => {
     name: 'RangeError',
     message: /expected distributed\.masterPort to be a TCP port \(1-65535\), got 70000/,
   });
+  const one = { rank: 0, worldSize: 1, masterAddr: '127.0.0.1' };
+  await t.rejects(ProcessGroup.join(one, { backend: 'mpi' }), {
+    name: 'RangeError',
+    message: `expected options.backend to be 'gloo' or 'nccl', got "mpi"`,
+  });
+  await t.rejects(ProcessGroup.join(one, { backend: 'nccl' }), {
+    name: 'RangeError',
+    message: "options.backend 'nccl' carries CUDA tensors only: the device is 'cpu'",
+  });
   const trainer = await Trainer.create({ model: modelPath('r3d_18'), numClasses: 3, seed: 1, threads: 1 });
   t.teardown(() => trainer.dispose());
   await t.rejects(trainer.setDistributed({}), { name: 'TypeError', message: /expected group to be a ProcessGroup/ });
 });
 
 t.test('a job of one: a group of world size 1 trains like no group at all', async (t) => {
-  const group = await ProcessGroup.join({ rank: 0, worldSize: 1, masterAddr: '127.0.0.1', masterPort: await freePort() });
+  const where = { rank: 0, worldSize: 1, masterAddr: '127.0.0.1', masterPort: await freePort() };
+  const group = await ProcessGroup.join(where, { backend: 'gloo' });
   t.teardown(() => group.dispose());
+  t.equal(group.backend, 'gloo', 'the backend asked for');
   t.equal(group.rank, 0);
   t.equal(group.worldSize, 1);
   t.same(await group.allreduceSum([1.5, 2]), [1.5, 2]);

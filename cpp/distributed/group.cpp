@@ -57,6 +57,9 @@ using namespace std::chrono_literals;
 constexpr auto kBeatInterval = 500ms;
 // Long enough for every live rank to beat several times.
 constexpr auto kBeatWindow = 2500ms;
+// How long the heartbeat's connection waits for the store's reply before counting it gone: generous,
+// as a loaded host answers late, and a false "gone" would misname the failure.
+constexpr auto kStoreReply = 5000ms;
 
 std::string seconds(std::chrono::milliseconds duration) {
   std::ostringstream text;
@@ -98,10 +101,20 @@ std::shared_ptr< ::gloo::transport::Device> glooDevice(const GroupOptions& optio
 }
 
 // Beats into the store every kBeatInterval from its own connection, so it goes on while the rank waits
-// in a collective. Stops quietly when the store goes away: that is for the diagnosis to report.
+// in a collective; the diagnosis reads every rank's beats over the same connection. That connection is
+// made at join, while the store is healthy, and never remade: a connection opened after a failure can
+// sit in the listen backlog of a host that is being killed, and LibTorch 1.13's TCPStore client aborts
+// the whole process (std::terminate in its watch thread) when such a connection is reset.
 class Heartbeat {
  public:
-  Heartbeat(const GroupOptions& options) : options_(options) {
+  explicit Heartbeat(const GroupOptions& options) : rank_(options.rank) {
+    tcpStore_ = connectStore(options, false, false, options.timeout);
+    store_ = prefixed(options, tcpStore_);
+    store_->add(beatKey(rank_), 1);
+    // A store that does not answer within kStoreReply counts as gone: the store's timeout bounds its
+    // waits, and a wait puts the same limit on the connection's reads (TCPStore sets SO_RCVTIMEO there).
+    tcpStore_->setTimeout(kStoreReply);
+    store_->wait({beatKey(rank_)}, kStoreReply);
     thread_ = std::thread([this] { run(); });
   }
   ~Heartbeat() {
@@ -113,22 +126,44 @@ class Heartbeat {
     thread_.join();
   }
 
+  // Each rank's beat count (0: it never beat). Throws when the store cannot be reached.
+  std::vector<int64_t> read(int worldSize) {
+    std::lock_guard<std::mutex> lock(storeMutex_);
+    if (broken_) throw std::runtime_error("the heartbeat's connection to the store failed");
+    std::vector<int64_t> beats;
+    try {
+      for (int r = 0; r < worldSize; ++r) beats.push_back(store_->add(beatKey(r), 0));
+    } catch (...) {
+      broken_ = true;  // a reply may still be in flight: the connection is out of step for good
+      throw;
+    }
+    return beats;
+  }
+
  private:
   void run() {
-    try {
-      auto store = prefixed(options_, connectStore(options_, false, false, options_.timeout));
-      for (int64_t beat = 1;; ++beat) {
-        const auto text = std::to_string(beat);
-        store->set(beatKey(options_.rank), std::vector<uint8_t>(text.begin(), text.end()));
-        std::unique_lock<std::mutex> lock(mutex_);
-        if (wake_.wait_for(lock, kBeatInterval, [this] { return stopping_; })) return;
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(storeMutex_);
+        if (broken_) return;
+        try {
+          store_->add(beatKey(rank_), 1);
+        } catch (const std::exception&) {
+          // The store is gone (its host stopped): nothing left to beat into; the diagnosis reports it.
+          broken_ = true;
+          return;
+        }
       }
-    } catch (const std::exception&) {
-      // The store is gone (its host stopped): nothing left to beat into.
+      std::unique_lock<std::mutex> lock(mutex_);
+      if (wake_.wait_for(lock, kBeatInterval, [this] { return stopping_; })) return;
     }
   }
 
-  GroupOptions options_;
+  int rank_;
+  c10::intrusive_ptr<c10d::TCPStore> tcpStore_;
+  c10::intrusive_ptr<c10d::Store> store_;
+  std::mutex storeMutex_;  // TCPStore's client is not thread-safe: the beat and the diagnosis share it
+  bool broken_ = false;
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
@@ -142,7 +177,7 @@ class C10dGroup : public DistributedGroup, public std::enable_shared_from_this<C
     store_ = prefixed(options, connectStore(options, host, true, options.timeout));
     heartbeat_ = std::make_unique<Heartbeat>(options);
 #if TORCHVIDEO_WITH_NCCL
-    if (options.device.is_cuda()) {
+    if (options.device.is_cuda() && options.backend != "gloo") {
       // A rank that dies mid-collective must fail the others at the timeout, not hang them (PyTorch's
       // launchers set this; LibTorch 2.2+ reads the TORCH_ spelling). An explicit setting is kept.
       setenv("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1", /*overwrite=*/0);
@@ -265,7 +300,7 @@ class C10dGroup : public DistributedGroup, public std::enable_shared_from_this<C
                                                      detail + ")");
   }
 
-  // Which ranks stopped: those whose heartbeat did not move over kBeatWindow, read from a fresh
+  // Which ranks stopped: those whose heartbeat did not move over kBeatWindow, read over the heartbeat's
   // connection to the store. When the store itself is gone, its host is what stopped.
   std::string diagnose() const {
     const std::string storeAt = options_.masterAddr + ":" + std::to_string(options_.masterPort);
@@ -273,25 +308,11 @@ class C10dGroup : public DistributedGroup, public std::enable_shared_from_this<C
                                                  : "rank 0, which hosts the store at " + storeAt + ",";
     std::vector<int> stopped;
     try {
-      auto store = prefixed(options_, connectStore(options_, false, false, kBeatWindow));
-      auto read = [&] {
-        std::vector<std::string> beats;
-        for (int r = 0; r < options_.worldSize; ++r) {
-          const auto key = beatKey(r);
-          if (!store->check({key})) {
-            beats.emplace_back();
-            continue;
-          }
-          const auto value = store->get(key);
-          beats.emplace_back(value.begin(), value.end());
-        }
-        return beats;
-      };
-      const auto before = read();
+      const auto before = heartbeat_->read(options_.worldSize);
       std::this_thread::sleep_for(kBeatWindow);
-      const auto after = read();
+      const auto after = heartbeat_->read(options_.worldSize);
       for (int r = 0; r < options_.worldSize; ++r) {
-        if (r != options_.rank && (after[r].empty() || after[r] == before[r])) stopped.push_back(r);
+        if (r != options_.rank && after[r] == before[r]) stopped.push_back(r);
       }
     } catch (const std::exception&) {
       return host + " has stopped or cannot be reached";
@@ -326,6 +347,17 @@ void checkOptions(const GroupOptions& options) {
   }
   if (options.masterAddr.empty()) throw Error::range("expected a master address");
   if (options.timeout.count() < 1) throw Error::range("expected a timeout of at least 1 ms");
+  if (!options.backend.empty() && options.backend != "gloo" && options.backend != "nccl") {
+    throw Error::range("expected backend 'gloo' or 'nccl', got '" + options.backend + "'");
+  }
+  if (options.backend == "nccl" && !options.device.is_cuda()) {
+    throw Error::range("backend 'nccl' carries CUDA tensors only: the device is " + options.device.str());
+  }
+  if (options.backend == "nccl" && !DistributedGroup::ncclAvailable()) {
+    throw Error::torchvideo(codes::kDistributed,
+                            "backend 'nccl' is not in this build: it needs a CUDA LibTorch with ProcessGroupNCCL.hpp "
+                            "and nccl.h at build time (use backend 'gloo', which also carries CUDA tensors)");
+  }
 }
 
 }  // namespace

@@ -32,6 +32,9 @@ struct GroupOptions {
   std::chrono::milliseconds timeout{300000};
   // The device whose tensors the collectives carry: NCCL for CUDA where built with it, else Gloo.
   torch::Device device{torch::kCPU};
+  // "gloo" or "nccl" to choose; empty: NCCL for a CUDA device where built with it, else Gloo. Gloo on
+  // CUDA is for ranks that share a GPU, which NCCL refuses.
+  std::string backend;
 };
 
 class DistributedGroup {

@@ -13,9 +13,17 @@ export const DEFAULT_DISTRIBUTED_TIMEOUT_MS = 5 * 60 * 1000;
 
 export type DistributedSpec = 'env' | ExplicitRendezvous;
 
+export type DistributedBackend = 'gloo' | 'nccl';
+const BACKENDS: readonly DistributedBackend[] = ['gloo', 'nccl'];
+
 export interface JoinOptions {
   /** The job's device ('cpu', 'cuda' or 'cuda:N'): NCCL carries CUDA tensors where built with it, else Gloo. */
   device?: string;
+  /**
+   * The collective engine: 'nccl' (CUDA tensors; one GPU per rank) or 'gloo' (CPU and CUDA tensors, so
+   * ranks may share a GPU). Default: NCCL on a CUDA device where this build has it, else Gloo.
+   */
+  backend?: DistributedBackend;
   /** Joining and each collective fail with ERR_DISTRIBUTED after this long (default 5 min). */
   timeoutMs?: number;
   /** For a Kubernetes Indexed Job, whose environment gives only the index. */
@@ -79,9 +87,17 @@ export class ProcessGroup {
     const timeoutMs = checkInteger(opts.timeoutMs, 'options.timeoutMs', DEFAULT_DISTRIBUTED_TIMEOUT_MS, { min: 1, max: 7 * 24 * 3600e3 });
     const device = opts.device ?? 'cpu';
     expectType(typeof device === 'string', 'options.device', 'a string', device);
+    const backend = opts.backend;
+    if (backend !== undefined && !BACKENDS.includes(backend)) {
+      throw new RangeError(`expected options.backend to be 'gloo' or 'nccl', got ${JSON.stringify(backend)}`);
+    }
+    if (backend === 'nccl' && !device.startsWith('cuda')) {
+      throw new RangeError(`options.backend 'nccl' carries CUDA tensors only: the device is '${device}'`);
+    }
     const rendezvous = resolveRendezvous(spec, opts, env);
     const rankDeviceName = rankDevice(device, rendezvous.localRank);
-    const handle = await withCallSite(native.ProcessGroup.create({ ...rendezvous, timeoutMs, device: rankDeviceName }), callSite);
+    const create = native.ProcessGroup.create({ ...rendezvous, timeoutMs, device: rankDeviceName, backend });
+    const handle = await withCallSite(create, callSite);
     return new ProcessGroup(handle, rendezvous, rankDeviceName);
   }
 
