@@ -670,7 +670,7 @@ def read_model_sidecar(path):
     if not isinstance(sidecar, dict):
         raise ExportError(f"{sidecar_file} is not a JSON object")
     if sidecar.get("precision", "fp32") != "fp32":
-        raise ExportError(f"{path} is already a {sidecar['precision']} export: "
+        raise ExportError(f"{path} is already exported in {sidecar['precision']}: "
                           "convert the float32 export it was made from")
     return sidecar
 

@@ -138,7 +138,12 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     );
   }
   if (asked !== undefined && exported !== 'fp32' && asked !== exported) {
-    throw new RangeError(`expected options.precision to be '${exported}' or unset: '${path}' is a ${exported} export`);
+    throw new RangeError(`expected options.precision to be '${exported}' or unset: '${path}' is exported in ${exported}`);
+  }
+  if (exported === 'int8' && device !== 'cpu') {
+    throw new RangeError(
+      `expected options.device 'cpu' for '${path}': it is exported in int8, which runs on oneDNN's CPU quantized engine only (on ${device}, load its float32 export, with options.half or precision 'bf16')`,
+    );
   }
   const bf16 = asked === 'bf16' && exported === 'fp32';
   if (bf16 && half) throw new RangeError('expected options.half or options.precision bf16, not both');

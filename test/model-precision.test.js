@@ -104,14 +104,22 @@ t.test('precision mistakes are named', async (t) => {
   await t.rejects(loadModel(file('fp32'), { precision: 'fp16' }), { name: 'RangeError', message: /got 'fp16'/ });
   await t.rejects(loadModel(file('int8'), { precision: 'bf16' }), {
     name: 'RangeError',
-    message: /expected options\.precision to be 'int8' or unset: '.*r3d_18-int8\.pt' is a int8 export/,
+    message: /expected options\.precision to be 'int8' or unset: '.*r3d_18-int8\.pt' is exported in int8/,
   });
+  for (const device of ['cuda', 'cuda:1']) {
+    await t.rejects(loadModel(file('int8'), { device }), {
+      name: 'RangeError',
+      message: new RegExp(
+        `expected options\\.device 'cpu' for '.*r3d_18-int8\\.pt': it is exported in int8, which runs on oneDNN's CPU quantized engine only \\(on ${device}, load its float32 export`,
+      ),
+    });
+  }
   const odd = path.join(dir, 'odd.pt');
   fs.copyFileSync(file('fp32'), odd);
   fs.writeFileSync(path.join(dir, 'odd.json'), JSON.stringify({ arch: 'r3d_18', precision: 'fp8' }));
   await t.rejects(loadModel(odd), { code: 'ERR_MODEL_LOAD', message: /names precision "fp8": expected 'fp32', 'bf16' or 'int8'/ });
   await t.rejects(Trainer.create({ model: file('int8'), numClasses: 3 }), {
     code: 'ERR_MODEL_LOAD',
-    message: /cannot train '.*r3d_18-int8\.pt': it is a int8 inference export/,
+    message: /cannot train '.*r3d_18-int8\.pt': it is an inference export in int8/,
   });
 });

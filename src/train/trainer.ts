@@ -199,7 +199,7 @@ export class Trainer {
     const sidecar = readSidecar(model);
     if (sidecar && sidecar.precision !== 'fp32') {
       const error = new TorchVideoError(
-        `cannot train '${model}': it is a ${sidecar.precision} inference export (frozen); train its float32 export, then export the result with --precision`,
+        `cannot train '${model}': it is an inference export in ${sidecar.precision} (frozen); train its float32 export, then export the result with --precision`,
         'ERR_MODEL_LOAD',
       );
       error.path = model;
