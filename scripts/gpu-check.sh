@@ -25,13 +25,14 @@
 #   node test/gpu/check.js  [videos]        the CUDA checks, ending "gpu-check: N passed, N failed"
 #   node test/gpu/eval-pipeline.js [videos] the evaluation pipeline: decode ceiling, network alone, end to end
 #   node test/gpu/trainer-check.js          the trainer's (float32 and AMP steps vs PyTorch on the GPU)
+#   node test/gpu/distributed-check.js      NCCL and Gloo on the GPU (ranks as processes), bf16 at load
 #   node scripts/bench.js --device cuda     ms/clip beside PyTorch on the same GPU and export
 # Everything with a number goes to stdout; logs go to $OUT: ffmpeg.log, build.log, export.log,
-# check.log, trainer-check.log, bench.log, bench.json. ../shared/gpu/run.sh, whose steps these are, had a built addon about
+# check.log, trainer-check.log, distributed-check.log, eval.log, bench.log, bench.json. ../shared/gpu/run.sh, whose steps these are, had a built addon about
 # 50 s after its start on an H200 machine's 16 cores.
 #
 # Options: --gpu-dir DIR  the folder prepare.sh made (default .gpu; env TORCHVIDEO_GPU_DIR)
-#          --no-check, --no-trainer, --no-eval, --no-bench  skip that step
+#          --no-check, --no-trainer, --no-distributed, --no-eval, --no-bench  skip that step
 #          video|folder  videos for the classifyVideo check and the evaluation pipeline (default: DIR/videos,
 #                        then the scripts' own lists)
 #          -- ...        the rest goes to scripts/bench.js (--arch, --batch, --precision, --iters, --no-python)
@@ -45,7 +46,7 @@ usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 die() { echo "gpu-check: $*" >&2; exit 2; }
 
 gpu_dir=${TORCHVIDEO_GPU_DIR:-.gpu}
-run_check=1 run_trainer=1 run_bench=1 run_eval=1 pack_deps=0
+run_check=1 run_trainer=1 run_distributed=1 run_bench=1 run_eval=1 pack_deps=0
 videos=() bench_args=()
 while (($#)); do
   case $1 in
@@ -55,6 +56,7 @@ while (($#)); do
     --no-bench) run_bench=0; shift ;;
     --no-eval) run_eval=0; shift ;;
     --no-trainer) run_trainer=0; shift ;;
+    --no-distributed) run_distributed=0; shift ;;
     --pack-deps) pack_deps=1; shift ;;
     -h | --help) usage; exit 0 ;;
     --) shift; bench_args=("$@"); break ;;
@@ -139,11 +141,17 @@ log "FFmpeg $(pkg-config --modversion libavcodec | sed 's/^/libavcodec /') from 
 # ------------------------------------------------------------------------------------- the addon
 log "building the addon against $PYTHON's LibTorch into build-cuda/"
 prefix=$("$PYTHON" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')
+# pip's PyTorch keeps nccl.h in its nvidia-nccl package, outside torch's include folder.
+if [[ -z ${NCCL_INCLUDE_DIR:-} ]]; then
+  nccl_probe='import os, nvidia.nccl as n; print(os.path.join(list(n.__path__)[0], "include"))'
+  NCCL_INCLUDE_DIR=$("$PYTHON" -c "$nccl_probe" 2>/dev/null) && export NCCL_INCLUDE_DIR || unset NCCL_INCLUDE_DIR
+fi
 generator=(); command -v ninja > /dev/null && [[ ! -f build-cuda/Makefile ]] && generator=(-G Ninja)
 { cmake -S . -B build-cuda "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" \
     -DCMAKE_JS_INC="$root/node_modules/node-api-headers/include" \
     -DCMAKE_LIBRARY_OUTPUT_DIRECTORY="$root/build-cuda/Release" \
   && cmake --build build-cuda -j"$(nproc)"; } > "$OUT/build.log" 2>&1 || fail_with "the addon's build" "$OUT/build.log" 40
+grep -h 'torchvideo: distributed' "$OUT/build.log" | sed 's/^-- /   /' || true
 export TORCHVIDEO_ADDON=$root/build-cuda/Release/torchvideo.node
 [[ -f $TORCHVIDEO_ADDON ]] || die "the build made no $TORCHVIDEO_ADDON"
 
@@ -161,6 +169,10 @@ fi
 if ((run_trainer)); then
   log "trainer CUDA checks: node test/gpu/trainer-check.js"
   node test/gpu/trainer-check.js 2>&1 | tee "$OUT/trainer-check.log" || status=1
+fi
+if ((run_distributed)); then
+  log "distributed and bf16 CUDA checks: node test/gpu/distributed-check.js"
+  node test/gpu/distributed-check.js 2>&1 | tee "$OUT/distributed-check.log" || status=1
 fi
 if ((run_eval)); then
   log "evaluation pipeline: node test/gpu/eval-pipeline.js ${videos[*]}"

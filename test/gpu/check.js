@@ -29,6 +29,7 @@ const { monitorEventLoopDelay } = require('node:perf_hooks');
 const ROOT = path.resolve(__dirname, '..', '..');
 const { loadModel, Tensor, cuda, versions, classifyVideo } = require(ROOT);
 const { randomFloats, maxAbsDiff } = require(path.join(ROOT, 'test', 'helpers', 'models'));
+const { gpuChecks } = require('./harness');
 
 const DEVICE = 'cuda';
 const ARCHS = ['r3d_18', 'mc3_18', 'r2plus1d_18'];
@@ -51,19 +52,7 @@ const modelFile = (arch) => path.join(MODELS, `${arch}.pt`);
 const maxAbs = (values) => values.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 const exp = (x) => x.toExponential(2);
 
-let passed = 0;
-let failed = 0;
-async function check(name, run) {
-  try {
-    const detail = await run();
-    passed++;
-    console.log(`ok    ${name}${detail ? `: ${detail}` : ''}`);
-  } catch (error) {
-    failed++;
-    const message = error instanceof Error ? `${error.code ? `${error.code}: ` : ''}${error.message}` : String(error);
-    console.log(`FAIL  ${name}: ${message.split('\n').join('\n        ')}`);
-  }
-}
+const { check, run } = gpuChecks('gpu-check');
 
 // `a` against the reference `b`: the numbers, and a failed assertion past `tolerance`.
 function compare(a, b, tolerance) {
@@ -203,8 +192,7 @@ async function main() {
       'no CUDA device: skipped (this LibTorch has no usable CUDA: a CPU-only build, or no GPU; ' +
         'build against a CUDA LibTorch and set TORCHVIDEO_ADDON, see scripts/gpu-check.sh)',
     );
-    console.log('gpu-check: 0 passed, 0 failed');
-    return 0;
+    return;
   }
   for (const arch of ARCHS) {
     if (!fs.existsSync(modelFile(arch))) throw new Error(`${modelFile(arch)} is missing: run scripts/export_models.py --arch all`);
@@ -350,18 +338,6 @@ async function main() {
     x.dispose();
     return 'loadModel and tensor.to both reject';
   });
-
-  console.log(`gpu-check: ${passed} passed, ${failed} failed`);
-  return failed ? 1 : 0;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error) => {
-    console.log(`FAIL  gpu-check stopped: ${error.stack || error}`);
-    console.log(`gpu-check: ${passed} passed, ${failed + 1} failed`);
-    process.exitCode = 1;
-  },
-);
+run(main);

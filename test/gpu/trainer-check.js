@@ -21,6 +21,7 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const { Trainer, cuda } = require(ROOT);
 const { tempDir } = require(path.join(ROOT, 'test', 'helpers', 'models'));
 const { clipsTensor, labelsTensor, referenceSteps } = require(path.join(ROOT, 'test', 'helpers', 'training'));
+const { gpuChecks } = require('./harness');
 
 const MODELS = process.env.TORCHVIDEO_MODELS ? path.resolve(process.env.TORCHVIDEO_MODELS) : path.join(ROOT, 'models');
 const PYTHON = process.env.PYTHON || 'python3';
@@ -33,18 +34,7 @@ const TOL_LOSS = { float: 1e-2, amp: 5e-2 };
 const TOL_WEIGHTS = { float: 5e-2, amp: 1e-1 };
 
 const exp = (x) => x.toExponential(2);
-let passed = 0;
-let failed = 0;
-async function check(name, run) {
-  try {
-    const detail = await run();
-    passed++;
-    console.log(`ok    ${name}${detail ? `: ${detail}` : ''}`);
-  } catch (error) {
-    failed++;
-    console.log(`FAIL  ${name}: ${error.stack || error}`);
-  }
-}
+const { check, run } = gpuChecks('trainer-gpu-check');
 
 async function train(start, options, dir, tag) {
   const trainer = await Trainer.create({ model: start, numClasses: 5, seed: 0, ...RECIPE, ...options });
@@ -134,12 +124,4 @@ async function main() {
   }
 }
 
-main()
-  .catch((error) => {
-    failed++;
-    console.log(`FAIL  ${error.stack || error}`);
-  })
-  .finally(() => {
-    console.log(`trainer-gpu-check: ${passed} passed, ${failed} failed`);
-    process.exitCode = failed ? 1 : 0;
-  });
+run(main);
