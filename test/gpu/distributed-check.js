@@ -30,6 +30,8 @@ const { gpuChecks } = require('./harness');
 
 const MODELS = process.env.TORCHVIDEO_MODELS ? path.resolve(process.env.TORCHVIDEO_MODELS) : path.join(ROOT, 'models');
 const MODEL = path.join(MODELS, 'r3d_18.pt');
+const PYTHON = process.env.PYTHON || 'python3';
+const compare = (a, b) => compareExports(a, b, PYTHON);
 const WORKER = path.join(ROOT, 'test', 'fixtures', 'distributed-trainer.js');
 // Same weights within float32 rounding of sums taken in another order (TF32 convolutions on top).
 const TOL_SAME_JOB = 1e-3;
@@ -92,7 +94,7 @@ async function main() {
       const [through] = results(await ranks(dir, 'nccl-1', { ...spec, backend: 'nccl' }, 1));
       results(await ranks(dir, 'alone-1', spec, 1)); // throws when the rank failed
       assert.equal(through.backend, 'nccl');
-      const diff = compareExports(path.join(dir, 'nccl-1', 'rank-0.pt'), path.join(dir, 'alone-1', 'rank-0.pt')).maxAbsDiff;
+      const diff = compare(path.join(dir, 'nccl-1', 'rank-0.pt'), path.join(dir, 'alone-1', 'rank-0.pt')).maxAbsDiff;
       assert.ok(diff <= TOL_SAME_JOB, `max abs weight diff ${diff}`);
       const { allreduce } = through.results[2];
       return `max abs weight diff ${diff}; ${allreduce.buckets} buckets, ${allreduce.duringBackward} during backward, ${allreduce.exposedMs.toFixed(2)} ms exposed`;
@@ -106,9 +108,9 @@ async function main() {
         two.map((r) => r.backend),
         ['gloo', 'gloo'],
       );
-      const same = compareExports(path.join(dir, 'gloo-2', 'rank-0.pt'), path.join(dir, 'gloo-2', 'rank-1.pt'));
+      const same = compare(path.join(dir, 'gloo-2', 'rank-0.pt'), path.join(dir, 'gloo-2', 'rank-1.pt'));
       assert.ok(Object.values(same.parameters).every(Boolean), 'every parameter bit-identical across ranks');
-      const diff = compareExports(path.join(dir, 'gloo-2', 'rank-0.pt'), path.join(dir, 'gloo-1', 'rank-0.pt')).maxAbsDiff;
+      const diff = compare(path.join(dir, 'gloo-2', 'rank-0.pt'), path.join(dir, 'gloo-1', 'rank-0.pt')).maxAbsDiff;
       assert.ok(diff <= TOL_SAME_JOB, `2 ranks vs 1: max abs weight diff ${diff}`);
       const { allreduce } = two[0].results[2];
       assert.equal(allreduce.duringBackward, allreduce.buckets, 'every bucket reduced during backward');

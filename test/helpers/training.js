@@ -56,9 +56,10 @@ function referenceSteps(
   return runPython('ref_train_step.py', args, python);
 }
 
-// {parameters: {name: bitIdentical}, buffers: {...}} for two TorchScript exports.
-function compareExports(a, b) {
-  return runPython('compare_exports.py', [a, b]);
+// {parameters: {name: bitIdentical}, buffers: {...}} for two TorchScript exports (`python`: the GPU
+// checks pass the CUDA machine's interpreter).
+function compareExports(a, b, python = PYTHON) {
+  return runPython('compare_exports.py', [a, b], python);
 }
 
 /**
