@@ -69,6 +69,7 @@ Napi::Function DistributedGroupWrap::define(Napi::Env env) {
                                      InstanceMethod<&DistributedGroupWrap::dispose>("dispose"),
                                  });
   constructor.Set("available", Napi::Boolean::New(env, DistributedGroup::available()));
+  constructor.Set("glooAvailable", Napi::Boolean::New(env, DistributedGroup::glooAvailable()));
   constructor.Set("ncclAvailable", Napi::Boolean::New(env, DistributedGroup::ncclAvailable()));
   return constructor;
 }

@@ -142,7 +142,7 @@ common_flags() {
     -DNAPI_VERSION=8 -DNODE_ADDON_API_CPP_EXCEPTIONS -DNODE_ADDON_API_DISABLE_DEPRECATED
     -D__STDC_CONSTANT_MACROS -D_GLIBCXX_USE_CXX11_ABI=1
     # cpp/distributed compiled as CMakeLists.txt turns it on where Gloo's headers are found.
-    -DUSE_C10D_GLOO -DTORCHVIDEO_DISTRIBUTED=1 -DTORCHVIDEO_WITH_NCCL=0
+    -DUSE_C10D_GLOO -DTORCHVIDEO_DISTRIBUTED=1 -DTORCHVIDEO_WITH_GLOO=1 -DTORCHVIDEO_WITH_NCCL=0
   )
 }
 
@@ -289,6 +289,20 @@ main() {
     say "$end (LibTorch ${versions% *}, libavcodec ${versions#* }): $total files, $failures failed, $warnings with warnings"
     ((failures == 0)) || failed=1
   done
+
+  # The process group's source once more without Gloo (as against pip's PyTorch, which ships no Gloo
+  # headers): its #if branches must compile too. NCCL stays off here: no CUDA headers on this machine.
+  local engines=$SUITE-nogloo group=cpp/distributed/group.cpp
+  grep -vx -e -DUSE_C10D_GLOO -e -DTORCHVIDEO_WITH_GLOO=1 "$WORK/$SUITE.flags" >"$WORK/$engines.flags"
+  echo -DTORCHVIDEO_WITH_GLOO=0 >>"$WORK/$engines.flags"
+  cp "$WORK/$SUITE.forbidden" "$WORK/$engines.forbidden"
+  mkdir -p "$WORK/$engines"
+  compile_one "$engines" "$group"
+  if [[ $(cat "$WORK/$engines/${group//\//_}.status") == FAIL ]]; then
+    failed=1
+    printf '\n--- %s: %s (FAIL)\n' "$engines" "$group"
+    cat "$WORK/$engines/${group//\//_}.log"
+  fi
 
   # Warnings and errors in full, after the summary lines so they are not interleaved.
   for end in "$SUITE" system; do

@@ -143,7 +143,9 @@ log "building the addon against $PYTHON's LibTorch into build-cuda/"
 prefix=$("$PYTHON" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')
 # pip's PyTorch keeps nccl.h in its nvidia-nccl package, outside torch's include folder.
 if [[ -z ${NCCL_INCLUDE_DIR:-} ]]; then
-  nccl_probe='import os, nvidia.nccl as n; print(os.path.join(list(n.__path__)[0], "include"))'
+  nccl_probe='import glob, os, site
+found = [h for p in site.getsitepackages() for h in glob.glob(os.path.join(p, "nvidia", "**", "nccl.h"), recursive=True)]
+print(os.path.dirname(found[0]))'
   NCCL_INCLUDE_DIR=$("$PYTHON" -c "$nccl_probe" 2>/dev/null) && export NCCL_INCLUDE_DIR || unset NCCL_INCLUDE_DIR
 fi
 generator=(); command -v ninja > /dev/null && [[ ! -f build-cuda/Makefile ]] && generator=(-G Ninja)

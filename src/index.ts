@@ -33,5 +33,11 @@ export {
 } from './train/trainer';
 export { learningRateAt, type LearningRateScheduleOptions } from './train/schedule';
 export { fineTune, type FineTuneOptions, type FineTuneResult, type FineTuneEpoch, type FineTuneProgress } from './train/fine-tune';
-export { ProcessGroup, DEFAULT_DISTRIBUTED_TIMEOUT_MS, type DistributedSpec, type JoinOptions } from './distributed/process-group';
+export {
+  ProcessGroup,
+  DEFAULT_DISTRIBUTED_TIMEOUT_MS,
+  type DistributedSpec,
+  type DistributedBackend,
+  type JoinOptions,
+} from './distributed/process-group';
 export { resolveRendezvous, type Rendezvous, type ExplicitRendezvous, type RendezvousOptions } from './distributed/rendezvous';

@@ -201,6 +201,7 @@ export interface NativeBinding {
   ProcessGroup: {
     create(options: NativeGroupOptions): Promise<NativeProcessGroup>;
     readonly available: boolean;
+    readonly glooAvailable: boolean;
     readonly ncclAvailable: boolean;
     prototype: NativeProcessGroup;
   };

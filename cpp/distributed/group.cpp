@@ -6,10 +6,18 @@
 #if TORCHVIDEO_DISTRIBUTED
 #include <torch/version.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#if TORCHVIDEO_WITH_GLOO
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
 #if TORCHVIDEO_WITH_NCCL
+#include <ATen/cuda/CUDAContext.h>
+#include <unistd.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+
+#include <iomanip>
+#include <map>
 #endif
 
 #include <algorithm>
@@ -25,6 +33,14 @@ namespace torchvideo {
 
 bool DistributedGroup::available() { return TORCHVIDEO_DISTRIBUTED != 0; }
 
+bool DistributedGroup::glooAvailable() {
+#if TORCHVIDEO_DISTRIBUTED && TORCHVIDEO_WITH_GLOO
+  return true;
+#else
+  return false;
+#endif
+}
+
 bool DistributedGroup::ncclAvailable() {
 #if TORCHVIDEO_DISTRIBUTED && TORCHVIDEO_WITH_NCCL
   return true;
@@ -37,8 +53,9 @@ bool DistributedGroup::ncclAvailable() {
 
 std::shared_ptr<DistributedGroup> DistributedGroup::create(const GroupOptions&) {
   throw Error::torchvideo(codes::kDistributed,
-                          "this build of torchvideo has no distributed support: it was built without c10d's Gloo "
-                          "(install Debian's libgloo-dev, or use a LibTorch that ships gloo's headers, and rebuild)");
+                          "this build of torchvideo has no distributed support: it was built without the headers "
+                          "of c10d's engines (Gloo: install Debian's libgloo-dev or set GLOO_INCLUDE_DIR; NCCL: a "
+                          "CUDA LibTorch and nccl.h, or set NCCL_INCLUDE_DIR; then rebuild)");
 }
 
 #else
@@ -90,6 +107,7 @@ bool isLoopback(const std::string& address) {
   return address == "localhost" || address.rfind("127.", 0) == 0 || address == "::1";
 }
 
+#if TORCHVIDEO_WITH_GLOO
 std::shared_ptr< ::gloo::transport::Device> glooDevice(const GroupOptions& options) {
   // GLOO_SOCKET_IFNAME picks the interface, as in PyTorch. On loopback every rank is on this machine;
   // otherwise the address this machine's hostname resolves to (PyTorch's default).
@@ -99,6 +117,52 @@ std::shared_ptr< ::gloo::transport::Device> glooDevice(const GroupOptions& optio
   if (isLoopback(options.masterAddr)) return c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
   return c10d::ProcessGroupGloo::createDefaultDevice();
 }
+#endif
+
+#if TORCHVIDEO_WITH_NCCL
+std::string hostName() {
+  char name[256] = {};
+  return gethostname(name, sizeof(name) - 1) == 0 ? std::string(name) : std::string("?");
+}
+
+// NCCL fails late and vaguely ("invalid usage") when two ranks drive one GPU. Every rank publishes its
+// host and its GPU's UUID (not the index: CUDA_VISIBLE_DEVICES can show two ranks different GPUs as
+// cuda:0) and refuses a shared one, naming the ranks. The host of the store waits until every rank
+// has read the others before it may leave, so each gets this message rather than a lost store.
+void refuseSharedGpus(const GroupOptions& options, c10d::Store& store, bool host) {
+  const auto index = options.device.has_index() ? options.device.index() : c10::cuda::current_device();
+  const cudaDeviceProp* properties = at::cuda::getDeviceProperties(index);
+  std::ostringstream id;
+  id << hostName() << " (GPU ";
+  for (const char byte : properties->uuid.bytes) {
+    id << std::hex << std::setw(2) << std::setfill('0') << static_cast<int>(static_cast<unsigned char>(byte));
+  }
+  id << ")";
+  const auto mine = id.str();
+  store.set("gpu/" + std::to_string(options.rank), std::vector<uint8_t>(mine.begin(), mine.end()));
+  std::map<std::string, int> firstRank;
+  std::string shared;
+  for (int r = 0; r < options.worldSize && shared.empty(); ++r) {
+    const auto value = store.get("gpu/" + std::to_string(r));
+    const std::string gpu(value.begin(), value.end());
+    const auto [first, fresh] = firstRank.emplace(gpu, r);
+    if (!fresh) {
+      shared = "ranks " + std::to_string(first->second) + " and " + std::to_string(r) + " share one GPU on " + gpu;
+    }
+  }
+  store.set("gpu-read/" + std::to_string(options.rank), std::vector<uint8_t>{1});
+  if (shared.empty()) return;
+  if (host) {
+    std::vector<std::string> everyone;
+    for (int r = 0; r < options.worldSize; ++r) everyone.push_back("gpu-read/" + std::to_string(r));
+    store.wait(everyone);
+  }
+  throw Error::torchvideo(codes::kDistributed,
+                          shared +
+                              ": NCCL needs a GPU of its own for each rank (start as many ranks on a machine "
+                              "as it has GPUs, or join with backend 'gloo', which lets ranks share one)");
+}
+#endif
 
 // Beats into the store every kBeatInterval from its own connection, so it goes on while the rank waits
 // in a collective; the diagnosis reads every rank's beats over the same connection. That connection is
@@ -181,7 +245,10 @@ class C10dGroup : public DistributedGroup, public std::enable_shared_from_this<C
       // A rank that dies mid-collective must fail the others at the timeout, not hang them (PyTorch's
       // launchers set this; LibTorch 2.2+ reads the TORCH_ spelling). An explicit setting is kept.
       setenv("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1", /*overwrite=*/0);
-      setenv("NCCL_ASYNC_ERROR_HANDLING", "1", /*overwrite=*/0);
+#if TORCH_VERSION_MAJOR < 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR < 2)
+      setenv("NCCL_ASYNC_ERROR_HANDLING", "1", /*overwrite=*/0);  // 2.2+ warns that this name is deprecated
+#endif
+      refuseSharedGpus(options, *store_, host);
       auto nccl = c10d::ProcessGroupNCCL::Options::create();
       nccl->timeout = options.timeout;
       engine_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store_, options.rank, options.worldSize, nccl);
@@ -189,10 +256,14 @@ class C10dGroup : public DistributedGroup, public std::enable_shared_from_this<C
       return;
     }
 #endif
+#if TORCHVIDEO_WITH_GLOO
     auto gloo = c10d::ProcessGroupGloo::Options::create(options.timeout);
     gloo->devices.push_back(glooDevice(options));
     engine_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, options.rank, options.worldSize, gloo);
     backend_ = "gloo";
+#else
+    throw std::logic_error("no engine for this device: checkOptions lets no such group through");
+#endif
   }
 
   int rank() const override { return options_.rank; }
@@ -357,6 +428,15 @@ void checkOptions(const GroupOptions& options) {
     throw Error::torchvideo(codes::kDistributed,
                             "backend 'nccl' is not in this build: it needs a CUDA LibTorch with ProcessGroupNCCL.hpp "
                             "and nccl.h at build time (use backend 'gloo', which also carries CUDA tensors)");
+  }
+  const bool nccl = options.backend == "nccl" ||
+                    (options.backend.empty() && options.device.is_cuda() && DistributedGroup::ncclAvailable());
+  if (!nccl && !DistributedGroup::glooAvailable()) {
+    throw Error::torchvideo(codes::kDistributed,
+                            "this build of torchvideo has NCCL only, for CUDA devices: it was built without Gloo's "
+                            "headers, which " +
+                                std::string(options.device.is_cuda() ? "backend 'gloo'" : "CPU ranks") +
+                                " need (install Debian's libgloo-dev or set GLOO_INCLUDE_DIR, and rebuild)");
   }
 }
 

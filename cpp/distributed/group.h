@@ -1,8 +1,8 @@
 // A process group of a multi-process job: PyTorch's own collective engine, c10d, with Gloo (CPU
 // tensors, and CUDA tensors through host staging) or NCCL (CUDA, when the LibTorch has it). The store
 // the ranks meet through is a TCPStore hosted by rank 0, or by a launcher's agent (torchrun) that every
-// rank joins as a client under a key prefix. Built only when the build found c10d and Gloo's headers
-// (CMakeLists.txt defines TORCHVIDEO_DISTRIBUTED); otherwise create() says how to get them.
+// rank joins as a client under a key prefix. Built only when the build found c10d and the headers of
+// Gloo or NCCL (CMakeLists.txt defines TORCHVIDEO_DISTRIBUTED); otherwise create() says how to get them.
 //
 // A collective that fails (a rank died, the network broke, the timeout passed) throws ERR_DISTRIBUTED
 // naming what failed on this rank and, where the store can still tell, which rank stopped: every rank
@@ -42,8 +42,9 @@ class DistributedGroup {
   // Joins the job: blocks until every rank has joined or the timeout passed. Throws ERR_DISTRIBUTED
   // (a rank that never came, an address that cannot be reached or bound), Error::range for options.
   static std::shared_ptr<DistributedGroup> create(const GroupOptions& options);
-  // True when this build has c10d (TORCHVIDEO_DISTRIBUTED); and whether it has NCCL.
+  // True when this build has c10d (TORCHVIDEO_DISTRIBUTED); and which engines it has.
   static bool available();
+  static bool glooAvailable();
   static bool ncclAvailable();
 
   virtual ~DistributedGroup() = default;

@@ -69,9 +69,14 @@ export class ProcessGroup {
     this.device = device;
   }
 
-  /** True when this build has c10d (it needs Gloo's headers at build time: libgloo-dev). */
+  /** True when this build has c10d (it needs Gloo's or NCCL's headers at build time: libgloo-dev, nccl.h). */
   static get available(): boolean {
     return native.ProcessGroup.available;
+  }
+
+  /** The engines this build has: 'gloo' (CPU and CUDA tensors), 'nccl' (CUDA). */
+  static get backends(): DistributedBackend[] {
+    return BACKENDS.filter((name) => (name === 'gloo' ? native.ProcessGroup.glooAvailable : native.ProcessGroup.ncclAvailable));
   }
 
   /**
