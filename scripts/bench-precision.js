@@ -18,7 +18,6 @@ const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { parseArgs } = require('node:util');
 
 const ROOT = path.resolve(__dirname, '..');
 const { loadModel, Tensor } = require(ROOT);
@@ -192,18 +191,10 @@ async function agreementOnDemo() {
 module.exports = { benchPrecision };
 
 if (require.main === module) {
-  const { values } = parseArgs({
-    options: { arch: { type: 'string' }, batch: { type: 'string' }, iters: { type: 'string' }, json: { type: 'string' } },
-  });
-  benchPrecision({
+  const { runAlone } = require('./bench-alone');
+  runAlone(benchPrecision, (values, number) => ({
     archs: values.arch?.split(','),
     batches: values.batch?.split(',').map(Number),
-    iters: values.iters === undefined ? undefined : Number(values.iters),
-  }).then(
-    (result) => values.json && fs.writeFileSync(values.json, JSON.stringify(result, null, 2)),
-    (error) => {
-      console.error(error);
-      process.exit(1);
-    },
-  );
+    iters: number(values.iters),
+  }));
 }

@@ -12,9 +12,7 @@
 // environment torchrun gives; ranks run one warm-up step, then --iters timed steps.
 'use strict';
 const { spawn } = require('node:child_process');
-const fs = require('node:fs');
 const path = require('node:path');
-const { parseArgs } = require('node:util');
 
 const ROOT = path.resolve(__dirname, '..');
 const RANK_SCRIPT = path.join(__dirname, 'bench-scaling-rank.js');
@@ -86,18 +84,10 @@ async function benchScaling({ arch = 'r3d_18', batch = 4, iters = 3 } = {}) {
 module.exports = { benchScaling };
 
 if (require.main === module) {
-  const { values } = parseArgs({
-    options: { arch: { type: 'string' }, batch: { type: 'string' }, iters: { type: 'string' }, json: { type: 'string' } },
-  });
-  benchScaling({
+  const { runAlone } = require('./bench-alone');
+  runAlone(benchScaling, (values, number) => ({
     arch: values.arch,
-    batch: values.batch === undefined ? undefined : Number(values.batch),
-    iters: values.iters === undefined ? undefined : Number(values.iters),
-  }).then(
-    (result) => values.json && fs.writeFileSync(values.json, JSON.stringify(result, null, 2)),
-    (error) => {
-      console.error(error);
-      process.exit(1);
-    },
-  );
+    batch: number(values.batch),
+    iters: number(values.iters),
+  }));
 }

@@ -1,0 +1,23 @@
+'use strict';
+// The command line shared by the benchmark parts that also run on their own (bench-precision.js,
+// bench-scaling.js): --arch, --batch, --iters, and --json FILE for the result; a failure prints the
+// error and exits 1.
+const fs = require('node:fs');
+const { parseArgs } = require('node:util');
+
+/** Runs `bench(toOptions(values))` with the parsed flags (strings, or undefined where not given). */
+function runAlone(bench, toOptions) {
+  const { values } = parseArgs({
+    options: { arch: { type: 'string' }, batch: { type: 'string' }, iters: { type: 'string' }, json: { type: 'string' } },
+  });
+  const number = (text) => (text === undefined ? undefined : Number(text));
+  bench(toOptions(values, number)).then(
+    (result) => values.json && fs.writeFileSync(values.json, JSON.stringify(result, null, 2)),
+    (error) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}
+
+module.exports = { runAlone };
