@@ -33,21 +33,9 @@ namespace torchvideo {
 
 bool DistributedGroup::available() { return TORCHVIDEO_DISTRIBUTED != 0; }
 
-bool DistributedGroup::glooAvailable() {
-#if TORCHVIDEO_DISTRIBUTED && TORCHVIDEO_WITH_GLOO
-  return true;
-#else
-  return false;
-#endif
-}
+bool DistributedGroup::glooAvailable() { return TORCHVIDEO_DISTRIBUTED && TORCHVIDEO_WITH_GLOO; }
 
-bool DistributedGroup::ncclAvailable() {
-#if TORCHVIDEO_DISTRIBUTED && TORCHVIDEO_WITH_NCCL
-  return true;
-#else
-  return false;
-#endif
-}
+bool DistributedGroup::ncclAvailable() { return TORCHVIDEO_DISTRIBUTED && TORCHVIDEO_WITH_NCCL; }
 
 #if !TORCHVIDEO_DISTRIBUTED
 
