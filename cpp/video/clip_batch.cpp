@@ -4,6 +4,7 @@
 #include <string>
 
 #include "cpp/errors.h"
+#include "cpp/video/input_limits.h"
 
 namespace torchvideo {
 
@@ -31,6 +32,7 @@ torch::Tensor decodeClipBatch(VideoDecoder& decoder, const std::vector<std::vect
       rows.push_back(std::lower_bound(unique.begin(), unique.end(), index) - unique.begin());
   }
   const int64_t count = static_cast<int64_t>(clips.size()), length = static_cast<int64_t>(clipLength);
+  checkDecodeBytes(count * length, frames.size(2), frames.size(1), decoder.path());
   const auto order = torch::tensor(rows, torch::kLong);
   const auto pinned = torch::TensorOptions().pinned_memory(output.pinned);
   if (output.raw) {

@@ -7,6 +7,7 @@
 #include "cpp/video/describe_stream.h"
 #include "cpp/video/ffmpeg_handles.h"
 #include "cpp/video/frame_index.h"
+#include "cpp/video/input_limits.h"
 #include "cpp/video/open_video_file.h"
 #include "cpp/video/rgb_converter.h"
 
@@ -248,6 +249,7 @@ VideoDecoder::VideoDecoder(const std::string& path, const VideoDecoderOptions& o
   if (d.info.width <= 0 || d.info.height <= 0) {
     throw Error::torchvideo(codes::kVideoDecode, "cannot determine the frame size of '" + path + "'");
   }
+  checkFrameSize(d.info.width, d.info.height, path);
   // Indexing read to the end (or nothing was read past the headers); the first readFrames rewinds or seeks.
   d.active = false;
 }
@@ -314,6 +316,7 @@ torch::Tensor VideoDecoder::readFrames(const std::vector<int64_t>& indices) {
   std::sort(wanted.begin(), wanted.end());
   wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
 
+  checkDecodeBytes(static_cast<int64_t>(wanted.size()), d.info.width, d.info.height, d.path);
   torch::Tensor unique = torch::empty({static_cast<int64_t>(wanted.size()), d.info.height, d.info.width, 3},
                                       torch::TensorOptions().dtype(torch::kUInt8));
   std::vector<char> filled(wanted.size(), 0);
