@@ -77,17 +77,33 @@ torch::Tensor TensorWrap::unwrap(Napi::Env env, const Napi::Value& value, const 
   if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(constructor.Value())) {
     throw Error::type("expected " + argument + " to be a Tensor");
   }
-  return Unwrap(value.As<Napi::Object>())->live(env);
+  return Unwrap(value.As<Napi::Object>())->snapshot(env);
 }
 
 const torch::Tensor& TensorWrap::live(Napi::Env env) const {
   if (disposed_) throw Error::torchvideo(codes::kDisposed, "tensor is disposed");
+  // A transferred ArrayBuffer (postMessage, structuredClone with a transfer list) no longer owns the
+  // memory LibTorch points into: its new owner may free it at any time.
+  if (borrowsJsMemory_ && jsBuffer_.Value().IsDetached()) {
+    throw Error::torchvideo(codes::kDisposed,
+                            "the tensor's memory is gone: the ArrayBuffer it was made from was transferred "
+                            "(postMessage or structuredClone with a transfer list) or detached");
+  }
   return tensor_;
+}
+
+torch::Tensor TensorWrap::snapshot(Napi::Env env) const {
+  const auto& tensor = live(env);
+  // One memcpy on the JS thread (about 0.3 ms for a 16x112x112 clip): the price of a job that cannot
+  // see the caller's later writes. Tensors JS cannot write (results, decoded frames) go by reference.
+  if (writableFromJs_ && tensor.device().is_cpu()) return tensor.clone(at::MemoryFormat::Contiguous);
+  return tensor;
 }
 
 void TensorWrap::release() {
   disposed_ = true;
   tensor_ = torch::Tensor();
+  jsBuffer_.Reset();
   if (reportedBytes_ != 0) {
     Napi::MemoryManagement::AdjustExternalMemory(Env(), -reportedBytes_);
     AddonData::of(Env()).tensorBytes -= reportedBytes_;
@@ -115,7 +131,21 @@ Napi::Value TensorWrap::fromTypedArray(const Napi::CallbackInfo& info) {
       throw Error::range("shape holds " + std::to_string(elements) + " elements but data has " +
                          std::to_string(array.ElementLength()));
     }
+    // Native callers bypass src/tensor.ts's checks: memory another thread may write, or that may
+    // shrink under the tensor, is refused here too.
+    napi_value bufferValue = nullptr;
+    NAPI_THROW_IF_FAILED(env, napi_get_typedarray_info(env, array, nullptr, nullptr, nullptr, &bufferValue, nullptr),
+                         Napi::Value());
+    bool isArrayBuffer = false;
+    NAPI_THROW_IF_FAILED(env, napi_is_arraybuffer(env, bufferValue, &isArrayBuffer), Napi::Value());
+    if (!isArrayBuffer) {
+      throw Error::type(
+          "expected data to be backed by an ArrayBuffer, got a SharedArrayBuffer (another thread could "
+          "write it while a job reads it)");
+    }
+    const bool transferred = info[2].IsObject() && info[2].As<Napi::Object>().Get("transferred").ToBoolean();
     auto arrayBuffer = array.ArrayBuffer();
+    if (arrayBuffer.IsDetached()) throw Error::type("expected data's ArrayBuffer to be attached, got a detached one");
     auto* base = static_cast<uint8_t*>(arrayBuffer.Data()) + array.ByteOffset();
     napi_ref reference = nullptr;
     NAPI_THROW_IF_FAILED(env, napi_create_reference(env, arrayBuffer, 1, &reference), Napi::Value());
@@ -128,6 +158,9 @@ Napi::Value TensorWrap::fromTypedArray(const Napi::CallbackInfo& info) {
     auto* self = Unwrap(object);
     self->tensor_ = std::move(tensor);
     self->borrowsJsMemory_ = true;
+    self->jsBuffer_ = Napi::Reference<Napi::ArrayBuffer>::New(arrayBuffer, 1);
+    // A transferred buffer is reachable by nobody but this tensor until data() hands it out.
+    self->writableFromJs_ = !transferred;
     return object;
   });
 }
@@ -166,13 +199,14 @@ Napi::Value TensorWrap::data(const Napi::CallbackInfo& info) {
     if (!dtypeByScalarType(tensor.scalar_type())) {
       throw Error::type("tensor dtype " + dtypeName(tensor.scalar_type()) + " has no TypedArray");
     }
+    // From here on JS can write the tensor's memory: jobs queued later read a copy.
+    writableFromJs_ = true;
+    // Memory that already backs a JS ArrayBuffer must not become a second, external one (V8 would
+    // then own one allocation twice): that ArrayBuffer itself is returned (src/tensor.ts views it).
+    if (borrowsJsMemory_) return jsBuffer_.Value();
     auto contiguous = tensor.contiguous();
     const size_t bytes = contiguous.nbytes();
     if (bytes == 0) return Napi::ArrayBuffer::New(env, 0);
-    // Memory that already backs a JS ArrayBuffer must not become a second, external one (V8 would
-    // then own one allocation twice): the TS layer hands back the caller's own array for these;
-    // a direct native caller gets a copy.
-    if (borrowsJsMemory_) return copyToArrayBuffer(env, contiguous);
     // Zero-copy: the ArrayBuffer's finalizer owns a reference to the tensor's storage, so the
     // memory stays valid after dispose() until JS drops the buffer too.
     auto* owner = new torch::Tensor(contiguous);
@@ -192,7 +226,7 @@ Napi::Value TensorWrap::to(const Napi::CallbackInfo& info) {
   return promiseOrReject(env, [&]() -> Napi::Value {
     if (!info[0].IsString()) throw Error::type("expected device to be a string such as 'cpu' or 'cuda:0'");
     const auto target = resolveDevice(info[0].As<Napi::String>().Utf8Value());
-    const auto source = live(env);
+    const auto source = snapshot(env);
     // Copies to a GPU run on that GPU's executor, copies back on the source's: the executor that
     // owns the device orders the copy after the compute that produced the tensor.
     const auto& executorDevice = target.is_cuda() ? target : source.device();

@@ -11,7 +11,10 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
   static Napi::Function define(Napi::Env env);
   // A new JS tensor owning `tensor`, whose native memory is reported to V8.
   static Napi::Object wrap(Napi::Env env, torch::Tensor tensor);
-  // The tensor behind a JS value, or a TypeError naming `argument` / TorchVideoError if disposed.
+  // The tensor behind a JS value, as a job queued now may read it later on another thread: a tensor
+  // whose memory JS can still write (made over a caller's TypedArray, or whose data() was handed out)
+  // is copied here, on the JS thread, so that nothing the caller does after the call returns (refill,
+  // transfer or shrink its buffer) reaches the job. TypeError naming `argument`; ERR_DISPOSED.
   static torch::Tensor unwrap(Napi::Env env, const Napi::Value& value, const std::string& argument);
 
   explicit TensorWrap(const Napi::CallbackInfo& info);
@@ -28,6 +31,8 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
   void dispose(const Napi::CallbackInfo& info);
 
   const torch::Tensor& live(Napi::Env env) const;
+  // live(), copied when JS can write its memory (see unwrap).
+  torch::Tensor snapshot(Napi::Env env) const;
   void release();
 
   torch::Tensor tensor_;
@@ -35,8 +40,12 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
   // Bytes reported to V8 with AdjustExternalMemory; 0 for tensors over a JS buffer, which V8
   // already counts.
   int64_t reportedBytes_ = 0;
-  // True for tensors made by fromTypedArray: their storage is the caller's JS memory.
+  // True for tensors made by fromTypedArray: their storage is a JS ArrayBuffer, `jsBuffer_`.
   bool borrowsJsMemory_ = false;
+  Napi::Reference<Napi::ArrayBuffer> jsBuffer_;
+  // True while JS code can write the tensor's memory: the caller's own array (fromTypedArray without
+  // transfer), or any tensor whose data() was handed out. Jobs then read a copy (snapshot()).
+  bool writableFromJs_ = false;
 };
 
 }  // namespace torchvideo::binding

@@ -1,4 +1,4 @@
-export { Tensor } from './tensor';
+export { Tensor, type TensorFromOptions } from './tensor';
 export type { TypedArray, Dtype } from './dtypes';
 export { Model, loadModel, type LoadModelOptions, type ModelInfo } from './model';
 export type { Preprocessing } from './sidecar';

@@ -190,7 +190,7 @@ export interface NativeDtypeRow {
 export type NativePreprocessingDefaults = Preprocessing & { clipsPerVideo: number };
 
 export interface NativeBinding {
-  Tensor: { fromTypedArray(data: TypedArray, shape: number[]): NativeTensor; prototype: NativeTensor };
+  Tensor: { fromTypedArray(data: TypedArray, shape: number[], options?: { transferred?: boolean }): NativeTensor; prototype: NativeTensor };
   Model: { load(path: string, options: NativeModelOptions): Promise<NativeModel>; prototype: NativeModel };
   VideoReader: { open(path: string, options?: NativeOpenOptions): Promise<NativeVideoReader>; prototype: NativeVideoReader };
   Trainer: {

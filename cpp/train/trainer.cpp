@@ -147,6 +147,9 @@ void Trainer::setTrainingModes() {
 }
 
 StepResult Trainer::step(const torch::Tensor& clips, const torch::Tensor& labels, double lr) {
+  // Checked again here, on the executor, on the values this step will use: the caller's check ran on
+  // the JS thread, and an out-of-range label reaching cross_entropy poisons a CUDA context for good.
+  checkTrainingBatch(clips, labels, options_.numClasses);
   applyIntraOpThreads(options_.intraOpThreads);
   PlainInterpreterGuard plainInterpreter(false);
   StepResult result;
