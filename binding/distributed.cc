@@ -66,6 +66,7 @@ Napi::Function DistributedGroupWrap::define(Napi::Env env) {
                                      InstanceAccessor<&DistributedGroupWrap::rank>("rank"),
                                      InstanceAccessor<&DistributedGroupWrap::worldSize>("worldSize"),
                                      InstanceAccessor<&DistributedGroupWrap::backend>("backend"),
+                                     InstanceAccessor<&DistributedGroupWrap::exposure>("exposure"),
                                      InstanceMethod<&DistributedGroupWrap::dispose>("dispose"),
                                  });
   constructor.Set("available", Napi::Boolean::New(env, DistributedGroup::available()));
@@ -174,6 +175,10 @@ Napi::Value DistributedGroupWrap::worldSize(const Napi::CallbackInfo& info) {
 
 Napi::Value DistributedGroupWrap::backend(const Napi::CallbackInfo& info) {
   return callNative(info.Env(), [&]() -> Napi::Value { return Napi::String::New(info.Env(), live()->backend()); });
+}
+
+Napi::Value DistributedGroupWrap::exposure(const Napi::CallbackInfo& info) {
+  return callNative(info.Env(), [&]() -> Napi::Value { return Napi::String::New(info.Env(), live()->exposure()); });
 }
 
 // Queued collectives keep the group alive; it leaves the job when the last one ends.

@@ -25,6 +25,7 @@ class DistributedGroupWrap : public Napi::ObjectWrap<DistributedGroupWrap> {
   Napi::Value rank(const Napi::CallbackInfo& info);
   Napi::Value worldSize(const Napi::CallbackInfo& info);
   Napi::Value backend(const Napi::CallbackInfo& info);
+  Napi::Value exposure(const Napi::CallbackInfo& info);
   void dispose(const Napi::CallbackInfo& info);
 
   std::shared_ptr<DistributedGroup> live() const;

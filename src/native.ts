@@ -141,6 +141,8 @@ export interface NativeProcessGroup {
   readonly rank: number;
   readonly worldSize: number;
   readonly backend: string;
+  /** What this rank exposes on the network ('' when nothing listens beyond loopback). */
+  readonly exposure: string;
   allreduceSum(values: Float64Array, what: string): Promise<Float64Array>;
   allgather(value: string, what: string): Promise<string[]>;
   barrier(what: string): Promise<void>;

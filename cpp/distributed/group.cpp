@@ -5,9 +5,9 @@
 
 #if TORCHVIDEO_DISTRIBUTED
 #include <torch/version.h>
-#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include "cpp/distributed/job_store.h"
 #if TORCHVIDEO_WITH_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #endif
@@ -65,6 +65,9 @@ constexpr auto kBeatWindow = 2500ms;
 // How long the heartbeat's connection waits for the store's reply before counting it gone: generous,
 // as a loaded host answers late, and a false "gone" would misname the failure.
 constexpr auto kStoreReply = 5000ms;
+// The most bytes one rank may contribute to allgatherBytes (reports and journals are far smaller): a
+// length announced by a peer beyond it is refused before it sizes anything.
+constexpr int64_t kMaxGatherBytes = int64_t{1} << 30;
 
 std::string seconds(std::chrono::milliseconds duration) {
   std::ostringstream text;
@@ -72,28 +75,7 @@ std::string seconds(std::chrono::milliseconds duration) {
   return text.str();
 }
 
-c10::intrusive_ptr<c10d::TCPStore> connectStore(const GroupOptions& options, bool host, bool countWorker,
-                                                std::chrono::milliseconds timeout) {
-  c10d::TCPStoreOptions store;
-  store.port = static_cast<std::uint16_t>(options.masterPort);
-  store.isServer = host;
-  // Counting workers makes the host wait for all ranks; extra clients (the heartbeat) are not ranks.
-  if (countWorker) store.numWorkers = static_cast<std::size_t>(options.worldSize);
-  store.waitWorkers = countWorker;
-  store.timeout = timeout;
-  return c10::make_intrusive<c10d::TCPStore>(options.masterAddr, store);
-}
-
-c10::intrusive_ptr<c10d::Store> prefixed(const GroupOptions& options, c10::intrusive_ptr<c10d::Store> store) {
-  // Our keys stay apart from a launcher's own (torchrun keeps its rendezvous in the same store).
-  return c10::make_intrusive<c10d::PrefixStore>(options.storePrefix + "/torchvideo", std::move(store));
-}
-
 std::string beatKey(int rank) { return "heartbeat/" + std::to_string(rank); }
-
-bool isLoopback(const std::string& address) {
-  return address == "localhost" || address.rfind("127.", 0) == 0 || address == "::1";
-}
 
 #if TORCHVIDEO_WITH_GLOO
 std::shared_ptr< ::gloo::transport::Device> glooDevice(const GroupOptions& options) {
@@ -102,7 +84,7 @@ std::shared_ptr< ::gloo::transport::Device> glooDevice(const GroupOptions& optio
   if (const char* interface = std::getenv("GLOO_SOCKET_IFNAME"); interface != nullptr && *interface != '\0') {
     return c10d::ProcessGroupGloo::createDeviceForInterface(interface);
   }
-  if (isLoopback(options.masterAddr)) return c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
+  if (isLoopbackAddress(options.masterAddr)) return c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
   return c10d::ProcessGroupGloo::createDefaultDevice();
 }
 #endif
@@ -159,13 +141,10 @@ void refuseSharedGpus(const GroupOptions& options, c10d::Store& store, bool host
 // the whole process (std::terminate in its watch thread) when such a connection is reset.
 class Heartbeat {
  public:
-  explicit Heartbeat(const GroupOptions& options) : rank_(options.rank) {
-    tcpStore_ = connectStore(options, false, false, options.timeout);
-    store_ = prefixed(options, tcpStore_);
+  Heartbeat(const GroupOptions& options, JobStore& jobStore) : rank_(options.rank) {
+    // A store that does not answer within kStoreReply counts as gone.
+    store_ = jobStore.connectAgain(kStoreReply);
     store_->add(beatKey(rank_), 1);
-    // A store that does not answer within kStoreReply counts as gone: the store's timeout bounds its
-    // waits, and a wait puts the same limit on the connection's reads (TCPStore sets SO_RCVTIMEO there).
-    tcpStore_->setTimeout(kStoreReply);
     store_->wait({beatKey(rank_)}, kStoreReply);
     thread_ = std::thread([this] { run(); });
   }
@@ -212,7 +191,6 @@ class Heartbeat {
   }
 
   int rank_;
-  c10::intrusive_ptr<c10d::TCPStore> tcpStore_;
   c10::intrusive_ptr<c10d::Store> store_;
   std::mutex storeMutex_;  // TCPStore's client is not thread-safe: the beat and the diagnosis share it
   bool broken_ = false;
@@ -225,9 +203,10 @@ class Heartbeat {
 class C10dGroup : public DistributedGroup, public std::enable_shared_from_this<C10dGroup> {
  public:
   explicit C10dGroup(const GroupOptions& options) : options_(options) {
-    const bool host = options.rank == 0 && !options.agentStore;
-    store_ = prefixed(options, connectStore(options, host, true, options.timeout));
-    heartbeat_ = std::make_unique<Heartbeat>(options);
+    [[maybe_unused]] const bool host = options.rank == 0 && !options.agentStore;  // NCCL's shared-GPU guard
+    jobStore_ = JobStore::open(options);
+    store_ = jobStore_->store();
+    heartbeat_ = std::make_unique<Heartbeat>(options, *jobStore_);
 #if TORCHVIDEO_WITH_NCCL
     if (options.device.is_cuda() && options.backend != "gloo") {
       // A rank that dies mid-collective must fail the others at the timeout, not hang them (PyTorch's
@@ -254,8 +233,22 @@ class C10dGroup : public DistributedGroup, public std::enable_shared_from_this<C
 #endif
   }
 
+  ~C10dGroup() override {
+    // Every user of the store goes before the rank leaves it (a local store's folder is removed by the
+    // last rank out, and c10d's FileStore writes to its file when it is destroyed).
+    engine_.reset();
+    heartbeat_.reset();
+    store_.reset();
+    try {
+      jobStore_->leave();
+    } catch (...) {
+      // Best effort: a folder left behind is private to this user and holds no more than the keys.
+    }
+  }
+
   int rank() const override { return options_.rank; }
   int worldSize() const override { return options_.worldSize; }
+  std::string exposure() const override { return jobStore_->exposure(); }
   std::string backend() const override { return backend_; }
   const GroupOptions& options() const override { return options_; }
 
@@ -282,15 +275,30 @@ class C10dGroup : public DistributedGroup, public std::enable_shared_from_this<C
 
   std::vector<std::string> allgatherBytes(const std::string& bytes, const std::string& what) override {
     const int world = options_.worldSize;
+    if (static_cast<int64_t>(bytes.size()) > kMaxGatherBytes) {
+      throw Error::range(what + ": expected at most " + std::to_string(kMaxGatherBytes) + " bytes from one rank, got " +
+                         std::to_string(bytes.size()));
+    }
     auto size = toEngineDevice(torch::full({1}, static_cast<int64_t>(bytes.size()), torch::kInt64));
     std::vector<std::vector<torch::Tensor> > sizes(1);
     for (int r = 0; r < world; ++r) sizes[0].push_back(torch::empty_like(size));
     std::vector<torch::Tensor> sizeInput{size};
     run(what, [&] { engine_->allgather(sizes, sizeInput)->wait(); });
+    // Lengths come from the peers: each is checked before it sizes a buffer or a read. This rank's own
+    // must come back as sent, and none may exceed what one rank can send (kMaxGatherBytes).
     int64_t largest = 0;
     std::vector<int64_t> lengths;
-    for (auto& each : sizes[0]) {
-      lengths.push_back(each.cpu().item<int64_t>());
+    for (int r = 0; r < world; ++r) {
+      lengths.push_back(sizes[0][r].cpu().item<int64_t>());
+      const bool mine = r == options_.rank;
+      if (lengths.back() < 0 || lengths.back() > kMaxGatherBytes ||
+          (mine && lengths.back() != static_cast<int64_t>(bytes.size()))) {
+        throw Error::torchvideo(codes::kDistributed, what + " failed on rank " + std::to_string(options_.rank) +
+                                                         ": rank " + std::to_string(r) + " announced " +
+                                                         std::to_string(lengths.back()) + " bytes, outside [0, " +
+                                                         std::to_string(kMaxGatherBytes) + "]" +
+                                                         (mine ? " or not what it sent" : ""));
+      }
       largest = std::max(largest, lengths.back());
     }
     // Gloo's allgather wants equal sizes: every rank sends the longest length, zero-padded.
@@ -362,9 +370,7 @@ class C10dGroup : public DistributedGroup, public std::enable_shared_from_this<C
   // Which ranks stopped: those whose heartbeat did not move over kBeatWindow, read over the heartbeat's
   // connection to the store. When the store itself is gone, its host is what stopped.
   std::string diagnose() const {
-    const std::string storeAt = options_.masterAddr + ":" + std::to_string(options_.masterPort);
-    const std::string host = options_.agentStore ? "the launcher's agent, which hosts the store at " + storeAt
-                                                 : "rank 0, which hosts the store at " + storeAt + ",";
+    const std::string host = jobStore_->describe();
     std::vector<int> stopped;
     try {
       const auto before = heartbeat_->read(options_.worldSize);
@@ -389,6 +395,7 @@ class C10dGroup : public DistributedGroup, public std::enable_shared_from_this<C
   }
 
   GroupOptions options_;
+  std::unique_ptr<JobStore> jobStore_;
   c10::intrusive_ptr<c10d::Store> store_;
   std::unique_ptr<Heartbeat> heartbeat_;
   c10::intrusive_ptr<Engine> engine_;
@@ -437,9 +444,10 @@ std::shared_ptr<DistributedGroup> DistributedGroup::create(const GroupOptions& o
   } catch (const Error&) {
     throw;
   } catch (const std::exception& error) {
-    const std::string role = options.agentStore
-                                 ? "connect to the launcher's store at "
-                                 : (options.rank == 0 ? "host the store at " : "connect to rank 0's store at ");
+    const bool local = !options.agentStore && isLoopbackAddress(options.masterAddr);
+    const std::string role = options.agentStore ? "connect to the launcher's store at "
+                             : local ? (options.rank == 0 ? "host the job's local store at " : "reach rank 0 at ")
+                                     : (options.rank == 0 ? "host the store at " : "connect to rank 0's store at ");
     throw Error::torchvideo(codes::kDistributed,
                             "rank " + std::to_string(options.rank) + " of " + std::to_string(options.worldSize) +
                                 " cannot join the job: could not " + role + options.masterAddr + ":" +

@@ -1,7 +1,8 @@
 // A process group of a multi-process job: PyTorch's own collective engine, c10d, with Gloo (CPU
 // tensors, and CUDA tensors through host staging) or NCCL (CUDA, when the LibTorch has it). The store
-// the ranks meet through is a TCPStore hosted by rank 0, or by a launcher's agent (torchrun) that every
-// rank joins as a client under a key prefix. Built only when the build found c10d and the headers of
+// the ranks meet through is cpp/distributed/job_store.h's: a private file store for a job on one host,
+// a TCPStore hosted by rank 0 across hosts, or a launcher's agent's (torchrun) that every rank joins as a
+// client under a key prefix. Built only when the build found c10d and the headers of
 // Gloo or NCCL (CMakeLists.txt defines TORCHVIDEO_DISTRIBUTED); otherwise create() says how to get them.
 //
 // A collective that fails (a rank died, the network broke, the timeout passed) throws ERR_DISTRIBUTED
@@ -53,6 +54,8 @@ class DistributedGroup {
   virtual int worldSize() const = 0;
   // 'gloo' or 'nccl'.
   virtual std::string backend() const = 0;
+  // What this rank exposes on the network, for the log ("" when nothing listens beyond loopback).
+  virtual std::string exposure() const = 0;
   virtual const GroupOptions& options() const = 0;
 
   // Each call is a collective: every rank makes the same calls in the same order, or they pair up

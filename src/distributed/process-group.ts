@@ -3,7 +3,7 @@
 // launcher's environment (rendezvous.ts) and waits for every rank. Every collective must be called by
 // every rank, in the same order.
 import * as os from 'node:os';
-import { withCallSite } from '../errors';
+import { TorchVideoError, withCallSite } from '../errors';
 import { native, type NativeProcessGroup } from '../native';
 import { checkInteger, checkOptions, expectType } from '../validate';
 import { resolveRendezvous, type ExplicitRendezvous, type Rendezvous } from './rendezvous';
@@ -103,11 +103,14 @@ export class ProcessGroup {
     const rankDeviceName = rankDevice(device, rendezvous.localRank);
     const create = native.ProcessGroup.create({ ...rendezvous, timeoutMs, device: rankDeviceName, backend });
     const handle = await withCallSite(create, callSite);
+    // The rank that opens a network-facing socket says so, where and why, on stderr: c10d's store and
+    // Gloo are unauthenticated (README, "Security").
+    if (handle.exposure !== '') process.stderr.write(`torchvideo: rank ${rendezvous.rank}: ${handle.exposure}\n`);
     return new ProcessGroup(handle, rendezvous, rankDeviceName);
   }
 
   #handle(): NativeProcessGroup {
-    if (!this.#native) throw new Error('the process group has left the job (dispose() was called)');
+    if (!this.#native) throw new TorchVideoError('the process group has left the job (dispose() was called)', 'ERR_DISPOSED');
     return this.#native;
   }
 
