@@ -14,6 +14,11 @@
 // calibrated on the demo's training set) and each precision's top-1 agreement with float32 is reported on
 // the demo's validation clips (decoded and preprocessed by torchvideo) and videos.
 'use strict';
+if (require.main === module) {
+  require('./bench-alone').usageIfAsked(
+    'node scripts/bench-precision.js [--arch r3d_18,mc3_18,r2plus1d_18] [--batch 1,8] [--iters 3] [--json FILE]',
+  );
+}
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');

@@ -11,6 +11,9 @@
 // Each configuration is its own set of processes (scripts/bench-scaling-rank.js), started with the
 // environment torchrun gives; ranks run one warm-up step, then --iters timed steps.
 'use strict';
+if (require.main === module) {
+  require('./bench-alone').usageIfAsked('node scripts/bench-scaling.js [--arch r3d_18] [--batch 4] [--iters 3] [--json FILE]');
+}
 const { spawn } = require('node:child_process');
 const path = require('node:path');
 

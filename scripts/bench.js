@@ -32,6 +32,10 @@
 // Python is $PYTHON when set, else /usr/bin/python3 on CPU (Debian's torch, the addon's LibTorch) and
 // python3 on CUDA. Without a usable CUDA device it exits 2 with the ERR_DEVICE_UNAVAILABLE message.
 'use strict';
+require('./bench-alone').usageIfAsked(`node scripts/bench.js [--arch r3d_18,mc3_18,r2plus1d_18] [--batch 1,8] [--iters 5] [--no-scripted]
+         [--no-python] [--no-onnx] [--no-video] [--no-train] [--no-train-data] [--no-scaling] [--no-precision] [--json FILE]
+       node scripts/bench.js --device cuda[:N] [--arch ...] [--batch 1,32] [--precision float32,half] [--iters 20]
+         [--no-python] [--json FILE]`);
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');

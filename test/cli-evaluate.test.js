@@ -1,6 +1,7 @@
 'use strict';
 // npx torchvideo evaluate / evaluate-merge: a summary on stdout, report.json in --out, shards run as
-// separate commands merge into the single run's report, Ctrl-C stops resumably, bad flags say why.
+// separate commands merge into the single run's report, Ctrl-C (130) and SIGTERM (143) stop resumably, bad
+// flags say why.
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawn, spawnSync } = require('node:child_process');
@@ -44,26 +45,41 @@ t.test('evaluate prints a summary, writes report.json, and shards merge into the
   t.ok(fs.existsSync(path.join(root, 'merged', 'report.html')), 'and report.html');
 });
 
-t.test('Ctrl-C stops the job with exit 130, and --resume finishes it', async (t) => {
-  const out = path.join(root, 'interrupted');
-  const child = spawn(process.execPath, [CLI, 'evaluate', ...common, '--batch', '1', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (chunk) => (stderr += chunk));
-  const log = path.join(out, 'predictions.jsonl');
-  const timer = setInterval(() => {
-    if (fs.existsSync(log) && fs.readFileSync(log, 'utf8').split('\n').filter(Boolean).length >= 3) {
-      clearInterval(timer);
-      child.kill('SIGINT');
-    }
-  }, 20);
-  const code = await new Promise((resolve) => child.on('exit', (c) => resolve(c)));
-  clearInterval(timer);
-  t.equal(code, 130, 'exit code 130');
-  t.match(stderr, /interrupted; continue with --resume --out/);
-  const resumed = run('evaluate', ...common, '--batch', '1', '--out', out, '--resume', '--json');
-  t.equal(resumed.status, 0, resumed.stderr);
-  t.equal(JSON.parse(resumed.stdout).videos, 4, 'every video in the resumed report');
-});
+for (const [signal, exitCode] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+]) {
+  t.test(`${signal} stops the job with exit ${exitCode}, leaving predictions.jsonl whole, and --resume finishes it`, async (t) => {
+    const out = path.join(root, `interrupted-${signal}`);
+    const child = spawn(process.execPath, [CLI, 'evaluate', ...common, '--batch', '1', '--out', out], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const log = path.join(out, 'predictions.jsonl');
+    const lines = () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter(Boolean) : []);
+    const timer = setInterval(() => {
+      if (lines().length >= 3) {
+        clearInterval(timer);
+        child.kill(signal);
+      }
+    }, 20);
+    const code = await new Promise((resolve) => child.on('exit', (c) => resolve(c)));
+    clearInterval(timer);
+    t.equal(code, exitCode, `exit code ${exitCode}`);
+    t.match(stderr, /interrupted; continue with --resume --out/);
+    const written = lines();
+    t.ok(
+      written.length >= 3 && written.length < 6,
+      `stopped before the last video (${written.length} of 6 lines: the job's, then one a video)`,
+    );
+    for (const line of written) t.doesNotThrow(() => JSON.parse(line), 'every line of predictions.jsonl is whole');
+    t.notOk(fs.existsSync(path.join(out, 'report.json')), 'no report of an unfinished job');
+    const resumed = run('evaluate', ...common, '--batch', '1', '--out', out, '--resume', '--json');
+    t.equal(resumed.status, 0, resumed.stderr);
+    t.equal(JSON.parse(resumed.stdout).videos, 4, 'every video in the resumed report');
+  });
+}
 
 t.test('--crops 3 --preprocess-on device --decode-threads 2 reach the job', async (t) => {
   const result = run('evaluate', ...common, '--crops', '3', '--preprocess-on', 'device', '--decode-threads', '2', '--json');

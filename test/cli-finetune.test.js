@@ -1,6 +1,6 @@
 'use strict';
 // npx torchvideo finetune: a tiny run end to end on a moving-shapes set (its outputs in --out), Ctrl-C stops
-// it resumably with exit 130 and --resume ends where the uninterrupted run did, bad flags say why before any
+// it resumably with exit 130 (SIGTERM 143) and --resume ends where the uninterrupted run did, bad flags say why before any
 // work. mc3_18 at 8x56x56 trains at a few clips/s on 2 cores: each run is 6 steps of 4 clips.
 const fs = require('node:fs');
 const path = require('node:path');
@@ -46,8 +46,9 @@ t.test('a tiny fine-tuning run writes its outputs and reports them', async (t) =
   t.match(fs.readFileSync(path.join(out, 'curves.svg'), 'utf8'), /<svg/);
 });
 
-// Runs the job in `out` and sends `signal` once checkpoint.json is past `iteration`; resolves to the exit
-// code and stderr.
+// Runs the job in `out` and sends `signal` once checkpoint.json is past `iteration`; checks the exit code
+// (128 + the signal's number, as for a process the signal ended) and returns checkpoint.json.
+const EXIT_CODES = { SIGINT: 130, SIGTERM: 143 };
 async function interruptAfter(t, out, iteration, signal, extra = []) {
   const child = spawn(process.execPath, [CLI, 'finetune', ...job, '--out', out, '--checkpoint-every', '2', ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -66,12 +67,12 @@ async function interruptAfter(t, out, iteration, signal, extra = []) {
   }, 50);
   const code = await new Promise((resolve) => child.on('exit', (c) => resolve(c)));
   clearInterval(timer);
-  t.equal(code, 130, `${signal}: exit code 130`);
+  t.equal(code, EXIT_CODES[signal], `${signal}: exit code ${EXIT_CODES[signal]}`);
   t.match(stderr, `interrupted; continue from the last checkpoint with --resume --out ${out}`, `${signal}: how to continue`);
   return JSON.parse(fs.readFileSync(path.join(out, 'checkpoint.json'), 'utf8'));
 }
 
-t.test('Ctrl-C and SIGTERM stop with exit 130 after a checkpoint, and --resume ends as the uninterrupted run', async (t) => {
+t.test('Ctrl-C and SIGTERM stop with exit 130 and 143 after a checkpoint, and --resume ends as the uninterrupted run', async (t) => {
   const out = path.join(root, 'interrupted');
   // The checkpoint after step 2 is named in checkpoint.json: steps 3 to 6 are still to come.
   const first = await interruptAfter(t, out, 2, 'SIGINT');

@@ -154,7 +154,7 @@ t.test('bad distributed flags fail before any work, naming the flag', async (t) 
     [
       ['--distributed', '--master-port', '99999'],
       { RANK: '0', WORLD_SIZE: '1' },
-      /expected --master-port to be an integer in \[1, 65535\], got '99999'/,
+      /expected --master-port to be a TCP port \(1-65535\), got '99999'/,
     ],
     [
       ['--distributed', '--distributed-timeout', '0'],

@@ -1,28 +1,30 @@
 'use strict';
 // npx torchvideo launch --nproc N -- COMMAND: torchrun's environment for each rank, output prefixed with the
 // rank, a failing rank stops the others (SIGTERM, then SIGKILL after 10 s) and names itself, signals to the
-// launcher reach every rank, bad flags say why. The ranks are test/fixtures/launch-child.js, run through the
-// launcher's test hook TORCHVIDEO_LAUNCH_SCRIPT in place of the CLI.
+// launcher reach every rank, ranks stop when the launcher is killed outright, bad flags say why. The ranks
+// are test/fixtures/launch-child.js: the launcher runs from test/fixtures/launch-entry.js, which passes the
+// test-only hook; the published CLI has none (checked below with the old TORCHVIDEO_LAUNCH_SCRIPT variable).
+const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawn, spawnSync } = require('node:child_process');
 const t = require('tap');
-const { ROOT } = require('./helpers/models');
+const { ROOT, tempDir } = require('./helpers/models');
 
 const CLI = path.join(ROOT, 'dist', 'cli.js');
-const CHILD = path.join(__dirname, 'fixtures', 'launch-child.js');
+const ENTRY = path.join(__dirname, 'fixtures', 'launch-entry.js');
 const childEnv = (extra = {}) => {
-  const env = { ...process.env, TORCHVIDEO_LAUNCH_SCRIPT: CHILD, ...extra };
+  const env = { ...process.env, ...extra };
   for (const [key, value] of Object.entries(env)) if (value === undefined) delete env[key];
   return env;
 };
 // OMP_NUM_THREADS unset unless a test sets it: the launcher's split is what is checked.
-const launch = (args, extra = { OMP_NUM_THREADS: undefined }) =>
-  spawnSync(process.execPath, [CLI, 'launch', ...args], { encoding: 'utf8', env: childEnv(extra), timeout: 60_000 });
+const launch = (args, extra = { OMP_NUM_THREADS: undefined }, entry = ENTRY) =>
+  spawnSync(process.execPath, [entry, 'launch', ...args], { encoding: 'utf8', env: childEnv(extra), timeout: 60_000 });
 
 /** The launcher as a running process, with its output so far and a promise of how it ended. */
 function start(args) {
-  const child = spawn(process.execPath, [CLI, 'launch', ...args], { env: childEnv() });
+  const child = spawn(process.execPath, [ENTRY, 'launch', ...args], { env: childEnv() });
   const seen = { stdout: '', stderr: '' };
   child.stdout.on('data', (chunk) => (seen.stdout += chunk));
   child.stderr.on('data', (chunk) => (seen.stderr += chunk));
@@ -161,10 +163,10 @@ for (const [signal, code] of [
 t.test('bad command lines exit 2 and say why', async (t) => {
   for (const [args, message] of [
     [['--', 'env'], /expected --nproc N/],
-    [['--nproc', 'x', '--', 'env'], /expected --nproc to be an integer >= 1, got 'x'/],
-    [['--nproc', '0', '--', 'env'], /expected --nproc to be an integer >= 1, got '0'/],
-    [['--nproc', '1.5', '--', 'env'], /expected --nproc to be an integer >= 1, got '1\.5'/],
-    [['--nproc', '2000', '--', 'env'], /expected --nproc to be at most 1024/],
+    [['--nproc', 'x', '--', 'env'], /expected --nproc to be an integer in \[1, 1024\], got 'x'/],
+    [['--nproc', '0', '--', 'env'], /expected --nproc to be an integer in \[1, 1024\], got '0'/],
+    [['--nproc', '1.5', '--', 'env'], /expected --nproc to be an integer in \[1, 1024\], got '1\.5'/],
+    [['--nproc', '2000', '--', 'env'], /expected --nproc to be an integer in \[1, 1024\], got '2000'/],
     [['--nproc', '2', '--master-port', '0', '--', 'env'], /expected --master-port to be a TCP port \(1-65535\), got '0'/],
     [['--nproc', '2', '--master-port', '70000', '--', 'env'], /expected --master-port to be a TCP port \(1-65535\), got '70000'/],
     [['--nproc', '2', '--master-addr', '', '--', 'env'], /expected --master-addr to be a host name or address/],
@@ -183,4 +185,51 @@ t.test('bad command lines exit 2 and say why', async (t) => {
   const help = launch(['--help']);
   t.equal(help.status, 0);
   t.match(help.stdout, /^Usage: torchvideo launch --nproc N/);
+});
+
+t.test('the published CLI ignores TORCHVIDEO_LAUNCH_SCRIPT: every rank runs torchvideo', async (t) => {
+  const dir = tempDir('torchvideo-launch-hook-');
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const marker = path.join(dir, 'ran');
+  const evil = path.join(dir, 'evil.js');
+  fs.writeFileSync(evil, `require('node:fs').writeFileSync(${JSON.stringify(marker)}, 'ran'); console.log('evil');\n`);
+  const result = launch(['--nproc', '2', '--', '--version'], { TORCHVIDEO_LAUNCH_SCRIPT: evil }, CLI);
+  t.equal(result.status, 0, result.stderr);
+  const { version } = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+  t.same(
+    rankLines(result.stdout)
+      .map(({ rank, rest }) => `${rank} ${rest}`)
+      .sort(),
+    [`0 ${version}`, `1 ${version}`],
+    "each rank printed torchvideo's version",
+  );
+  t.notOk(fs.existsSync(marker), 'the script named in the environment never ran');
+});
+
+t.test('SIGKILL to the launcher: its ranks see their watch pipe close and stop', async (t) => {
+  const job = start(['--nproc', '2', '--', 'sleep']);
+  await job.until(({ stdout }) => rankLines(stdout).filter(({ rest }) => rest === 'ready').length === 2);
+  const pids = rankLines(job.seen.stdout)
+    .map(({ rest }) => /^pid (\d+)$/.exec(rest))
+    .filter(Boolean)
+    .map(([, pid]) => Number(pid));
+  t.equal(pids.length, 2, 'both ranks said their pid');
+  job.child.kill('SIGKILL');
+  t.equal((await job.ended).signal, 'SIGKILL', 'the launcher is gone');
+  // A rank is gone once its pid is free or a zombie waiting for its new parent to reap it. The sleepers
+  // would stay for a minute: 20 s of polling tells a rank that stopped from one that did not.
+  const alive = (pid) => {
+    try {
+      return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    } catch {
+      return false;
+    }
+  };
+  let left = pids;
+  for (let poll = 0; poll < 200 && left.length > 0; poll++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    left = left.filter(alive);
+  }
+  t.same(left, [], 'no rank outlived the launcher');
+  for (const pid of left) process.kill(pid, 'SIGKILL');
 });

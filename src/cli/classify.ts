@@ -1,18 +1,11 @@
 // torchvideo classify <video...> --model M.pt [--device cuda:0] [--clips 5] [--topk 5] [--json]
-import { parseArgs } from 'node:util';
 import { classifyVideos, type VideoResult } from '../classify';
 import { loadModel, type Model } from '../model';
+import { parseCommand, positiveIntegerFlag as positiveInteger, printUsage } from './args';
 import { ProgressBar } from './progress';
 
 export const CLASSIFY_USAGE = `torchvideo classify <video...> --model MODEL.pt [--device cpu|cuda|cuda:N]
                    [--clips 5] [--topk 5] [--batch-size N] [--json] [--progress]`;
-
-function positiveInteger(text: string | undefined, name: string): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new RangeError(`expected --${name} to be a positive integer, got '${text}'`);
-  return value;
-}
 
 function printTable(result: VideoResult, elapsedMs: number): void {
   console.log(`\n${result.path}  (${result.clips} clips, ${elapsedMs.toFixed(0)} ms)`);
@@ -21,12 +14,14 @@ function printTable(result: VideoResult, elapsedMs: number): void {
   }
 }
 
-/** Classifies videos with a model; resolves to the exit code (1 if any video failed). */
+/**
+ * Classifies videos with a model; resolves to the exit code (1 if any video failed).
+ * @throws {RangeError} a bad or missing flag; {TypeError} an unknown one; {TorchVideoError} the model's load.
+ */
 export async function runClassify(argv: string[], { modelOverride }: { modelOverride?: Model } = {}): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
+  const parsed = parseCommand(
+    argv,
+    {
       model: { type: 'string' },
       device: { type: 'string', default: 'cpu' },
       clips: { type: 'string' },
@@ -35,7 +30,10 @@ export async function runClassify(argv: string[], { modelOverride }: { modelOver
       json: { type: 'boolean', default: false },
       progress: { type: 'boolean', default: false },
     },
-  });
+    CLASSIFY_USAGE,
+  );
+  if (parsed === 'help') return printUsage(CLASSIFY_USAGE);
+  const { values, positionals } = parsed;
   if (positionals.length === 0) throw new RangeError(`expected at least one video path\nUsage: ${CLASSIFY_USAGE}`);
   if (!values.model && !modelOverride) throw new RangeError(`expected --model MODEL.pt\nUsage: ${CLASSIFY_USAGE}`);
   const model = modelOverride ?? (await loadModel(values.model as string, { device: values.device }));

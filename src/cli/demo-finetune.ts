@@ -13,8 +13,11 @@ import { makeMovingShapes, shapesStartingExport } from '../train/moving-shapes';
 
 const percent = (x: number) => `${(x * 100).toFixed(1)}%`;
 
-/** Runs the fine-tuning demo in `outRoot`; resolves to the exit code. */
-export async function runFineTuneDemo(modelsDir: string, outRoot: string, device: string): Promise<number> {
+/**
+ * Runs the fine-tuning demo in `outRoot`; resolves to the exit code.
+ * @throws AbortError (rejects) when `signal` aborts (fineTune writes its checkpoint first).
+ */
+export async function runFineTuneDemo(modelsDir: string, outRoot: string, device: string, signal?: AbortSignal): Promise<number> {
   const started = performance.now();
   fs.rmSync(outRoot, { recursive: true, force: true });
   const train = path.join(outRoot, 'shapes', 'train');
@@ -45,6 +48,7 @@ export async function runFineTuneDemo(modelsDir: string, outRoot: string, device
     // A flip would turn motion to the right into motion to the left: none for this set.
     hflipProb: 0,
     seed: 3,
+    signal,
     onProgress: ({ epoch, batch, batches, loss, clipsPerSec }) => {
       if (batch === batches) console.log(`  epoch ${epoch}: train loss ${loss.toFixed(3)}, ${clipsPerSec.toFixed(1)} clips/s; validating`);
     },
@@ -58,7 +62,16 @@ export async function runFineTuneDemo(modelsDir: string, outRoot: string, device
   console.log(`best: epoch ${best.epoch}, val video acc@1 ${percent(best.valVideoAcc1)} (${best.path})`);
 
   const evalDir = path.join(outRoot, 'evaluation');
-  const report = await evaluate({ model: best.path, device, data: val, clipsPerVideo: 2, clipLength: 8, frameRate: 15, out: evalDir });
+  const report = await evaluate({
+    model: best.path,
+    device,
+    data: val,
+    clipsPerVideo: 2,
+    clipLength: 8,
+    frameRate: 15,
+    out: evalDir,
+    signal,
+  });
   writeFileAtomic(path.join(evalDir, 'report.html'), await renderReportHtml(report));
   console.log(`evaluation of best.pt: clip acc@1 ${percent(report.clipAcc1)}, video acc@1 ${percent(report.videoAcc1)}`);
 
@@ -66,6 +79,7 @@ export async function runFineTuneDemo(modelsDir: string, outRoot: string, device
   try {
     let right = 0;
     for (const direction of ['down', 'left', 'right', 'up']) {
+      signal?.throwIfAborted();
       const file = path.join(unseen, direction, '000.mp4');
       const { top } = await classifyVideo(model, file, { clipsPerVideo: 2, topk: 1 });
       right += top[0].label === direction ? 1 : 0;

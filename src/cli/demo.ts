@@ -4,11 +4,15 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import { classifyVideos } from '../classify';
+import { parseCommand, printUsage } from './args';
 import { runFineTuneDemo } from './demo-finetune';
+import { StopOnSignals } from './signals';
 import { loadModel } from '../model';
 import { versions } from '../versions';
+
+export const DEMO_USAGE = `torchvideo demo [video...] [--models DIR] [--device cpu|cuda] [--skip-finetune] [--out DIR]
+                   classify real video with each network, then fine-tune one offline`;
 
 const ARCHS = ['r3d_18', 'mc3_18', 'r2plus1d_18'];
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -53,44 +57,77 @@ function demoVideos(): string[] {
   return [...shared, ...makeDemoVideos(path.join(ROOT, 'demo-videos'))];
 }
 
+/**
+ * Runs the demo; resolves to the exit code (1 if a video failed; 130 / 143 when SIGINT / SIGTERM stopped it).
+ * @throws {TypeError} an unknown flag; {TorchVideoError} a model that cannot load.
+ */
 export async function runDemo(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
+  const parsed = parseCommand(
+    argv,
+    {
       models: { type: 'string', default: path.join(ROOT, 'models') },
       device: { type: 'string', default: 'cpu' },
       'skip-finetune': { type: 'boolean', default: false },
       out: { type: 'string', default: path.join(ROOT, 'demo-out') },
     },
-  });
+    DEMO_USAGE,
+  );
+  if (parsed === 'help') return printUsage(DEMO_USAGE);
+  const { values, positionals } = parsed;
+  const stop = new StopOnSignals();
+  try {
+    return await demo(values, positionals, stop.signal);
+  } catch (error) {
+    if ((error as Error).name !== 'AbortError') throw error;
+    return stop.exitCode;
+  } finally {
+    if (stop.signal.aborted) process.stderr.write(`demo: interrupted (${stop.received ?? 'aborted'})\n`);
+    stop.dispose();
+  }
+}
+
+function abortError(): Error {
+  return new DOMException('the demo was interrupted', 'AbortError');
+}
+
+async function demo(
+  values: { models: string; device: string; 'skip-finetune': boolean; out: string },
+  positionals: string[],
+  signal: AbortSignal,
+): Promise<number> {
   const videos = positionals.length > 0 ? positionals : demoVideos();
   console.log(`torchvideo ${versions.torchvideo} (LibTorch ${versions.libtorch}, FFmpeg ${versions.ffmpeg})`);
   console.log(`classifying ${videos.length} videos with each network: 5 clips of 16 frames at 15 fps per video\n`);
   let failures = 0;
   let randomWeights = false;
   for (const arch of ARCHS) {
+    if (signal.aborted) throw abortError();
     const loadStart = performance.now();
-    const model = await loadModel(path.join(values.models as string, `${arch}.pt`), { device: values.device });
-    randomWeights ||= model.info.weights?.startsWith('none') ?? false;
-    console.log(
-      `${arch}: ${model.info.parameters.toLocaleString('en')} parameters, weights ${model.info.weights ?? 'unknown'}, ` +
-        `loaded and warmed up in ${((performance.now() - loadStart) / 1000).toFixed(1)} s`,
-    );
-    let last = performance.now();
-    for await (const result of classifyVideos(model, videos, { topk: 3 })) {
-      const ms = performance.now() - last;
-      last = performance.now();
-      const name = path.basename(result.path).padEnd(34);
-      if (result.error) {
-        failures++;
-        console.log(`  ${name} failed: ${result.error.message}`);
-        continue;
+    const model = await loadModel(path.join(values.models, `${arch}.pt`), { device: values.device });
+    try {
+      randomWeights ||= model.info.weights?.startsWith('none') ?? false;
+      console.log(
+        `${arch}: ${model.info.parameters.toLocaleString('en')} parameters, weights ${model.info.weights ?? 'unknown'}, ` +
+          `loaded and warmed up in ${((performance.now() - loadStart) / 1000).toFixed(1)} s`,
+      );
+      let last = performance.now();
+      for await (const result of classifyVideos(model, videos, { topk: 3 })) {
+        // Between videos: the one being classified finishes, the rest are not started.
+        if (signal.aborted) throw abortError();
+        const ms = performance.now() - last;
+        last = performance.now();
+        const name = path.basename(result.path).padEnd(34);
+        if (result.error) {
+          failures++;
+          console.log(`  ${name} failed: ${result.error.message}`);
+          continue;
+        }
+        const labels = (result.top ?? []).map((p) => `${p.label} ${(p.score * 100).toFixed(1)}%`).join(', ');
+        console.log(`  ${name} ${ms.toFixed(0).padStart(5)} ms  ${labels}`);
       }
-      const labels = (result.top ?? []).map((p) => `${p.label} ${(p.score * 100).toFixed(1)}%`).join(', ');
-      console.log(`  ${name} ${ms.toFixed(0).padStart(5)} ms  ${labels}`);
+    } finally {
+      model.dispose();
     }
-    model.dispose();
     console.log();
   }
   if (randomWeights) {
@@ -103,5 +140,5 @@ export async function runDemo(argv: string[]): Promise<number> {
   if (failures > 0) return 1;
   if (values['skip-finetune']) return 0;
   console.log();
-  return runFineTuneDemo(values.models as string, values.out as string, values.device as string);
+  return runFineTuneDemo(values.models, values.out, values.device, signal);
 }

@@ -2,7 +2,6 @@
 // and torchvideo evaluate-merge a.json b.json ...: one report from the reports of a job's shards.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import { SingleBar } from 'cli-progress';
 import { evaluate, reportToJson, type EvaluationReport } from '../eval/evaluate';
 import { mergeEvaluations } from '../eval/merge';
@@ -11,20 +10,16 @@ import { renderReportHtml } from '../eval/report-html';
 import { writeFileAtomic } from '../eval/atomic-file';
 import { loadModel } from '../model';
 import { ProcessGroup } from '../distributed/process-group';
+import { parseCommand, positiveIntegerFlag as positiveInteger, printUsage } from './args';
 import { DISTRIBUTED_FLAGS, DISTRIBUTED_USAGE, distributedFromFlags } from './distributed-flags';
+import { StopOnSignals } from './signals';
 
-export const EVALUATE_USAGE = `torchvideo evaluate --model MODEL.pt --data DIR|list.csv|list.txt [--clips 5] [--crops 1|3] [--batch 8]
+const EVALUATE_ONLY_USAGE = `torchvideo evaluate --model MODEL.pt --data DIR|list.csv|list.txt [--clips 5] [--crops 1|3] [--batch 8]
                    [--device cpu|cuda|cuda:N] [--half] [--preprocess-on host|device] [--decode-threads N] [--shard INDEX/COUNT | --shard env [--shard-count N]]
                    [--short-videos pad|skip] [--out DIR (report.json, report.html)] [--resume] [--json] [--progress]
-                   ${DISTRIBUTED_USAGE}
-  torchvideo evaluate-merge REPORT.json... [--out DIR] [--json]`;
-
-function positiveInteger(text: string | undefined, name: string): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new RangeError(`expected --${name} to be a positive integer, got '${text}'`);
-  return value;
-}
+                   ${DISTRIBUTED_USAGE}`;
+const MERGE_USAGE = 'torchvideo evaluate-merge REPORT.json... [--out DIR] [--json]';
+export const EVALUATE_USAGE = `${EVALUATE_ONLY_USAGE}\n  ${MERGE_USAGE}`;
 
 const percent = (x: number) => `${(x * 100).toFixed(2)}%`;
 
@@ -63,12 +58,15 @@ function finish(report: EvaluationReport, json: boolean): number {
   return 0;
 }
 
-/** Runs an evaluation job; resolves to the exit code (0; 130 when interrupted, resumable with --resume). */
+/**
+ * Runs an evaluation job; resolves to the exit code (0; 130 after SIGINT, 143 after SIGTERM, resumable with
+ * --resume).
+ * @throws {RangeError} a bad or missing flag; {TypeError} an unknown one; the job's own errors.
+ */
 export async function runEvaluate(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
+  const parsed = parseCommand(
+    argv,
+    {
       model: { type: 'string' },
       data: { type: 'string' },
       clips: { type: 'string' },
@@ -87,10 +85,13 @@ export async function runEvaluate(argv: string[]): Promise<number> {
       progress: { type: 'boolean', default: false },
       ...DISTRIBUTED_FLAGS,
     },
-  });
-  if (positionals.length > 0) throw new RangeError(`unexpected argument '${positionals[0]}'\nUsage: ${EVALUATE_USAGE}`);
-  if (!values.model) throw new RangeError(`expected --model MODEL.pt\nUsage: ${EVALUATE_USAGE}`);
-  if (!values.data) throw new RangeError(`expected --data DIR|list.csv|list.txt\nUsage: ${EVALUATE_USAGE}`);
+    EVALUATE_ONLY_USAGE,
+  );
+  if (parsed === 'help') return printUsage(EVALUATE_ONLY_USAGE);
+  const { values, positionals } = parsed;
+  if (positionals.length > 0) throw new RangeError(`unexpected argument '${positionals[0]}'\nUsage: ${EVALUATE_ONLY_USAGE}`);
+  if (!values.model) throw new RangeError(`expected --model MODEL.pt\nUsage: ${EVALUATE_ONLY_USAGE}`);
+  if (!values.data) throw new RangeError(`expected --data DIR|list.csv|list.txt\nUsage: ${EVALUATE_ONLY_USAGE}`);
   const shard = values.shard === undefined ? undefined : values.shard === 'env' ? 'env' : parseShard(values.shard);
   const shortVideos = values['short-videos'];
   if (shortVideos !== undefined && shortVideos !== 'pad' && shortVideos !== 'skip') {
@@ -118,10 +119,8 @@ export async function runEvaluate(argv: string[]): Promise<number> {
     : undefined;
   const quiet = rank > 0;
   const model = await loadModel(values.model, { device: group?.device ?? values.device, half: values.half });
-  // Ctrl-C stops within one batch; what is in predictions.jsonl stays, so --resume continues the job.
-  const controller = new AbortController();
-  const interrupt = () => controller.abort();
-  process.once('SIGINT', interrupt);
+  // Ctrl-C or SIGTERM stops within one batch; what is in predictions.jsonl stays, so --resume continues the job.
+  const stop = new StopOnSignals();
   const bar = new SingleBar({
     format: '[{bar}] {value}/{total} clips | {rate} clips/s | ETA {eta_formatted}',
     stream: process.stderr,
@@ -145,7 +144,7 @@ export async function runEvaluate(argv: string[]): Promise<number> {
       shortVideos: shortVideos as 'pad' | 'skip' | undefined,
       out: values.out,
       resume: values.resume,
-      signal: controller.signal,
+      signal: stop.signal,
       onProgress: ({ clipsDone, clipsTotal, clipsPerSec }) => {
         if (quiet) return;
         if (!started) bar.start(clipsTotal, 0, { rate: '0' });
@@ -162,24 +161,25 @@ export async function runEvaluate(argv: string[]): Promise<number> {
     bar.stop();
     if ((error as Error).name === 'AbortError') {
       process.stderr.write(`torchvideo: interrupted${values.out ? `; continue with --resume --out ${values.out}` : ''}\n`);
-      return 130;
+      return stop.exitCode;
     }
     throw error;
   } finally {
-    process.removeListener('SIGINT', interrupt);
+    stop.dispose();
     model.dispose();
     group?.dispose();
   }
 }
 
-/** Merges shard reports into one; resolves to the exit code. */
+/**
+ * Merges shard reports into one; resolves to the exit code.
+ * @throws {RangeError} no report given, or one that cannot be read; {TypeError} an unknown flag.
+ */
 export async function runEvaluateMerge(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { out: { type: 'string' }, json: { type: 'boolean', default: false } },
-  });
-  if (positionals.length === 0) throw new RangeError(`expected the report.json files of the shards\nUsage: ${EVALUATE_USAGE}`);
+  const parsed = parseCommand(argv, { out: { type: 'string' }, json: { type: 'boolean', default: false } }, MERGE_USAGE);
+  if (parsed === 'help') return printUsage(MERGE_USAGE);
+  const { values, positionals } = parsed;
+  if (positionals.length === 0) throw new RangeError(`expected the report.json files of the shards\nUsage: ${MERGE_USAGE}`);
   const parts = positionals.map((file, i) => {
     try {
       return JSON.parse(fs.readFileSync(file, 'utf8')) as EvaluationReport;

@@ -1,13 +1,14 @@
 // torchvideo finetune --model M.pt --train DATA --val DATA --out DIR [...]: fineTune() from the shell. A
 // progress bar per epoch on stderr, a line per epoch on stdout, where the outputs are at the end; Ctrl-C or
-// SIGTERM stop within one step after a checkpoint, and --resume continues from it.
+// SIGTERM stop within one step after a checkpoint (exit 130 or 143), and --resume continues from it.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import { SingleBar } from 'cli-progress';
 import { TorchVideoError } from '../errors';
 import { fineTune, type FineTuneEpoch, type FineTuneOptions } from '../train/fine-tune';
+import { integerFlag as integer, numberFlag as number, parseCommand, printUsage, probabilityFlag as probability } from './args';
 import { DISTRIBUTED_FLAGS, DISTRIBUTED_USAGE, distributedFromFlags } from './distributed-flags';
+import { StopOnSignals } from './signals';
 
 export const FINETUNE_USAGE = `torchvideo finetune --model MODEL.pt --train DIR|list --val DIR|list --out DIR [--epochs 45] [--batch 16] [--lr 0.01]
                    [--device cpu|cuda|cuda:N] [--amp] [--freeze-backbone] [--clips 5] [--clip-length 16] [--frame-rate 15]
@@ -15,33 +16,6 @@ export const FINETUNE_USAGE = `torchvideo finetune --model MODEL.pt --train DIR|
                    ${DISTRIBUTED_USAGE}`;
 
 const DEVICE_PATTERN = /^(cpu|cuda(:\d{1,3})?)$/;
-const NUMBER_PATTERN = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
-
-function integer(text: string | undefined, name: string, min: number): number | undefined {
-  if (text === undefined) return undefined;
-  const value = NUMBER_PATTERN.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(value) || value < min) {
-    throw new RangeError(`expected --${name} to be ${min === 1 ? 'a positive integer' : `an integer >= ${min}`}, got '${text}'`);
-  }
-  return value;
-}
-
-function number(text: string | undefined, name: string, { positive }: { positive: boolean }): number | undefined {
-  if (text === undefined) return undefined;
-  const value = NUMBER_PATTERN.test(text) ? Number(text) : NaN;
-  if (!Number.isFinite(value) || value < 0 || (positive && value === 0)) {
-    throw new RangeError(`expected --${name} to be ${positive ? 'a positive number' : 'a finite number >= 0'}, got '${text}'`);
-  }
-  return value;
-}
-
-function probability(text: string | undefined, name: string): number | undefined {
-  if (text === undefined) return undefined;
-  const value = NUMBER_PATTERN.test(text) ? Number(text) : NaN;
-  if (!(value >= 0 && value <= 1)) throw new RangeError(`expected --${name} to be a probability in [0, 1], got '${text}'`);
-  return value;
-}
-
 const percent = (x: number) => `${(x * 100).toFixed(2)}%`;
 const rate = (lr: number) => String(Number(lr.toPrecision(4)));
 
@@ -88,24 +62,9 @@ const OPTIONS = {
 } as const;
 
 /** Parses and checks the whole command line; nothing is loaded or written. */
-function parseCommandLine(argv: string[]): { options: FineTuneOptions; json: boolean; progress: boolean; rank: number } {
-  // `--lr -1` reaches the flag's own check (parseArgs alone would call a value starting with '-' ambiguous).
-  const args: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const flag = /^--([a-z-]+)$/.exec(argv[i])?.[1];
-    const takesValue = flag !== undefined && Object.hasOwn(OPTIONS, flag) && OPTIONS[flag as keyof typeof OPTIONS].type === 'string';
-    if (takesValue && i + 1 < argv.length && /^-\.?\d/.test(argv[i + 1])) args.push(`${argv[i]}=${argv[++i]}`);
-    else args.push(argv[i]);
-  }
-  let parsed;
-  try {
-    parsed = parseArgs({ args, allowPositionals: true, options: OPTIONS });
-  } catch (error) {
-    // parseArgs' own TypeError (an unknown flag, a flag without its value), with the usage.
-    const wrapped = new TypeError(`${(error as Error).message}\nUsage: ${FINETUNE_USAGE}`, { cause: error });
-    (wrapped as TypeError & { code?: string }).code = (error as { code?: string }).code;
-    throw wrapped;
-  }
+function parseCommandLine(argv: string[]): { options: FineTuneOptions; json: boolean; progress: boolean; rank: number } | 'help' {
+  const parsed = parseCommand(argv, OPTIONS, FINETUNE_USAGE);
+  if (parsed === 'help') return 'help';
   const { values, positionals } = parsed;
   if (positionals.length > 0) throw new RangeError(`unexpected argument '${positionals[0]}'\nUsage: ${FINETUNE_USAGE}`);
   if (!values.model) throw new RangeError(`expected --model MODEL.pt (the export to start from)\nUsage: ${FINETUNE_USAGE}`);
@@ -158,9 +117,16 @@ function parseCommandLine(argv: string[]): { options: FineTuneOptions; json: boo
   return { options, json: values.json, progress: values.progress, rank };
 }
 
-/** Runs a fine-tuning job; resolves to the exit code (0; 130 when interrupted, resumable with --resume). */
+/**
+ * Runs a fine-tuning job; resolves to the exit code (0; 130 after SIGINT, 143 after SIGTERM, resumable with
+ * --resume).
+ * @throws {RangeError} a bad or missing flag; {TypeError} an unknown one; {TorchVideoError} a missing file,
+ *   and the job's own errors.
+ */
 export async function runFinetune(argv: string[]): Promise<number> {
-  const { options, json, progress, rank } = parseCommandLine(argv);
+  const parsed = parseCommandLine(argv);
+  if (parsed === 'help') return printUsage(FINETUNE_USAGE);
+  const { options, json, progress, rank } = parsed;
   // In a multi-process job rank 0 speaks for the job; the other ranks report only their errors.
   const quiet = rank > 0;
   const outDir = options.outDir;
@@ -190,10 +156,7 @@ export async function runFinetune(argv: string[]): Promise<number> {
   const poll = setInterval(flushHistory, 500);
   poll.unref();
 
-  const controller = new AbortController();
-  const interrupt = () => controller.abort();
-  process.once('SIGINT', interrupt);
-  process.once('SIGTERM', interrupt);
+  const stop = new StopOnSignals();
   const showBar = !quiet && (progress || Boolean(process.stderr.isTTY));
   const bar = new SingleBar({
     format: 'epoch {epoch}/{epochs} [{bar}] {value}/{total} batches | loss {loss} | lr {lr} | {rate} clips/s | ETA {left}',
@@ -211,7 +174,7 @@ export async function runFinetune(argv: string[]): Promise<number> {
   try {
     const result = await fineTune({
       ...options,
-      signal: controller.signal,
+      signal: stop.signal,
       onProgress: (p) => {
         if (quiet) return;
         const payload = { epoch: p.epoch + 1, epochs: p.epochs, loss: p.loss.toFixed(4), lr: rate(p.lr), rate: p.clipsPerSec.toFixed(1) };
@@ -257,12 +220,11 @@ export async function runFinetune(argv: string[]): Promise<number> {
     if ((error as Error).name === 'AbortError') {
       flushHistory();
       if (!quiet) process.stderr.write(`torchvideo: interrupted; continue from the last checkpoint with --resume --out ${outDir}\n`);
-      return 130;
+      return stop.exitCode;
     }
     throw error;
   } finally {
     clearInterval(poll);
-    process.removeListener('SIGINT', interrupt);
-    process.removeListener('SIGTERM', interrupt);
+    stop.dispose();
   }
 }

@@ -9,7 +9,8 @@ import { freePort } from '../distributed/free-port';
 import { torchrunEnvironment } from '../distributed/torchrun-env';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
+import { integerFlag, parseCommand, portFlag, printUsage } from './args';
+import { launcherEnvironment } from './launcher-watch';
 
 export const LAUNCH_USAGE = `torchvideo launch --nproc N [--master-addr 127.0.0.1] [--master-port P] -- COMMAND [ARGS...]
                    run N ranks of \`torchvideo COMMAND\` on this machine (e.g. -- finetune ... --distributed)`;
@@ -34,41 +35,19 @@ const usageError = (message: string) => new RangeError(`${message}\nUsage: ${LAU
 function parseCommandLine(argv: string[]): LaunchOptions | 'help' {
   // Everything after the first `--` belongs to the ranks: their flags must not meet this parser.
   const split = argv.indexOf('--');
-  const own = split < 0 ? argv : argv.slice(0, split);
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: own,
-      allowPositionals: true,
-      options: {
-        nproc: { type: 'string' },
-        'master-addr': { type: 'string', default: '127.0.0.1' },
-        'master-port': { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (error) {
-    // parseArgs' own TypeError (an unknown flag, a flag without its value), with the usage.
-    const wrapped = new TypeError(`${(error as Error).message}\nUsage: ${LAUNCH_USAGE}`, { cause: error });
-    (wrapped as TypeError & { code?: string }).code = (error as { code?: string }).code;
-    throw wrapped;
-  }
+  const parsed = parseCommand(
+    split < 0 ? argv : argv.slice(0, split),
+    { nproc: { type: 'string' }, 'master-addr': { type: 'string', default: '127.0.0.1' }, 'master-port': { type: 'string' } },
+    LAUNCH_USAGE,
+  );
+  if (parsed === 'help') return 'help';
   const { values, positionals } = parsed;
-  if (values.help) return 'help';
   if (positionals.length > 0) {
     throw usageError(`unexpected argument '${positionals[0]}' (the command to run goes after --, e.g. -- finetune ...)`);
   }
   if (values.nproc === undefined) throw usageError('expected --nproc N (the number of ranks to start)');
-  const nproc = /^\d+$/.test(values.nproc) ? Number(values.nproc) : NaN;
-  if (!Number.isSafeInteger(nproc) || nproc < 1) throw new RangeError(`expected --nproc to be an integer >= 1, got '${values.nproc}'`);
-  if (nproc > MAX_NPROC) throw new RangeError(`expected --nproc to be at most ${MAX_NPROC} (ranks on this machine), got '${values.nproc}'`);
-  let masterPort: number | undefined;
-  if (values['master-port'] !== undefined) {
-    masterPort = /^\d+$/.test(values['master-port']) ? Number(values['master-port']) : NaN;
-    if (!(masterPort >= 1 && masterPort <= 65535)) {
-      throw new RangeError(`expected --master-port to be a TCP port (1-65535), got '${values['master-port']}'`);
-    }
-  }
+  const nproc = integerFlag(values.nproc, 'nproc', 1, MAX_NPROC) as number;
+  const masterPort = portFlag(values['master-port'], 'master-port');
   const masterAddr = values['master-addr'];
   if (masterAddr.trim() === '') throw new RangeError("expected --master-addr to be a host name or address, got ''");
   if (split < 0) throw usageError('expected -- and the torchvideo command each rank runs (e.g. -- finetune ... --distributed)');
@@ -105,19 +84,23 @@ function prefixLines(from: NodeJS.ReadableStream, to: NodeJS.WritableStream, pre
   });
 }
 
-/** Starts the ranks and resolves to the launcher's exit code once every rank has exited. */
-export async function runLaunch(argv: string[]): Promise<number> {
+/**
+ * Starts the ranks and resolves to the launcher's exit code once every rank has exited.
+ * `script` replaces the CLI as what each rank runs: only tests pass it (test/fixtures/launch-entry.js,
+ * so test/launch.test.js checks the environment, output and signals with a tiny script and no addon); the
+ * published command has no way to set it, so `torchvideo launch` always runs torchvideo.
+ * @throws {RangeError} a bad --nproc, --master-addr or --master-port, or no command after --.
+ * @throws {TypeError} an unknown flag, or a flag without its value.
+ */
+export async function runLaunch(
+  argv: string[],
+  { script = path.join(__dirname, '..', 'cli.js') }: { script?: string } = {},
+): Promise<number> {
   const parsed = parseCommandLine(argv);
-  if (parsed === 'help') {
-    process.stdout.write(`Usage: ${LAUNCH_USAGE}\n`);
-    return 0;
-  }
+  if (parsed === 'help') return printUsage(LAUNCH_USAGE);
   const { nproc, masterAddr, command } = parsed;
   const masterPort = parsed.masterPort ?? (await freePort());
   const runId = randomBytes(8).toString('hex');
-  // Test hook: TORCHVIDEO_LAUNCH_SCRIPT runs `node $TORCHVIDEO_LAUNCH_SCRIPT ARGS...` in place of the CLI, so
-  // test/launch.test.js can check the environment, output and signals with a tiny script and no addon.
-  const script = process.env.TORCHVIDEO_LAUNCH_SCRIPT || path.join(__dirname, '..', 'cli.js');
 
   const children: ChildProcess[] = [];
   const running = new Set<number>();
@@ -139,8 +122,8 @@ export async function runLaunch(argv: string[]): Promise<number> {
     process.on(signal, handler);
     return [signal, handler] as const;
   });
-  // If this process ends first (process.exit on EPIPE, an uncaught error), the ranks must not outlive it:
-  // they run in their own process groups, where nothing else would stop them.
+  // If this process ends first (an uncaught error), the ranks must not outlive it: they run in their own
+  // process groups, where nothing else would stop them. (A SIGKILL skips this: their watch pipe covers it.)
   const onExit = () => signalAll('SIGTERM');
   process.on('exit', onExit);
 
@@ -158,15 +141,20 @@ export async function runLaunch(argv: string[]): Promise<number> {
       for (let rank = 0; rank < nproc; rank++) {
         // detached: each rank in its own process group, so the terminal's Ctrl-C reaches only the launcher,
         // which passes it on once (a rank that got it twice would skip its checkpoint and die).
+        // The fourth pipe is the rank's watch on this process (launcher-watch.ts): it is never written, and
+        // its end here closes when this process ends, however it ends (SIGKILL too), and the rank stops.
         const child = spawn(process.execPath, [script, ...command], {
-          env: torchrunEnvironment({ rank, worldSize: nproc, masterAddr, masterPort, runId }),
-          stdio: ['ignore', 'pipe', 'pipe'],
+          env: { ...torchrunEnvironment({ rank, worldSize: nproc, masterAddr, masterPort, runId }), ...launcherEnvironment() },
+          stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
           detached: true,
         });
         children.push(child);
         running.add(rank);
         prefixLines(child.stdout!, process.stdout, `[rank ${rank}] `);
         prefixLines(child.stderr!, process.stderr, `[rank ${rank}] `);
+        const watch = child.stdio[3] as NodeJS.ReadableStream | null;
+        watch?.on('error', () => {}); // the rank's end closing early is not our failure
+        watch?.resume(); // read to its end (the rank's exit), so 'close' can follow
         child.on('error', (error) => {
           // Only a failed spawn (no 'exit' follows) or a failed kill; the latter is harmless.
           if (child.pid !== undefined) return;

@@ -5,9 +5,11 @@
 // preprocessed by torchvideo itself (scripts/calibration-clips.js, which the export runs).
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import { TorchVideoError } from '../errors';
+import { parseCommand, positiveIntegerFlag, printUsage } from './args';
+import { SIGNAL_EXIT_CODES, type StopSignal } from './signals';
 
 export const QUANTIZE_USAGE = `torchvideo quantize --model MODEL.pt --precision bf16|int8 [--calibrate DATA|random] [--calibration-clips 64]
                    [--agreement-clips 32] [--out FILE.pt]   a low-precision export (runs PyTorch: $TORCHVIDEO_PYTHON, else /usr/bin/python3)`;
@@ -20,31 +22,28 @@ function python(): string {
   return fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 }
 
-function count(text: string | undefined, flag: string): string | undefined {
-  if (text === undefined) return undefined;
-  if (!/^\d+$/.test(text) || Number(text) < 1) throw new RangeError(`expected --${flag} to be a positive integer, got '${text}'`);
-  return text;
-}
+const count = (text: string | undefined, flag: string) => positiveIntegerFlag(text, flag)?.toString();
 
-/** The export_models.py arguments for a command line, every flag checked first. */
-export function quantizeArguments(argv: string[]): string[] {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        model: { type: 'string' },
-        precision: { type: 'string' },
-        calibrate: { type: 'string' },
-        'calibration-clips': { type: 'string' },
-        'agreement-clips': { type: 'string' },
-        out: { type: 'string' },
-      },
-    });
-  } catch (error) {
-    throw new TypeError(`${(error as Error).message}\nUsage: ${QUANTIZE_USAGE}`, { cause: error });
-  }
-  const { values } = parsed;
+/**
+ * The export_models.py arguments for a command line, every flag checked first ('help' for --help).
+ * @throws {RangeError} a bad or missing flag; {TypeError} an unknown one; {TorchVideoError} a missing file.
+ */
+export function quantizeArguments(argv: string[]): string[] | 'help' {
+  const parsed = parseCommand(
+    argv,
+    {
+      model: { type: 'string' },
+      precision: { type: 'string' },
+      calibrate: { type: 'string' },
+      'calibration-clips': { type: 'string' },
+      'agreement-clips': { type: 'string' },
+      out: { type: 'string' },
+    },
+    QUANTIZE_USAGE,
+  );
+  if (parsed === 'help') return 'help';
+  const { values, positionals } = parsed;
+  if (positionals.length > 0) throw new RangeError(`unexpected argument '${positionals[0]}'\nUsage: ${QUANTIZE_USAGE}`);
   if (!values.model) throw new RangeError(`expected --model MODEL.pt (the float32 export to convert)\nUsage: ${QUANTIZE_USAGE}`);
   if (values.precision !== 'bf16' && values.precision !== 'int8') {
     throw new RangeError(`expected --precision bf16 or int8, got ${values.precision === undefined ? 'nothing' : `'${values.precision}'`}`);
@@ -75,20 +74,43 @@ export function quantizeArguments(argv: string[]): string[] {
   return args;
 }
 
-/** Runs the export; resolves to its exit code. */
+/**
+ * Runs the export; resolves to its exit code (130 / 143 when SIGINT / SIGTERM stopped it: the signal is
+ * passed on to the export, which leaves no partial file).
+ * @throws see quantizeArguments; {TorchVideoError} ERR_NATIVE when the Python cannot start.
+ */
 export async function runQuantize(argv: string[]): Promise<number> {
   const args = quantizeArguments(argv);
+  if (args === 'help') return printUsage(QUANTIZE_USAGE);
   const interpreter = python();
   process.stderr.write(
     `torchvideo: converting with PyTorch: ${interpreter} ${args.map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ')}\n`,
   );
-  return new Promise((resolve, reject) => {
-    const child = spawn(interpreter, args, { stdio: 'inherit' });
-    child.on('error', (error) =>
-      reject(
-        new TorchVideoError(`cannot run ${interpreter} (set TORCHVIDEO_PYTHON to a Python with torch): ${error.message}`, 'ERR_NATIVE'),
-      ),
-    );
-    child.on('close', (code, signal) => resolve(code ?? 128 + (signal === 'SIGINT' ? 2 : 15)));
+  // A SIGTERM meant for this command reaches the export too (Ctrl-C reaches both from the terminal): the
+  // command ends with it, 130 or 143 as every long command does, not before its child.
+  const child = spawn(interpreter, args, { stdio: 'inherit' });
+  let received: StopSignal | undefined;
+  const handlers = (Object.keys(SIGNAL_EXIT_CODES) as StopSignal[]).map((name) => {
+    const handler = () => {
+      received ??= name;
+      child.kill(name);
+    };
+    process.on(name, handler);
+    return [name, handler] as const;
   });
+  try {
+    return await new Promise((resolve, reject) => {
+      child.on('error', (error) =>
+        reject(
+          new TorchVideoError(`cannot run ${interpreter} (set TORCHVIDEO_PYTHON to a Python with torch): ${error.message}`, 'ERR_NATIVE'),
+        ),
+      );
+      child.on('close', (code, signal) => {
+        if (received !== undefined) resolve(SIGNAL_EXIT_CODES[received]);
+        else resolve(code ?? 128 + (signal === null ? 0 : (os.constants.signals[signal] ?? 0)));
+      });
+    });
+  } finally {
+    for (const [name, handler] of handlers) process.removeListener(name, handler);
+  }
 }

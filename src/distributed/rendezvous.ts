@@ -32,7 +32,10 @@ export interface ExplicitRendezvous {
   localRank?: number;
 }
 
-/** What 'env' may need beside the environment (a Kubernetes Indexed Job says only its index). */
+/**
+ * What 'env' may need beside the environment (a Kubernetes Indexed Job says only its index). Each one given
+ * wins over the launcher's variable for it (WORLD_SIZE / SLURM_NTASKS, MASTER_ADDR, MASTER_PORT).
+ */
 export interface RendezvousOptions {
   worldSize?: number;
   masterAddr?: string;
@@ -53,6 +56,17 @@ function port(value: string | number | undefined, name: string): number {
   const number = integer(value, name, 1);
   if (number > 65535) throw new RangeError(`expected ${name} to be a TCP port (1-65535), got ${value}`);
   return number;
+}
+
+// What the caller gives (the CLI's --world-size, --master-addr, --master-port) wins over the launcher's
+// environment, as in every command line: the environment is the default, the flag the decision.
+function explicitOr(value: number | undefined, name: string, fromEnv: () => number): number {
+  return value === undefined ? fromEnv() : integer(value, name, 1);
+}
+
+function masterPort(options: RendezvousOptions, env: Env): number {
+  if (options.masterPort !== undefined) return port(options.masterPort, 'masterPort');
+  return port(env.MASTER_PORT ?? DEFAULT_MASTER_PORT, 'MASTER_PORT');
 }
 
 function checked(r: Rendezvous): Rendezvous {
@@ -112,10 +126,10 @@ export function resolveRendezvous(spec: 'env' | ExplicitRendezvous, options: Ren
     const agentStore = env.TORCHELASTIC_USE_AGENT_STORE === 'True';
     return checked({
       rank: integer(env.RANK, 'RANK', 0),
-      worldSize: integer(env.WORLD_SIZE, 'WORLD_SIZE', 1),
+      worldSize: explicitOr(options.worldSize, 'worldSize', () => integer(env.WORLD_SIZE, 'WORLD_SIZE', 1)),
       localRank: env.LOCAL_RANK === undefined ? 0 : integer(env.LOCAL_RANK, 'LOCAL_RANK', 0),
-      masterAddr: env.MASTER_ADDR ?? options.masterAddr ?? '',
-      masterPort: port(env.MASTER_PORT ?? options.masterPort ?? DEFAULT_MASTER_PORT, 'MASTER_PORT'),
+      masterAddr: options.masterAddr ?? env.MASTER_ADDR ?? '',
+      masterPort: masterPort(options, env),
       agentStore,
       storePrefix: agentStore ? `/worker/attempt_${restartCount}` : '',
       restartCount,
@@ -126,10 +140,10 @@ export function resolveRendezvous(spec: 'env' | ExplicitRendezvous, options: Ren
     const nodeList = env.SLURM_JOB_NODELIST ?? env.SLURM_NODELIST;
     return checked({
       rank: integer(env.SLURM_PROCID, 'SLURM_PROCID', 0),
-      worldSize: integer(env.SLURM_NTASKS, 'SLURM_NTASKS', 1),
+      worldSize: explicitOr(options.worldSize, 'worldSize', () => integer(env.SLURM_NTASKS, 'SLURM_NTASKS', 1)),
       localRank: env.SLURM_LOCALID === undefined ? 0 : integer(env.SLURM_LOCALID, 'SLURM_LOCALID', 0),
-      masterAddr: env.MASTER_ADDR ?? options.masterAddr ?? (nodeList === undefined ? '' : firstSlurmHost(nodeList)),
-      masterPort: port(env.MASTER_PORT ?? options.masterPort ?? DEFAULT_MASTER_PORT, 'MASTER_PORT'),
+      masterAddr: options.masterAddr ?? env.MASTER_ADDR ?? (nodeList === undefined ? '' : firstSlurmHost(nodeList)),
+      masterPort: masterPort(options, env),
       agentStore: false,
       storePrefix: '',
       restartCount,
