@@ -7,7 +7,13 @@ const warned = new Set<string>();
  * The value of `options[name]`, or of its deprecated alias `options[alias]` (warning once under `code`).
  * @throws RangeError when both are given with different values.
  */
-export function optionWithAlias<T>(options: Record<string, unknown>, name: string, alias: string, code: string, where: string): T | undefined {
+export function optionWithAlias<T>(
+  options: Record<string, unknown>,
+  name: string,
+  alias: string,
+  code: string,
+  where: string,
+): T | undefined {
   const value = options[name] as T | undefined;
   const old = options[alias] as T | undefined;
   if (old === undefined) return value;

@@ -32,7 +32,11 @@ t.test('writes the contents, leaves no temporary file', async (t) => {
   writeFileAtomic(file, Buffer.from('{"b": 2}'));
   t.equal(fs.readFileSync(file, 'utf8'), '{"b": 2}');
   t.same(leftovers(dir), []);
-  t.throws(() => writeFileAtomic(path.join(dir, 'missing', 'x.json'), 'x'), { code: 'ENOENT' }, 'a missing folder is the file system error');
+  t.throws(
+    () => writeFileAtomic(path.join(dir, 'missing', 'x.json'), 'x'),
+    { code: 'ENOENT' },
+    'a missing folder is the file system error',
+  );
   t.same(leftovers(dir), []);
 });
 
@@ -82,7 +86,8 @@ t.test('two concurrent writers never leave a torn file', async (t) => {
     for (let i = 0; i < workerData.writes; i++) writeFileAtomic(workerData.file, text);
     parentPort.postMessage('done');`;
   const workers = Object.entries(versions).map(
-    ([letter, text]) => new Worker(script, { eval: true, workerData: { module: ATOMIC, file, letter, length: text.length, writes: WRITES } }),
+    ([letter, text]) =>
+      new Worker(script, { eval: true, workerData: { module: ATOMIC, file, letter, length: text.length, writes: WRITES } }),
   );
   const finished = workers.map((worker) => new Promise((resolve, reject) => worker.once('message', resolve).once('error', reject)));
   let running = true;
@@ -95,12 +100,13 @@ t.test('two concurrent writers never leave a torn file', async (t) => {
   while (running) {
     const text = fs.readFileSync(file, 'utf8');
     reads++;
-    if (text !== versions.a && text !== versions.b) torn.push(`${text.length} bytes, starting ${text.slice(0, 1)}, ending ${text.slice(-1)}`);
+    if (text !== versions.a && text !== versions.b)
+      torn.push(`${text.length} bytes, starting ${text.slice(0, 1)}, ending ${text.slice(-1)}`);
     await new Promise((resolve) => setImmediate(resolve));
   }
   await Promise.all(finished);
   const last = fs.readFileSync(file, 'utf8');
-  t.ok(last === versions.a || last === versions.b, 'the file after both is one writer\'s contents, whole');
+  t.ok(last === versions.a || last === versions.b, "the file after both is one writer's contents, whole");
   t.same(torn.slice(0, 3), [], `none of ${reads} reads saw a torn file`);
   t.same(leftovers(dir), [], 'no temporary file left');
 });

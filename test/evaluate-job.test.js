@@ -128,7 +128,9 @@ t.test("a dead job's lock is taken over; another host's or an unreadable one is 
   fs.writeFileSync(lock, JSON.stringify({ ...stale, host: 'node-17.cluster' }));
   await t.rejects(evaluate({ model, data, ...CLIPS, outDir }), {
     code: 'ERR_CHECKPOINT',
-    message: new RegExp(`in use by another job: evaluate of x \\(pid ${dead} on host 'node-17.cluster'.*remove '.*stale/\\.torchvideo\\.lock'`),
+    message: new RegExp(
+      `in use by another job: evaluate of x \\(pid ${dead} on host 'node-17.cluster'.*remove '.*stale/\\.torchvideo\\.lock'`,
+    ),
   });
   t.ok(fs.existsSync(lock), "another host's lock stays (its pid cannot be checked from here)");
   fs.writeFileSync(lock, 'garbage');
@@ -186,38 +188,43 @@ function withDecodeError(dataset, index, error) {
 
 t.test("only a video's own errors are per-video failures: anything else on the decode side ends the job", async (t) => {
   const dataset = await loadDataset(data);
-  await t.rejects(evaluate({ model, data: withDecodeError(dataset, 1, new TorchVideoError('injected native failure', 'ERR_NATIVE')), ...CLIPS }), {
-    name: 'TorchVideoError',
-    code: 'ERR_NATIVE',
-    message: 'injected native failure',
-  });
-  await t.rejects(evaluate({ model, data: withDecodeError(dataset, 0, new TorchVideoError('model is disposed', 'ERR_DISPOSED')), ...CLIPS }), {
-    code: 'ERR_DISPOSED',
-  });
+  await t.rejects(
+    evaluate({ model, data: withDecodeError(dataset, 1, new TorchVideoError('injected native failure', 'ERR_NATIVE')), ...CLIPS }),
+    {
+      name: 'TorchVideoError',
+      code: 'ERR_NATIVE',
+      message: 'injected native failure',
+    },
+  );
+  await t.rejects(
+    evaluate({ model, data: withDecodeError(dataset, 0, new TorchVideoError('model is disposed', 'ERR_DISPOSED')), ...CLIPS }),
+    {
+      code: 'ERR_DISPOSED',
+    },
+  );
   await t.rejects(evaluate({ model, data: withDecodeError(dataset, 2, new TypeError('a bug')), ...CLIPS, batchSize: 1, prefetch: 4 }), {
     name: 'TypeError',
     message: 'a bug',
   });
   // The job can run again at once: nothing of the failed one is left holding the decoders.
   const outDir = path.join(root, 'after-failure');
-  await t.rejects(evaluate({ model, data: withDecodeError(dataset, 1, new RangeError('Array buffer allocation failed')), ...CLIPS, outDir }), {
-    message: 'Array buffer allocation failed',
-  });
+  await t.rejects(
+    evaluate({ model, data: withDecodeError(dataset, 1, new RangeError('Array buffer allocation failed')), ...CLIPS, outDir }),
+    {
+      message: 'Array buffer allocation failed',
+    },
+  );
   t.notOk(fs.existsSync(path.join(outDir, LOCK)), 'a failed job gives its folder back');
 
   // A video's own problem stays that video's failure; the others are scored.
-  const own = new TorchVideoError("cannot decode the video: invalid data", 'ERR_VIDEO_DECODE');
+  const own = new TorchVideoError('cannot decode the video: invalid data', 'ERR_VIDEO_DECODE');
   const report = await evaluate({ model, data: withDecodeError(dataset, 1, own), ...CLIPS });
   t.equal(report.videos, 2, 'the other videos are scored');
-  t.same(report.failed, [{ path: dataset.videos[1].path, error: "cannot decode the video: invalid data (ERR_VIDEO_DECODE)" }]);
+  t.same(report.failed, [{ path: dataset.videos[1].path, error: 'cannot decode the video: invalid data (ERR_VIDEO_DECODE)' }]);
 });
 
 t.test('indexDir is where evaluate keeps the dataset index', async (t) => {
   const indexDir = path.join(root, 'indexes');
   await evaluate({ model, data, ...CLIPS, indexDir });
-  t.same(
-    fs.readdirSync(indexDir).filter((name) => name.endsWith('.index.json')).length,
-    1,
-    "the dataset's index is in indexDir",
-  );
+  t.same(fs.readdirSync(indexDir).filter((name) => name.endsWith('.index.json')).length, 1, "the dataset's index is in indexDir");
 });

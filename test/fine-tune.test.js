@@ -180,7 +180,10 @@ t.test("job folder: one job per outDir (a dead job's lock taken over), onEpoch a
   // A lock left by a job that was killed: the pid of a process that has ended, on this host.
   const dead = Number(execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }));
   fs.mkdirSync(outDir);
-  fs.writeFileSync(lock, JSON.stringify({ pid: dead, host: os.hostname(), started: '2026-01-01T00:00:00.000Z', job: 'fineTune', token: 'x' }));
+  fs.writeFileSync(
+    lock,
+    JSON.stringify({ pid: dead, host: os.hostname(), started: '2026-01-01T00:00:00.000Z', job: 'fineTune', token: 'x' }),
+  );
   const epochs = [];
   let second;
   const result = await fineTune({
@@ -200,7 +203,9 @@ t.test("job folder: one job per outDir (a dead job's lock taken over), onEpoch a
   await t.rejects(second, {
     name: 'TorchVideoError',
     code: 'ERR_CHECKPOINT',
-    message: new RegExp(`outDir '.*tiny' is in use by another job: fineTune of '.*mc3_18-toy.pt' \\(pid ${process.pid} on host '${os.hostname()}'`),
+    message: new RegExp(
+      `outDir '.*tiny' is in use by another job: fineTune of '.*mc3_18-toy.pt' \\(pid ${process.pid} on host '${os.hostname()}'`,
+    ),
   });
   t.notOk(fs.existsSync(lock), 'the lock is gone at the end');
   t.same(
@@ -224,7 +229,7 @@ t.test('job folder: an outDir that cannot be written is a TorchVideoError', asyn
 });
 
 // checkpoint.json names its checkpoint, which a resume reads and later deletes: only a file of outDir.
-t.test("job folder: checkpoint.json naming a file outside outDir is refused", async (t) => {
+t.test('job folder: checkpoint.json naming a file outside outDir is refused', async (t) => {
   const outDir = tinyOut;
   const stateFile = path.join(outDir, 'checkpoint.json');
   const state = JSON.parse(fs.readFileSync(stateFile, 'utf8'));

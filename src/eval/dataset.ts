@@ -128,7 +128,10 @@ export function indexPathIn(indexDir: string, root: string): string {
     // Vanished meanwhile: loadDataset reports it.
   }
   const hash = createHash('sha256').update(real).digest('hex').slice(0, 32);
-  const name = path.basename(real).replace(/[^\w.-]/g, '_').slice(0, 40);
+  const name = path
+    .basename(real)
+    .replace(/[^\w.-]/g, '_')
+    .slice(0, 40);
   return path.join(indexDir, `${name}-${hash}.index.json`);
 }
 

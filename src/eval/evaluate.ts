@@ -311,7 +311,9 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationRepo
   if (opts.model instanceof Model) {
     const given = (['threads', 'precision', 'half'] as const).find((key) => opts[key] !== undefined);
     if (given !== undefined) {
-      throw new RangeError(`expected options.${given} only with a model given by path: a loaded Model keeps the options it was loaded with`);
+      throw new RangeError(
+        `expected options.${given} only with a model given by path: a loaded Model keeps the options it was loaded with`,
+      );
     }
   }
   if (opts.distributed !== undefined && opts.shard !== undefined) {
@@ -400,7 +402,10 @@ async function evaluateShard(
       'a positive number',
       frameRate,
     );
-    const dataset = typeof opts.data === 'string' ? await loadDataset(opts.data, { indexPath: opts.indexPath, indexDir: opts.indexDir }) : (opts.data as Dataset);
+    const dataset =
+      typeof opts.data === 'string'
+        ? await loadDataset(opts.data, { indexPath: opts.indexPath, indexDir: opts.indexDir })
+        : (opts.data as Dataset);
     expectType(Array.isArray(dataset.videos), 'options.data', 'a dataset path or a Dataset', dataset);
     const jobOptions = { clipsPerVideo, clipLength, frameRate, crops, batchSize, shortVideos };
     const pipeline = pipelineSizes({

@@ -52,9 +52,12 @@ function saveIndex(indexPath: string, videos: Record<string, VideoIndexEntry>): 
   } catch (error) {
     if (warnedUnwritable) return;
     warnedUnwritable = true;
-    process.emitWarning(`cannot write the video metadata index '${indexPath}': ${(error as Error).message}; videos are indexed again next time`, {
-      code: 'TORCHVIDEO_INDEX_NOT_WRITTEN',
-    });
+    process.emitWarning(
+      `cannot write the video metadata index '${indexPath}': ${(error as Error).message}; videos are indexed again next time`,
+      {
+        code: 'TORCHVIDEO_INDEX_NOT_WRITTEN',
+      },
+    );
   }
 }
 
