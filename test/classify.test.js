@@ -111,7 +111,7 @@ t.test('bad calls to classifyVideo and classifyVideos', async (t) => {
   // As evaluate refuses it: 0 is no rate to resample to.
   await t.rejects(classifyVideo(model, video, { frameRate: 0 }), {
     name: 'RangeError',
-    message: 'expected options.frameRate to be a positive number, got 0',
+    message: 'expected options.frameRate to be a positive number, got number 0',
   });
   await t.rejects(classifyVideo(model, fixture('audio-only.m4a')), { name: 'TorchVideoError', code: 'ERR_NO_VIDEO_STREAM' });
   await t.rejects(classifyVideos(model, 'a.mp4').next(), { name: 'TypeError', message: /expected paths to be an iterable of paths/ });
