@@ -337,8 +337,8 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationRepo
   // One job per outDir: rank 0 holds it (the other ranks journal into their own subfolders of it).
   let unlock: (() => void) | undefined;
   try {
-    if (outDir !== undefined && (group?.rank ?? 0) === 0) {
-      unlock = lockJobFolder(path.resolve(outDir), `evaluate of '${typeof opts.model === 'string' ? opts.model : 'a loaded model'}'`);
+    if (outDir !== undefined) {
+      unlock = await lockOnRankZero(group, outDir, `evaluate of '${typeof opts.model === 'string' ? opts.model : 'a loaded model'}'`);
     }
     return await evaluateShard({ ...opts, outDir }, group, {
       crops,
@@ -354,6 +354,41 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationRepo
     unlock?.();
     if (ownsGroup) group?.dispose();
   }
+}
+
+/**
+ * Takes `outDir` for the job on rank 0 (alone: here). In a group every rank learns at once whether rank 0
+ * got it, so a refusal fails the whole job now rather than at the final gather.
+ */
+async function lockOnRankZero(group: ProcessGroup | undefined, outDir: string, job: string): Promise<(() => void) | undefined> {
+  if (!group) return lockJobFolder(path.resolve(outDir), job);
+  let unlock: (() => void) | undefined;
+  let refusal: unknown;
+  if (group.rank === 0) {
+    try {
+      unlock = lockJobFolder(path.resolve(outDir), job);
+    } catch (error) {
+      refusal = error;
+    }
+  }
+  let outcome: { error?: string; code?: string };
+  try {
+    outcome = await group.broadcastFromRoot(
+      refusal === undefined ? {} : { error: (refusal as Error).message, code: (refusal as { code?: string }).code },
+      'the output folder',
+    );
+  } catch (error) {
+    unlock?.();
+    throw error;
+  }
+  if (refusal !== undefined) throw refusal;
+  if (outcome.error !== undefined) {
+    throw new TorchVideoError(
+      `rank 0 could not take the output folder: ${outcome.error} (${outcome.code ?? 'no code'})`,
+      'ERR_DISTRIBUTED',
+    );
+  }
+  return unlock;
 }
 
 interface CheckedOptions {
