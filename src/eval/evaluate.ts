@@ -92,7 +92,7 @@ export interface EvaluateOptions {
    * { rank, worldSize, masterAddr, masterPort }, or a ProcessGroup already joined. Each rank evaluates its
    * shard (every worldSize-th video, as `shard` would give it); the ranks then gather every video's
    * probabilities over the group and each gets the whole report, equal to a one-process run's. Rank 0
-   * writes `out/report.json`; each rank journals its videos in `out/rank-<r>-of-<N>/`.
+   * writes `outDir/report.json`; each rank journals its videos in `outDir/rank-<r>-of-<N>/`.
    */
   distributed?: DistributedSpec | ProcessGroup;
   /** With distributed 'env' in a Kubernetes Indexed Job: the world size and master address. */

@@ -527,6 +527,8 @@ export async function fineTune(options: FineTuneOptions): Promise<FineTuneResult
           report = await evaluate({
             model: exported,
             device: rankDevice,
+            // The validation network runs with the training's intra-op threads.
+            threads,
             data: val,
             clipsPerVideo,
             clipLength,
