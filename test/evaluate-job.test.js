@@ -3,7 +3,7 @@
 // time (a second is refused naming the first; a dead job's lock is taken over); a folder that cannot be
 // written is a TorchVideoError; predictions stream through onVideo; a model given by path gets loadModel's
 // options; only a video's own errors are per-video failures, anything else on the decode side ends the job.
-const { execFileSync } = require('node:child_process');
+const { execFileSync, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -227,4 +227,30 @@ t.test('indexDir is where evaluate keeps the dataset index', async (t) => {
   const indexDir = path.join(root, 'indexes');
   await evaluate({ model, data, ...CLIPS, indexDir });
   t.same(fs.readdirSync(indexDir).filter((name) => name.endsWith('.index.json')).length, 1, "the dataset's index is in indexDir");
+});
+
+t.test('--index-dir on the evaluate and finetune commands', async (t) => {
+  const cli = path.join(__dirname, '..', 'dist', 'cli.js');
+  const run = (...args) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+  const forEvaluate = path.join(root, 'cli-indexes');
+  const evaluated = run('evaluate', '--model', modelPath('mc3_18'), '--data', data, '--clips', '1', '--index-dir', forEvaluate, '--json');
+  t.equal(evaluated.status, 0, evaluated.stderr);
+  t.equal(fs.readdirSync(forEvaluate).filter((name) => name.endsWith('.index.json')).length, 1, 'evaluate indexed into --index-dir');
+
+  // finetune indexes both sets before it trains: a training set without one whole clip stops it right after.
+  const short = path.join(root, 'short-set');
+  for (const label of ['a', 'b']) {
+    fs.mkdirSync(path.join(short, label), { recursive: true });
+    fs.copyFileSync(fixture('five-frames.mp4'), path.join(short, label, 'five.mp4'));
+  }
+  const forFinetune = path.join(root, 'cli-finetune-indexes');
+  const out = path.join(root, 'cli-finetune-out');
+  const tuned = run('finetune', '--model', modelPath('mc3_18'), '--train', short, '--val', data, '--out', out, '--index-dir', forFinetune);
+  t.match(tuned.stderr, /the training set has no clip of 16 frames/);
+  t.equal(
+    fs.readdirSync(forFinetune).filter((name) => name.endsWith('.index.json')).length,
+    2,
+    'finetune indexed both sets into --index-dir',
+  );
+  t.notOk(fs.existsSync(path.join(out, '.torchvideo.lock')), 'a failed run gives its folder back');
 });

@@ -58,7 +58,7 @@ export async function runFineTuneDemo(modelsDir: string, outRoot: string, device
   console.log(`best: epoch ${best.epoch}, val video acc@1 ${percent(best.valVideoAcc1)} (${best.path})`);
 
   const evalDir = path.join(outRoot, 'evaluation');
-  const report = await evaluate({ model: best.path, device, data: val, clipsPerVideo: 2, clipLength: 8, frameRate: 15, out: evalDir });
+  const report = await evaluate({ model: best.path, device, data: val, clipsPerVideo: 2, clipLength: 8, frameRate: 15, outDir: evalDir });
   writeFileAtomic(path.join(evalDir, 'report.html'), await renderReportHtml(report));
   console.log(`evaluation of best.pt: clip acc@1 ${percent(report.clipAcc1)}, video acc@1 ${percent(report.videoAcc1)}`);
 
