@@ -63,8 +63,9 @@ function planOf(model: Model, options: ClassifyOptions): Plan {
   const clipLength = checkInteger(opts.clipLength, 'options.clipLength', preprocessing.clipLength, { min: 1, max: 10000 });
   expectType(opts.frameRate === undefined || typeof opts.frameRate === 'number', 'options.frameRate', 'a number', opts.frameRate);
   const frameRate = (opts.frameRate as number | undefined) ?? preprocessing.frameRate;
-  if (!(frameRate >= 0 && Number.isFinite(frameRate))) {
-    throw new RangeError(`expected options.frameRate to be a non-negative number, got ${describe(frameRate)}`);
+  // As evaluate: a rate to resample to (sampleClips' 0, "the video's own rate", is not a classifier's input).
+  if (!(frameRate > 0 && Number.isFinite(frameRate))) {
+    throw new RangeError(`expected options.frameRate to be a positive number, got ${describe(frameRate)}`);
   }
   const topk = checkInteger(opts.topk, 'options.topk', 5, { min: 1 });
   const defaultBatch = device === 'cpu' ? 1 : clipsPerVideo;

@@ -108,6 +108,11 @@ t.test('bad calls to classifyVideo and classifyVideos', async (t) => {
   await t.rejects(classifyVideo(model, video, { topk: -1 }), { name: 'RangeError', message: /options.topk/ });
   await t.rejects(classifyVideo(model, video, { batchSize: 'all' }), { name: 'TypeError', message: /options.batchSize/ });
   await t.rejects(classifyVideo(model, video, { frameRate: -5 }), { name: 'RangeError', message: /options.frameRate/ });
+  // As evaluate refuses it: 0 is no rate to resample to.
+  await t.rejects(classifyVideo(model, video, { frameRate: 0 }), {
+    name: 'RangeError',
+    message: 'expected options.frameRate to be a positive number, got number 0',
+  });
   await t.rejects(classifyVideo(model, fixture('audio-only.m4a')), { name: 'TorchVideoError', code: 'ERR_NO_VIDEO_STREAM' });
   await t.rejects(classifyVideos(model, 'a.mp4').next(), { name: 'TypeError', message: /expected paths to be an iterable of paths/ });
   await t.rejects(classifyVideos(model, [video, 3]).next(), { name: 'TypeError', message: /expected paths\[1\] to be a string/ });

@@ -3,6 +3,7 @@
 // gather every video's probabilities over c10d, and rank 0 writes and prints the single report, equal to
 // a one-process run's (the same metrics, the same probabilities bit for bit, the same failures).
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const t = require('tap');
@@ -64,6 +65,22 @@ t.test('2 ranks give the one-process report; rank 0 writes it, each rank journal
     journalled,
     'nothing was scored twice',
   );
+});
+
+t.test('a folder another job holds refuses the distributed job on every rank, at once', async (t) => {
+  const out = path.join(root, 'held');
+  fs.mkdirSync(out);
+  // A live holder: this test process.
+  const holder = { pid: process.pid, host: os.hostname(), started: '2026-01-01T00:00:00.000Z', job: 'evaluate of x', token: 'held' };
+  fs.writeFileSync(path.join(out, '.torchvideo.lock'), JSON.stringify(holder));
+  const ranks = await startRanks([CLI, 'evaluate', ...common, '--out', out, '--distributed'], 2);
+  const exits = await Promise.all(ranks.map((r) => r.exit));
+  t.equal(exits[0].code, 1, 'rank 0 fails');
+  t.match(exits[0].stderr, `is in use by another job: evaluate of x (pid ${process.pid} on host '${os.hostname()}'`, 'naming the holder');
+  t.match(exits[0].stderr, '(ERR_CHECKPOINT)');
+  t.equal(exits[1].code, 1, 'rank 1 fails too');
+  t.match(exits[1].stderr, /rank 0 could not take the output folder: .*in use by another job.*\(ERR_CHECKPOINT\) \(ERR_DISTRIBUTED\)/);
+  t.same(fs.readdirSync(out), ['.torchvideo.lock'], 'nothing was written into the folder');
 });
 
 t.test('torchvideo launch --nproc 2 runs the distributed evaluation end to end', async (t) => {

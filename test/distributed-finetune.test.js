@@ -5,6 +5,7 @@
 // (TORCHELASTIC_RESTART_COUNT=1) resumes from the checkpoint and ends bit-identical to a run never
 // stopped; torchrun itself (its agent hosting the store) launches the job.
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const t = require('tap');
@@ -140,6 +141,20 @@ t.test("rank 0's failure to read the run state fails every rank, naming it", asy
   t.match(exits[0].stderr, /cannot resume from '.*checkpoint\.json': it is not a readable fine-tuning state .*ERR_CHECKPOINT/);
   t.equal(exits[1].code, 1);
   t.match(exits[1].stderr, /rank 0 could not establish the run state: cannot resume from .*ERR_CHECKPOINT.*ERR_DISTRIBUTED/);
+});
+
+t.test('a folder another job holds fails every rank at once, naming the holder', async (t) => {
+  const out = path.join(root, 'held');
+  fs.mkdirSync(out, { recursive: true });
+  // A live holder: this test process.
+  const holder = { pid: process.pid, host: os.hostname(), started: '2026-01-01T00:00:00.000Z', job: 'fineTune of x', token: 'held' };
+  fs.writeFileSync(path.join(out, '.torchvideo.lock'), JSON.stringify(holder));
+  const exits = await Promise.all((await launch(out)).map((r) => r.exit));
+  t.equal(exits[0].code, 1);
+  t.match(exits[0].stderr, `is in use by another job: fineTune of x (pid ${process.pid} on host '${os.hostname()}'`);
+  t.equal(exits[1].code, 1);
+  t.match(exits[1].stderr, /rank 0 could not establish the output folder: .*in use by another job.*ERR_CHECKPOINT.*ERR_DISTRIBUTED/);
+  t.same(fs.readdirSync(out), ['.torchvideo.lock'], 'nothing was written into the folder');
 });
 
 t.test('bad distributed flags fail before any work, naming the flag', async (t) => {

@@ -274,7 +274,7 @@ t.test('abort, progress and bad options', async (t) => {
   });
   await t.rejects(evaluate({ model, data: dataDir(), resume: true }), {
     name: 'RangeError',
-    message: /expected options.out with options.resume/,
+    message: /expected options.outDir with options.resume/,
   });
   await t.rejects(evaluate({ model, data: dataDir(), shard: 'env' }), {
     name: 'RangeError',

@@ -5,6 +5,7 @@
 // interrupted; bad inputs are named.
 const { execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 const t = require('tap');
 const { fineTune, loadModel, classifyVideo } = require('..');
@@ -160,4 +161,88 @@ t.test('bad inputs are named', async (t) => {
       name: 'RangeError',
       message: /cannot resume the run in '.*straight' with other options: batchSize was 4, now 2/,
     });
+});
+
+// A run of one epoch on 8 short videos, for the job-folder tests below.
+const TINY = { ...TOY, epochs: 1, batchSize: 4, lr: 0.005, clipsPerVideo: 1 };
+const tinyJob = () => ({
+  ...TINY,
+  model: toyExport('mc3_18'),
+  train: shapes('tiny-train', { videosPerClass: 2, seed: 11 }),
+  val: shapes('tiny-val', { videosPerClass: 1, seed: 12 }),
+});
+
+const tinyOut = path.join(root, 'tiny');
+
+t.test("job folder: one job per outDir (a dead job's lock taken over), onEpoch after each checkpointed epoch", async (t) => {
+  const outDir = tinyOut;
+  const lock = path.join(outDir, '.torchvideo.lock');
+  // A lock left by a job that was killed: the pid of a process that has ended, on this host.
+  const dead = Number(execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }));
+  fs.mkdirSync(outDir);
+  fs.writeFileSync(
+    lock,
+    JSON.stringify({ pid: dead, host: os.hostname(), started: '2026-01-01T00:00:00.000Z', job: 'fineTune', token: 'x' }),
+  );
+  const epochs = [];
+  let second;
+  const result = await fineTune({
+    ...tinyJob(),
+    outDir,
+    onProgress: () => {
+      // A second job on the folder while the first trains.
+      if (second) return;
+      second = fineTune({ ...tinyJob(), outDir });
+      second.catch(() => {}); // checked below, once the first job has ended
+    },
+    onEpoch: (entry) => {
+      const state = JSON.parse(fs.readFileSync(path.join(outDir, 'checkpoint.json'), 'utf8'));
+      epochs.push({ entry, checkpointedEpoch: state.epoch });
+    },
+  });
+  await t.rejects(second, {
+    name: 'TorchVideoError',
+    code: 'ERR_CHECKPOINT',
+    message: new RegExp(
+      `outDir '.*tiny' is in use by another job: fineTune of '.*mc3_18-toy.pt' \\(pid ${process.pid} on host '${os.hostname()}'`,
+    ),
+  });
+  t.notOk(fs.existsSync(lock), 'the lock is gone at the end');
+  t.same(
+    epochs.map((e) => e.entry),
+    result.history,
+    "onEpoch: once per epoch, with the history's entry",
+  );
+  t.equal(epochs[0]?.checkpointedEpoch, 1, 'the epoch is checkpointed when onEpoch hears of it');
+  await t.rejects(fineTune({ ...tinyJob(), outDir, onEpoch: 1 }), { name: 'TypeError', message: /options.onEpoch/ });
+  await t.rejects(fineTune({ ...tinyJob(), outDir, timeoutMs: 0 }), { name: 'RangeError', message: /options.timeoutMs/ });
+});
+
+t.test('job folder: an outDir that cannot be written is a TorchVideoError', async (t) => {
+  const file = path.join(root, 'a-file');
+  fs.writeFileSync(file, '');
+  await t.rejects(fineTune({ ...tinyJob(), outDir: path.join(file, 'out') }), {
+    name: 'TorchVideoError',
+    code: 'ERR_CHECKPOINT',
+    message: /cannot write to outDir '.*a-file\/out': ENOTDIR/,
+  });
+});
+
+// checkpoint.json names its checkpoint, which a resume reads and later deletes: only a file of outDir.
+t.test('job folder: checkpoint.json naming a file outside outDir is refused', async (t) => {
+  const outDir = tinyOut;
+  const stateFile = path.join(outDir, 'checkpoint.json');
+  const state = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+  const other = path.join(root, 'other-run');
+  fs.mkdirSync(other);
+  fs.renameSync(path.join(outDir, state.checkpoint), path.join(other, state.checkpoint));
+  for (const name of [`../other-run/${state.checkpoint}`, path.join(other, state.checkpoint)]) {
+    fs.writeFileSync(stateFile, JSON.stringify({ ...state, checkpoint: name }));
+    await t.rejects(fineTune({ ...tinyJob(), outDir, resume: true }), {
+      name: 'TorchVideoError',
+      code: 'ERR_CHECKPOINT',
+      message: `cannot resume from '${stateFile}': it names the checkpoint ${JSON.stringify(name)}, which is not a file name inside outDir '${outDir}'`,
+    });
+    t.ok(fs.existsSync(path.join(other, state.checkpoint)), `${name}: the other run's checkpoint is untouched`);
+  }
 });

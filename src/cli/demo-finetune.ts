@@ -69,7 +69,7 @@ export async function runFineTuneDemo(modelsDir: string, outRoot: string, device
     clipsPerVideo: 2,
     clipLength: 8,
     frameRate: 15,
-    out: evalDir,
+    outDir: evalDir,
     signal,
   });
   writeFileAtomic(path.join(evalDir, 'report.html'), await renderReportHtml(report));

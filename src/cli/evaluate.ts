@@ -16,7 +16,7 @@ import { StopOnSignals } from './signals';
 
 const EVALUATE_ONLY_USAGE = `torchvideo evaluate --model MODEL.pt --data DIR|list.csv|list.txt [--clips 5] [--crops 1|3] [--batch 8]
                    [--device cpu|cuda|cuda:N] [--half] [--preprocess-on host|device] [--decode-threads N] [--shard INDEX/COUNT | --shard env [--shard-count N]]
-                   [--short-videos pad|skip] [--out DIR (report.json, report.html)] [--resume] [--json] [--progress]
+                   [--short-videos pad|skip] [--out DIR (report.json, report.html)] [--resume] [--index-dir DIR] [--json] [--progress]
                    ${DISTRIBUTED_USAGE}`;
 const MERGE_USAGE = 'torchvideo evaluate-merge REPORT.json... [--out DIR] [--json]';
 export const EVALUATE_USAGE = `${EVALUATE_ONLY_USAGE}\n  ${MERGE_USAGE}`;
@@ -80,6 +80,7 @@ export async function runEvaluate(argv: string[]): Promise<number> {
       'shard-count': { type: 'string' },
       'short-videos': { type: 'string' },
       out: { type: 'string' },
+      'index-dir': { type: 'string' },
       resume: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       progress: { type: 'boolean', default: false },
@@ -142,7 +143,8 @@ export async function runEvaluate(argv: string[]): Promise<number> {
       shardCount,
       distributed: group,
       shortVideos: shortVideos as 'pad' | 'skip' | undefined,
-      out: values.out,
+      outDir: values.out,
+      indexDir: values['index-dir'],
       resume: values.resume,
       signal: stop.signal,
       onProgress: ({ clipsDone, clipsTotal, clipsPerSec }) => {

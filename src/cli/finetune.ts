@@ -12,7 +12,7 @@ import { StopOnSignals } from './signals';
 
 export const FINETUNE_USAGE = `torchvideo finetune --model MODEL.pt --train DIR|list --val DIR|list --out DIR [--epochs 45] [--batch 16] [--lr 0.01]
                    [--device cpu|cuda|cuda:N] [--amp] [--freeze-backbone] [--clips 5] [--clip-length 16] [--frame-rate 15]
-                   [--warmup-epochs 10] [--hflip-prob 0.5] [--seed N] [--checkpoint-every N] [--resume] [--json] [--progress]
+                   [--warmup-epochs 10] [--hflip-prob 0.5] [--seed N] [--checkpoint-every N] [--resume] [--index-dir DIR] [--json] [--progress]
                    ${DISTRIBUTED_USAGE}`;
 
 const DEVICE_PATTERN = /^(cpu|cuda(:\d{1,3})?)$/;
@@ -56,6 +56,7 @@ const OPTIONS = {
   seed: { type: 'string' },
   'checkpoint-every': { type: 'string' },
   resume: { type: 'boolean', default: false },
+  'index-dir': { type: 'string' },
   json: { type: 'boolean', default: false },
   progress: { type: 'boolean', default: false },
   ...DISTRIBUTED_FLAGS,
@@ -76,9 +77,10 @@ function parseCommandLine(argv: string[]): { options: FineTuneOptions; json: boo
   if (values.amp && device === 'cpu') {
     throw new RangeError('expected --amp to be used with --device cuda or cuda:N (mixed precision is float16 autocast on CUDA)');
   }
-  const { rank, ...distributed } = distributedFromFlags(values);
+  const { rank, distributedTimeoutMs, ...distributed } = distributedFromFlags(values);
   const options: FineTuneOptions = {
     ...distributed,
+    timeoutMs: distributedTimeoutMs,
     model: values.model,
     train: values.train,
     val: values.val,
@@ -97,6 +99,7 @@ function parseCommandLine(argv: string[]): { options: FineTuneOptions; json: boo
     seed: integer(values.seed, 'seed', 0),
     checkpointEvery: integer(values['checkpoint-every'], 'checkpoint-every', 1),
     resume: values.resume,
+    indexDir: values['index-dir'],
   };
   for (const key of Object.keys(options) as (keyof FineTuneOptions)[]) if (options[key] === undefined) delete options[key];
   // The files the run needs, before any dataset is indexed or network loaded.
@@ -131,12 +134,11 @@ export async function runFinetune(argv: string[]): Promise<number> {
   const quiet = rank > 0;
   const outDir = options.outDir;
   const epochs = options.epochs ?? 45;
-  const started = Date.now();
   const historyFile = path.join(outDir, 'history.jsonl');
   let printed = -1; // the last epoch whose line is on stdout
 
-  // history.jsonl is rewritten after each epoch's validation; lines written by this run are printed as they
-  // land (a stale file of an earlier run in --out is older than this run and ignored).
+  // An epoch's line is printed when fineTune reports the epoch done (onEpoch); epochs of an earlier run
+  // that this one resumes are not repeated.
   const printEpochs = (history: FineTuneEpoch[]) => {
     for (const entry of history) {
       if (entry.epoch <= printed) continue;
@@ -144,17 +146,6 @@ export async function runFinetune(argv: string[]): Promise<number> {
       if (!json && !quiet) console.log(epochLine(entry, epochs));
     }
   };
-  const flushHistory = () => {
-    try {
-      if (fs.statSync(historyFile).mtimeMs < started) return;
-      const lines = fs.readFileSync(historyFile, 'utf8').split('\n').filter(Boolean);
-      printEpochs(lines.map((line) => JSON.parse(line) as FineTuneEpoch));
-    } catch {
-      // Not written yet, or mid-rename: the next look finds it.
-    }
-  };
-  const poll = setInterval(flushHistory, 500);
-  poll.unref();
 
   const stop = new StopOnSignals();
   const showBar = !quiet && (progress || Boolean(process.stderr.isTTY));
@@ -175,12 +166,15 @@ export async function runFinetune(argv: string[]): Promise<number> {
     const result = await fineTune({
       ...options,
       signal: stop.signal,
+      onEpoch: (entry) => {
+        stopBar();
+        printEpochs([entry]);
+      },
       onProgress: (p) => {
         if (quiet) return;
         const payload = { epoch: p.epoch + 1, epochs: p.epochs, loss: p.loss.toFixed(4), lr: rate(p.lr), rate: p.clipsPerSec.toFixed(1) };
         if (p.epoch !== barEpoch) {
           stopBar();
-          flushHistory(); // the previous epoch's line before this epoch's bar
           bar.start(p.batches, p.batch, { ...payload, left: duration(p.etaSec) });
           barEpoch = p.epoch;
         } else {
@@ -193,6 +187,7 @@ export async function runFinetune(argv: string[]): Promise<number> {
       },
     });
     stopBar();
+    // Epochs no onEpoch reported in this process (a resumed run's earlier ones), after this run's.
     printEpochs(result.history);
     const files = {
       model: result.final.path,
@@ -218,13 +213,11 @@ export async function runFinetune(argv: string[]): Promise<number> {
   } catch (error) {
     stopBar();
     if ((error as Error).name === 'AbortError') {
-      flushHistory();
       if (!quiet) process.stderr.write(`torchvideo: interrupted; continue from the last checkpoint with --resume --out ${outDir}\n`);
       return stop.exitCode;
     }
     throw error;
   } finally {
-    clearInterval(poll);
     stop.dispose();
   }
 }

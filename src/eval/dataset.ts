@@ -1,6 +1,8 @@
 // Labelled video sets, in the three layouts people keep them in: a folder root/<class>/<video>
 // (Kinetics, UCF-101), a CSV/TSV with a `path,label` header, and MMAction2's list file (`path label`).
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { TorchVideoError } from '../errors';
@@ -30,7 +32,13 @@ export interface Dataset {
 }
 
 export interface LoadDatasetOptions {
-  /** Where to keep the metadata index (default: beside the dataset). */
+  /**
+   * The folder of metadata indexes (default: `$XDG_CACHE_HOME/torchvideo`, else `~/.cache/torchvideo`).
+   * Each dataset's index is a file there named after a hash of the dataset's real path, so datasets never
+   * share one; nothing is written into the dataset itself, which may be read-only or shared.
+   */
+  indexDir?: string;
+  /** The metadata index file itself (overrides indexDir). */
   indexPath?: string;
 }
 
@@ -100,17 +108,42 @@ function fromList(file: string): Entry[] {
   return entries;
 }
 
-function defaultIndexPath(data: string, isFolder: boolean): string {
+/** Where releases before 0.2 kept the index: inside the dataset. Still read, never written. */
+function legacyIndexPath(data: string, isFolder: boolean): string {
   return isFolder ? path.join(data, '.torchvideo-index.json') : `${data}.torchvideo-index.json`;
+}
+
+/** The user's cache folder for indexes: $XDG_CACHE_HOME/torchvideo (an absolute path, per the XDG spec), else ~/.cache/torchvideo. */
+export function defaultIndexDir(): string {
+  const xdg = process.env.XDG_CACHE_HOME;
+  return path.join(xdg && path.isAbsolute(xdg) ? xdg : path.join(os.homedir(), '.cache'), 'torchvideo');
+}
+
+/** The index file of the dataset at `root` in `indexDir`: its name, readable, plus a hash of its real path. */
+export function indexPathIn(indexDir: string, root: string): string {
+  let real = root;
+  try {
+    real = fs.realpathSync(root);
+  } catch {
+    // Vanished meanwhile: loadDataset reports it.
+  }
+  const hash = createHash('sha256').update(real).digest('hex').slice(0, 32);
+  const name = path
+    .basename(real)
+    .replace(/[^\w.-]/g, '_')
+    .slice(0, 40);
+  return path.join(indexDir, `${name}-${hash}.index.json`);
 }
 
 /**
  * Reads a labelled video set and its metadata index. `data` is a folder root/<class>/<video>, a CSV/TSV
  * file with a `path,label` header, or an MMAction2 list file (`path label` per line, integer labels);
  * paths are relative to the list's folder. Every video's metadata (size, mtime, fps, frame count,
- * duration) is read once, in parallel on the decode pool, and cached in the index file: a changed or
- * added file is indexed again, a vanished one dropped. A video that cannot be opened is listed in
- * `failed` with its reason.
+ * duration) is read once, in parallel on the decode pool, and cached in the index file (in the user's
+ * cache folder, see `indexDir`; an index an older release left inside the dataset is read too): a changed
+ * or added file is indexed again, a vanished one dropped. A video that cannot be opened is listed in
+ * `failed` with its reason. An index that cannot be written is a warning (TORCHVIDEO_INDEX_NOT_WRITTEN):
+ * the dataset still loads.
  * @throws TypeError / RangeError for bad arguments.
  * @throws TorchVideoError ERR_FILE_NOT_FOUND when `data` is missing, ERR_DATASET (with `path`) for a
  *   list that cannot be parsed or a folder without class folders.
@@ -133,11 +166,13 @@ export async function loadDataset(data: string, options: LoadDatasetOptions = {}
     if (first !== undefined) throw datasetError(`'${entry.path}' is listed twice: ${first} and ${entry.source}`, root);
     seen.set(entry.path, entry.source);
   }
+  const indexDir = opts.indexDir === undefined ? defaultIndexDir() : path.resolve(checkString(opts.indexDir, 'options.indexDir'));
   const indexPath =
-    opts.indexPath === undefined ? defaultIndexPath(root, isFolder) : path.resolve(checkString(opts.indexPath, 'options.indexPath'));
+    opts.indexPath === undefined ? indexPathIn(indexDir, root) : path.resolve(checkString(opts.indexPath, 'options.indexPath'));
   const index = await buildVideoIndex(
     entries.map((e) => e.path),
     indexPath,
+    legacyIndexPath(root, isFolder),
   );
   const videos: DatasetVideo[] = [];
   const failed: { path: string; error: string }[] = [];

@@ -10,8 +10,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_DISTRIBUTED_TIMEOUT_MS, ProcessGroup, rankCores, type DistributedSpec } from '../distributed/process-group';
 import type { RendezvousOptions } from '../distributed/rendezvous';
+import { optionWithAlias } from '../deprecated';
 import { TorchVideoError } from '../errors';
-import { checkModel, forwardFrames, loadModel, Model } from '../model';
+import { checkModel, forwardFrames, loadModel, Model, type LoadModelOptions } from '../model';
 import { native } from '../native';
 import { resampleFrameIndices, sampleClips } from '../sampling';
 import { DEFAULT_CLIPS_PER_VIDEO } from '../sidecar';
@@ -21,10 +22,12 @@ import { checkInteger, checkOptions, expectRange, expectType } from '../validate
 import { writeFileAtomic } from './atomic-file';
 import { planBatches, type Segment, type VideoJob } from './batches';
 import { loadDataset, type Dataset, type DatasetVideo } from './dataset';
+import { lockJobFolder } from './job-lock';
 import { metricsOf, softmaxRow, videoRecord, type Metrics, type VideoRecord } from './metrics';
 import { unpackFrameIndex } from './packed-frame-index';
 import { PredictionsLog, type LoggedVideo } from './predictions-log';
 import { resolveShard, type Shard } from './shard';
+import { failureText, isVideoFailure } from './video-failure';
 
 export interface EvaluationProgress {
   clipsDone: number;
@@ -35,7 +38,10 @@ export interface EvaluationProgress {
 }
 
 export interface EvaluateOptions {
-  /** A loaded Model, or the path of an export (loaded on `device`, disposed at the end). */
+  /**
+   * A loaded Model, or the path of an export (loaded with `device`, `threads`, `precision` and `half`, as
+   * loadModel takes them, and disposed at the end).
+   */
   model: Model | string;
   /** A dataset folder or list file (see loadDataset), or a Dataset already loaded. */
   data: string | Dataset;
@@ -67,6 +73,12 @@ export interface EvaluateOptions {
   batchSize?: number;
   /** Device for a model given by path (default 'cpu'). */
   device?: string;
+  /** For a model given by path: loadModel's `threads`. */
+  threads?: LoadModelOptions['threads'];
+  /** For a model given by path: loadModel's `precision`. */
+  precision?: LoadModelOptions['precision'];
+  /** For a model given by path: loadModel's `half`. */
+  half?: LoadModelOptions['half'];
   /** Which part of the set to evaluate (default: all of it). 'env': Slurm array or Kubernetes Indexed Job. */
   shard?: Shard | 'env';
   /** With shard 'env' under Kubernetes: how many shards there are (Slurm says it itself). */
@@ -80,20 +92,35 @@ export interface EvaluateOptions {
    * { rank, worldSize, masterAddr, masterPort }, or a ProcessGroup already joined. Each rank evaluates its
    * shard (every worldSize-th video, as `shard` would give it); the ranks then gather every video's
    * probabilities over the group and each gets the whole report, equal to a one-process run's. Rank 0
-   * writes `out/report.json`; each rank journals its videos in `out/rank-<r>-of-<N>/`.
+   * writes `outDir/report.json`; each rank journals its videos in `outDir/rank-<r>-of-<N>/`.
    */
   distributed?: DistributedSpec | ProcessGroup;
   /** With distributed 'env' in a Kubernetes Indexed Job: the world size and master address. */
   rendezvous?: RendezvousOptions;
-  /** A rank that does not answer within this long fails the job, named (default 5 min). */
+  /** A rank that does not answer within this long fails the job, named (default 5 min; as ProcessGroup.join's). */
+  timeoutMs?: number;
+  /** @deprecated The old name of `timeoutMs`. */
   distributedTimeoutMs?: number;
-  /** A folder for predictions.jsonl (appended as videos finish, fsynced per batch) and report.json. */
+  /**
+   * A folder for predictions.jsonl (appended as videos finish, fsynced per batch) and report.json. The job
+   * holds it while it runs (`.torchvideo.lock`): another job on the same folder is refused.
+   */
+  outDir?: string;
+  /** @deprecated The old name of `outDir`. */
   out?: string;
-  /** Continue the job in `out`: videos already there are not evaluated again. */
+  /** Continue the job in `outDir`: videos already there are not evaluated again. */
   resume?: boolean;
-  /** Where the dataset's metadata index lives (default: beside the dataset). */
+  /** Where the dataset's metadata index lives (default: loadDataset's, in the user's cache folder). */
   indexPath?: string;
+  /** The folder of metadata indexes (see loadDataset). */
+  indexDir?: string;
   onProgress?: (progress: EvaluationProgress) => void;
+  /**
+   * Called once per evaluated video as soon as its clips are scored (in completion order; videos a
+   * resumed job had done first), with the entry report.predictions will hold for it. In a distributed
+   * job each rank gets its own share's. An exception it throws ends the job.
+   */
+  onVideo?: (prediction: EvaluationPrediction) => void;
   /** Stops the job within one batch; the promise rejects with an AbortError. */
   signal?: AbortSignal;
 }
@@ -116,7 +143,7 @@ export interface EvaluationReport extends Metrics {
   skipped: string[];
   predictions: EvaluationPrediction[];
   shard: Shard;
-  model: { arch: string; numClasses: number; labels: string[]; weights?: string; path?: string };
+  model: { arch: string; numClasses: number; labels: string[]; weights?: string; path?: string; precision?: string };
   options: {
     clipsPerVideo: number;
     clipLength: number;
@@ -236,9 +263,12 @@ export function reportToJson(report: EvaluationReport): string {
  * Evaluates a network on a labelled video set: torchvision's clip accuracy (each clip's top-k) and video
  * accuracy (the clips' softmax summed, then top-k), MMAction2's mean class accuracy and confusion
  * matrix. Failed videos are reported and the job goes on.
- * @throws TypeError / RangeError (rejects) for bad options, and when resuming into another job's `out`.
+ * Only a video's own problems (ERR_VIDEO_*, not found, not a file, no video stream) are failed videos;
+ * any other error (out of memory, ERR_DISPOSED, ERR_NATIVE, ...) ends the job.
+ * @throws TypeError / RangeError (rejects) for bad options, and when resuming into another job's `outDir`.
  * @throws TorchVideoError (rejects) ERR_DATASET for a label the model doesn't have (naming it and its
- *   line), and the errors of loadModel / loadDataset.
+ *   line), ERR_CHECKPOINT for an `outDir` that cannot be written or that another job holds (naming it),
+ *   the errors of loadModel / loadDataset, and any error other than a video's own.
  * @throws AbortError (rejects) when `signal` aborts.
  */
 export async function evaluate(options: EvaluateOptions): Promise<EvaluationReport> {
@@ -269,14 +299,32 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationRepo
   const shortVideos = opts.shortVideos ?? 'pad';
   expectRange(shortVideos === 'pad' || shortVideos === 'skip', 'options.shortVideos', "'pad' or 'skip'", shortVideos);
   expectType(opts.onProgress === undefined || typeof opts.onProgress === 'function', 'options.onProgress', 'a function', opts.onProgress);
+  expectType(opts.onVideo === undefined || typeof opts.onVideo === 'function', 'options.onVideo', 'a function', opts.onVideo);
   expectType(opts.signal === undefined || opts.signal instanceof AbortSignal, 'options.signal', 'an AbortSignal', opts.signal);
   expectType(opts.out === undefined || typeof opts.out === 'string', 'options.out', 'a folder path', opts.out);
-  if (opts.resume && opts.out === undefined)
-    throw new RangeError('expected options.out with options.resume: resume continues the job in out');
+  expectType(opts.outDir === undefined || typeof opts.outDir === 'string', 'options.outDir', 'a folder path', opts.outDir);
+  const outDir = optionWithAlias<string>(opts, 'outDir', 'out', 'TORCHVIDEO_DEP_EVALUATE_OUT', 'options');
+  if (opts.resume && outDir === undefined)
+    throw new RangeError('expected options.outDir with options.resume: resume continues the job in outDir');
+  expectType(opts.indexDir === undefined || typeof opts.indexDir === 'string', 'options.indexDir', 'a folder path', opts.indexDir);
+  // Load options mean nothing for a Model already loaded: refused rather than ignored.
+  if (opts.model instanceof Model) {
+    const given = (['threads', 'precision', 'half'] as const).find((key) => opts[key] !== undefined);
+    if (given !== undefined) {
+      throw new RangeError(
+        `expected options.${given} only with a model given by path: a loaded Model keeps the options it was loaded with`,
+      );
+    }
+  }
   if (opts.distributed !== undefined && opts.shard !== undefined) {
     throw new RangeError('expected options.shard or options.distributed, not both: a distributed job shards the set by rank');
   }
-  const timeoutMs = checkInteger(opts.distributedTimeoutMs, 'options.distributedTimeoutMs', DEFAULT_DISTRIBUTED_TIMEOUT_MS, { min: 1 });
+  const timeoutMs = checkInteger(
+    optionWithAlias(opts, 'timeoutMs', 'distributedTimeoutMs', 'TORCHVIDEO_DEP_DISTRIBUTED_TIMEOUT', 'options'),
+    'options.timeoutMs',
+    DEFAULT_DISTRIBUTED_TIMEOUT_MS,
+    { min: 1 },
+  );
   const signal = opts.signal;
   if (signal?.aborted) throw abortError();
   const ownsGroup = opts.distributed !== undefined && !(opts.distributed instanceof ProcessGroup);
@@ -286,8 +334,13 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationRepo
       : opts.distributed === undefined
         ? undefined
         : await ProcessGroup.join(opts.distributed, { ...opts.rendezvous, device: opts.device ?? 'cpu', timeoutMs });
+  // One job per outDir: rank 0 holds it (the other ranks journal into their own subfolders of it).
+  let unlock: (() => void) | undefined;
   try {
-    return await evaluateShard(opts, group, {
+    if (outDir !== undefined) {
+      unlock = await lockOnRankZero(group, outDir, `evaluate of '${typeof opts.model === 'string' ? opts.model : 'a loaded model'}'`);
+    }
+    return await evaluateShard({ ...opts, outDir }, group, {
       crops,
       batchSize,
       preprocessOn,
@@ -298,8 +351,44 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationRepo
       shortVideos,
     });
   } finally {
+    unlock?.();
     if (ownsGroup) group?.dispose();
   }
+}
+
+/**
+ * Takes `outDir` for the job on rank 0 (alone: here). In a group every rank learns at once whether rank 0
+ * got it, so a refusal fails the whole job now rather than at the final gather.
+ */
+async function lockOnRankZero(group: ProcessGroup | undefined, outDir: string, job: string): Promise<(() => void) | undefined> {
+  if (!group) return lockJobFolder(path.resolve(outDir), job);
+  let unlock: (() => void) | undefined;
+  let refusal: unknown;
+  if (group.rank === 0) {
+    try {
+      unlock = lockJobFolder(path.resolve(outDir), job);
+    } catch (error) {
+      refusal = error;
+    }
+  }
+  let outcome: { error?: string; code?: string };
+  try {
+    outcome = await group.broadcastFromRoot(
+      refusal === undefined ? {} : { error: (refusal as Error).message, code: (refusal as { code?: string }).code },
+      'the output folder',
+    );
+  } catch (error) {
+    unlock?.();
+    throw error;
+  }
+  if (refusal !== undefined) throw refusal;
+  if (outcome.error !== undefined) {
+    throw new TorchVideoError(
+      `rank 0 could not take the output folder: ${outcome.error} (${outcome.code ?? 'no code'})`,
+      'ERR_DISTRIBUTED',
+    );
+  }
+  return unlock;
 }
 
 interface CheckedOptions {
@@ -333,9 +422,11 @@ async function evaluateShard(
   const signal = opts.signal;
 
   const ownsModel = typeof opts.model === 'string';
-  const model = ownsModel
-    ? await loadModel(opts.model as string, { device: group?.device ?? opts.device ?? 'cpu' })
-    : checkModel(opts.model);
+  const loadOptions: LoadModelOptions = { device: group?.device ?? opts.device ?? 'cpu' };
+  if (opts.threads !== undefined) loadOptions.threads = opts.threads;
+  if (opts.precision !== undefined) loadOptions.precision = opts.precision;
+  if (opts.half !== undefined) loadOptions.half = opts.half;
+  const model = ownsModel ? await loadModel(opts.model as string, loadOptions) : checkModel(opts.model);
   try {
     const { preprocessing, labels } = model.info;
     const clipLength = checkInteger(opts.clipLength, 'options.clipLength', preprocessing.clipLength, { min: 1, max: 10000 });
@@ -346,7 +437,10 @@ async function evaluateShard(
       'a positive number',
       frameRate,
     );
-    const dataset = typeof opts.data === 'string' ? await loadDataset(opts.data, { indexPath: opts.indexPath }) : (opts.data as Dataset);
+    const dataset =
+      typeof opts.data === 'string'
+        ? await loadDataset(opts.data, { indexPath: opts.indexPath, indexDir: opts.indexDir })
+        : (opts.data as Dataset);
     expectType(Array.isArray(dataset.videos), 'options.data', 'a dataset path or a Dataset', dataset);
     const jobOptions = { clipsPerVideo, clipLength, frameRate, crops, batchSize, shortVideos };
     const pipeline = pipelineSizes({
@@ -380,7 +474,7 @@ async function evaluateShard(
       options: jobOptions,
     };
     // In a distributed job each rank journals its own share; report.json is the whole job's.
-    const journal = opts.out === undefined || !group ? opts.out : path.join(opts.out, `rank-${group.rank}-of-${group.worldSize}`);
+    const journal = opts.outDir === undefined || !group ? opts.outDir : path.join(opts.outDir, `rank-${group.rank}-of-${group.worldSize}`);
     const logged = journal === undefined ? undefined : PredictionsLog.open(journal, header, opts.resume === true);
     const done = new Set<string>();
     for (const entry of logged?.done ?? []) {
@@ -392,6 +486,16 @@ async function evaluateShard(
       else if (!failed.some((f) => f.path === entry.path)) failed.push({ path: entry.path, error: entry.error });
     }
     const log = (entry: LoggedVideo) => logged?.log.add(entry);
+    // onVideo's entry is the report's (reportFromRecords) for the same record.
+    const predictionOf = (r: VideoRecord): EvaluationPrediction => ({
+      path: r.path,
+      label: labels[r.label],
+      probs: r.probs,
+      clips: r.clips,
+      clipHits1: r.clipHits1,
+      clipHits5: r.clipHits5,
+    });
+    for (const record of records) opts.onVideo?.(predictionOf(record));
     for (const f of failed) if (!done.has(f.path)) log({ kind: 'failed', path: f.path, error: f.error });
 
     const jobs: VideoJob[] = [];
@@ -426,8 +530,9 @@ async function evaluateShard(
         const reader = await job.reader;
         return await readClipBatch(reader, segment.clips, preprocess, output);
       } catch (error) {
-        const code = (error as { code?: string }).code;
-        job.failed ??= `${(error as Error).message}${code ? ` (${code})` : ''}`;
+        // A video's own problem fails that video; anything else fails the job (see evaluate's doc).
+        if (!isVideoFailure(error)) throw error;
+        job.failed ??= failureText(error);
         return undefined;
       } finally {
         if (--job.segmentsLeft === 0)
@@ -440,7 +545,12 @@ async function evaluateShard(
     // Decoding runs ahead by `prefetch` batches; each batch's segments decode in parallel.
     const decoded: Promise<(Tensor | undefined)[]>[] = [];
     const startDecoding = (b: number) => {
-      if (b < batches.length && decoded[b] === undefined) decoded[b] = Promise.all(batches[b].map(decode));
+      if (b < batches.length && decoded[b] === undefined) {
+        decoded[b] = Promise.all(batches[b].map(decode));
+        // A batch decoded ahead that fails is read (and its error thrown) when its turn comes, or dropped
+        // when the job stops first: its rejection is never unhandled.
+        decoded[b].catch(() => {});
+      }
     };
 
     // A batch whose forward is queued on the executor; its logits are read once the next one is queued.
@@ -482,6 +592,7 @@ async function evaluateShard(
           const record = videoRecord(job.video.path, job.label, job.probs);
           records.push(record);
           log({ kind: 'record', record });
+          opts.onVideo?.(predictionOf(record));
           job.probs = [];
         }
         clipsDone += segment.clips.length;
@@ -544,9 +655,16 @@ async function evaluateShard(
       shard: group ? { index: 0, count: 1 } : shard,
       options: preprocessOn === 'device' ? { ...jobOptions, preprocessOn } : jobOptions,
       clipsPerSec: whole?.clipsPerSec ?? clipsDone / Math.max(seconds, 1e-9),
-      model: { arch, numClasses, labels: [...labels], weights, path: typeof opts.model === 'string' ? opts.model : undefined },
+      model: {
+        arch,
+        numClasses,
+        labels: [...labels],
+        weights,
+        path: typeof opts.model === 'string' ? opts.model : undefined,
+        precision: model.info.precision,
+      },
     });
-    if (opts.out !== undefined && (group?.rank ?? 0) === 0) writeFileAtomic(path.join(opts.out, 'report.json'), reportToJson(report));
+    if (opts.outDir !== undefined && (group?.rank ?? 0) === 0) writeFileAtomic(path.join(opts.outDir, 'report.json'), reportToJson(report));
     return report;
   } finally {
     if (ownsModel) model.dispose();

@@ -3,7 +3,7 @@
 // in flight. The first line describes the job; a resumed job must be the same job.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { syncFolder } from './atomic-file';
+import { APPEND_NO_FOLLOW, readFileNoFollow, writeFileAtomic } from './atomic-file';
 import type { VideoRecord } from './metrics';
 
 export type LoggedVideo =
@@ -55,8 +55,9 @@ export class PredictionsLog {
     const file = path.join(out, PREDICTIONS_FILE);
     const done: LoggedVideo[] = [];
     const headerLine = JSON.stringify({ job: header });
-    if (resume && fs.existsSync(file)) {
-      const text = fs.readFileSync(file, 'utf8');
+    // Read and appended without following a symlink planted at the journal's name (ELOOP).
+    const text = resume ? readFileNoFollow(file) : undefined;
+    if (text !== undefined) {
       const complete = text.slice(0, text.lastIndexOf('\n') + 1);
       const lines = complete.split('\n').filter((line) => line !== '');
       if (lines.length > 0) {
@@ -66,15 +67,14 @@ export class PredictionsLog {
           );
         }
         for (const line of lines.slice(1)) done.push(entryOf(JSON.parse(line) as Record<string, unknown>));
-        fs.truncateSync(file, Buffer.byteLength(complete));
-        const fd = fs.openSync(file, 'a');
+        const fd = fs.openSync(file, APPEND_NO_FOLLOW);
+        fs.ftruncateSync(fd, Buffer.byteLength(complete));
         return { log: new PredictionsLog(fd), done };
       }
     }
-    const fd = fs.openSync(file, 'w');
-    fs.writeSync(fd, `${headerLine}\n`);
-    fs.fsyncSync(fd);
-    syncFolder(out);
+    // A new journal: its header line written atomically (a new file, whatever was at the name), then appended to.
+    writeFileAtomic(file, `${headerLine}\n`);
+    const fd = fs.openSync(file, APPEND_NO_FOLLOW);
     return { log: new PredictionsLog(fd), done };
   }
 

@@ -3,10 +3,14 @@
 // so a large set is demuxed once, not on every run: the evaluation opens each video with its cached
 // frame index and reads only the headers before seeking. An entry is reused while the
 // file's size and mtime are unchanged; new or changed files are opened again, vanished ones dropped.
+// The file lives in a cache folder of the user's (see loadDataset), written atomically; it is read
+// without following a symlink planted at its name.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { frameIndexOf, openVideo } from '../video';
-import { writeFileAtomic } from './atomic-file';
+import { readFileNoFollow, writeFileAtomic } from './atomic-file';
 import { packFrameIndex, type PackedFrameIndex } from './packed-frame-index';
+import { failureText, isVideoFailure } from './video-failure';
 
 export interface VideoIndexEntry {
   size: number;
@@ -26,13 +30,34 @@ const INDEX_VERSION = 2;
 // Opens in flight at once: enough to keep the decode pool busy, few enough to bound open files.
 const CONCURRENT_OPENS = 8;
 
-function readIndex(indexPath: string): Record<string, VideoIndexEntry> {
+function readIndex(indexPath: string): Record<string, VideoIndexEntry> | undefined {
   try {
-    const parsed = JSON.parse(fs.readFileSync(indexPath, 'utf8')) as { version?: number; videos?: Record<string, VideoIndexEntry> };
-    return parsed.version === INDEX_VERSION && parsed.videos ? parsed.videos : {};
+    const text = readFileNoFollow(indexPath);
+    if (text === undefined) return undefined;
+    const parsed = JSON.parse(text) as { version?: number; videos?: Record<string, VideoIndexEntry> };
+    return parsed.version === INDEX_VERSION && parsed.videos ? parsed.videos : undefined;
   } catch {
-    // Missing or unreadable (e.g. from another version): rebuilt from the videos.
-    return {};
+    // Unreadable (e.g. from another version): rebuilt from the videos.
+    return undefined;
+  }
+}
+
+// Writes to the cache are best effort: a cache folder that cannot be written costs the next run time,
+// not this run its dataset.
+let warnedUnwritable = false;
+function saveIndex(indexPath: string, videos: Record<string, VideoIndexEntry>): void {
+  try {
+    fs.mkdirSync(path.dirname(indexPath), { recursive: true, mode: 0o700 });
+    writeFileAtomic(indexPath, JSON.stringify({ version: INDEX_VERSION, videos }));
+  } catch (error) {
+    if (warnedUnwritable) return;
+    warnedUnwritable = true;
+    process.emitWarning(
+      `cannot write the video metadata index '${indexPath}': ${(error as Error).message}; videos are indexed again next time`,
+      {
+        code: 'TORCHVIDEO_INDEX_NOT_WRITTEN',
+      },
+    );
   }
 }
 
@@ -44,14 +69,19 @@ async function describe(file: string, size: number, mtimeMs: number): Promise<Vi
     reader.close();
     return { size, mtimeMs, fps, frameCount, durationSec, width, height, codec, frameIndex };
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    return { size, mtimeMs, error: `${(error as Error).message}${code ? ` (${code})` : ''}` };
+    // Only the video's own problems are its entry; anything else (out of memory, a native failure) ends the load.
+    if (!isVideoFailure(error)) throw error;
+    return { size, mtimeMs, error: failureText(error) };
   }
 }
 
-/** The index entry of every path (missing files included, as errors), updating the cache file. */
-export async function buildVideoIndex(paths: string[], indexPath: string): Promise<Map<string, VideoIndexEntry>> {
-  const cached = readIndex(indexPath);
+/**
+ * The index entry of every path (missing files included, as errors), updating the cache file. Without a
+ * cache file yet, `legacyPath` (an index an older release kept inside the dataset) seeds it.
+ */
+export async function buildVideoIndex(paths: string[], indexPath: string, legacyPath?: string): Promise<Map<string, VideoIndexEntry>> {
+  const existing = readIndex(indexPath);
+  const cached = existing ?? (legacyPath === undefined ? undefined : readIndex(legacyPath)) ?? {};
   const result = new Map<string, VideoIndexEntry>();
   const stale: { file: string; size: number; mtimeMs: number }[] = [];
   for (const file of paths) {
@@ -74,14 +104,14 @@ export async function buildVideoIndex(paths: string[], indexPath: string): Promi
     }
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENT_OPENS, stale.length) }, worker));
-  const changed = stale.length > 0 || Object.keys(cached).some((file) => !result.has(file));
+  const changed = existing === undefined || stale.length > 0 || Object.keys(cached).some((file) => !result.has(file));
   if (changed) {
     const videos: Record<string, VideoIndexEntry> = {};
     for (const file of [...result.keys()].sort()) {
       // Missing files are not cached: they are looked for again next time.
       if (!result.get(file)!.error?.includes('ERR_FILE_NOT_FOUND')) videos[file] = result.get(file)!;
     }
-    writeFileAtomic(indexPath, JSON.stringify({ version: INDEX_VERSION, videos }));
+    saveIndex(indexPath, videos);
   }
   return result;
 }

@@ -10,12 +10,14 @@ import { randomInt } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { optionWithAlias } from '../deprecated';
 import { TorchVideoError } from '../errors';
 import { DEFAULT_DISTRIBUTED_TIMEOUT_MS, ProcessGroup, rankThreads, type DistributedSpec } from '../distributed/process-group';
 import type { RendezvousOptions } from '../distributed/rendezvous';
 import { evaluate } from '../eval/evaluate';
-import { writeFileAtomic, syncFolder } from '../eval/atomic-file';
+import { copyFileAtomic, readFileNoFollow, writeFileAtomic } from '../eval/atomic-file';
 import { loadDataset, type Dataset, type DatasetVideo } from '../eval/dataset';
+import { lockJobFolder } from '../eval/job-lock';
 import { nativePreprocessOptions } from '../video';
 import { checkBoolean, checkInteger, checkOptions, checkString, expectRange, expectType } from '../validate';
 import { rankShare, trainingEpoch, type TrainingVideo } from './clip-sampler';
@@ -90,9 +92,18 @@ export interface FineTuneOptions {
   distributed?: DistributedSpec;
   /** With distributed 'env' in a Kubernetes Indexed Job: the world size and master (the index comes from the environment). */
   rendezvous?: RendezvousOptions;
-  /** A rank that does not answer within this long fails the job, named (default 5 min). */
+  /** A rank that does not answer within this long fails the job, named (default 5 min; as ProcessGroup.join's). */
+  timeoutMs?: number;
+  /** @deprecated The old name of `timeoutMs`. */
   distributedTimeoutMs?: number;
+  /** Where the datasets' metadata indexes go (see loadDataset's `indexDir`; default the user's cache folder). */
+  indexDir?: string;
   onProgress?: (progress: FineTuneProgress) => void;
+  /**
+   * Called on every rank after each epoch's validation, once the epoch is checkpointed, with the epoch's
+   * entry of the history (as history.jsonl has it). An exception it throws ends the run.
+   */
+  onEpoch?: (epoch: FineTuneEpoch) => void;
   /** Stops within one step: a checkpoint is written, then the promise rejects with an AbortError. */
   signal?: AbortSignal;
 }
@@ -176,17 +187,31 @@ function checkpointError(message: string, file: string): TorchVideoError {
 
 function readState(outDir: string): RunState | undefined {
   const file = path.join(outDir, STATE_FILE);
-  if (!fs.existsSync(file)) return undefined;
   let state: RunState;
   try {
-    state = JSON.parse(fs.readFileSync(file, 'utf8')) as RunState;
+    const text = readFileNoFollow(file);
+    if (text === undefined) return undefined;
+    state = JSON.parse(text) as RunState;
   } catch (error) {
     throw checkpointError(`cannot resume from '${file}': it is not a readable fine-tuning state (${(error as Error).message})`, file);
   }
   if (state?.format !== 'torchvideo-finetune' || state.version !== 1 || typeof state.checkpoint !== 'string') {
     throw checkpointError(`cannot resume from '${file}': it is not a torchvideo fine-tuning state`, file);
   }
+  // The checkpoint is read, and later deleted, by that name: it must be a file of outDir itself, not
+  // '../another-run/x.pt' or an absolute path.
+  if (!isPlainFileName(state.checkpoint)) {
+    throw checkpointError(
+      `cannot resume from '${file}': it names the checkpoint ${JSON.stringify(state.checkpoint)}, which is not a file name inside outDir '${outDir}'`,
+      file,
+    );
+  }
   return state;
+}
+
+/** A name of a file directly inside a folder: no separator, not empty, '.' or '..'. */
+function isPlainFileName(name: string): boolean {
+  return name !== '' && name !== '.' && name !== '..' && !/[/\\\0]/.test(name) && path.basename(name) === name;
 }
 
 function differingOption(a: JobOptions, b: JobOptions): keyof JobOptions | undefined {
@@ -205,39 +230,12 @@ function classOf(video: DatasetVideo, classes: string[], numClasses: number): nu
   return index;
 }
 
-function copyFileAtomic(from: string, to: string): void {
-  const temporary = path.join(path.dirname(to), `.${path.basename(to)}.${process.pid}.tmp`);
-  fs.copyFileSync(from, temporary);
-  const fd = fs.openSync(temporary, 'r+');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(temporary, to);
-  syncFolder(path.dirname(to));
-}
-
-function checkWritable(outDir: string): void {
-  try {
-    fs.mkdirSync(outDir, { recursive: true });
-    fs.accessSync(outDir, fs.constants.W_OK);
-    const probe = path.join(outDir, `.write-test.${process.pid}`);
-    fs.writeFileSync(probe, '');
-    fs.rmSync(probe);
-  } catch (error) {
-    const wrapped = new Error(`cannot write to outDir '${outDir}': ${(error as Error).message}`, { cause: error });
-    (wrapped as Error & { code?: string }).code = (error as { code?: string }).code;
-    throw wrapped;
-  }
-}
-
 /**
  * Fine-tunes a network on a labelled video set with torchvision's recipe (see the README, "Fine-tuning").
  * @throws TypeError / RangeError (rejects) for bad options, and a resume whose options differ from the run's.
  * @throws TorchVideoError (rejects) ERR_DATASET (a label outside the classes), ERR_CHECKPOINT (a torn or
- *   foreign checkpoint in outDir), the errors of Trainer.create / Trainer.restore / loadDataset / evaluate.
- * @throws Error with the file system's code when outDir cannot be written.
+ *   foreign checkpoint in outDir, one naming a file outside outDir, an outDir that cannot be written or
+ *   that another job holds, naming it), the errors of Trainer.create / Trainer.restore / loadDataset / evaluate.
  * @throws AbortError (rejects) when `signal` aborts, after writing a checkpoint.
  */
 export async function fineTune(options: FineTuneOptions): Promise<FineTuneResult> {
@@ -274,7 +272,9 @@ export async function fineTune(options: FineTuneOptions): Promise<FineTuneResult
     opts.checkpointEvery === undefined ? undefined : checkInteger(opts.checkpointEvery, 'options.checkpointEvery', undefined, { min: 1 });
   const prefetch = checkInteger(opts.prefetch, 'options.prefetch', 2, { min: 0, max: 64 });
   expectType(opts.onProgress === undefined || typeof opts.onProgress === 'function', 'options.onProgress', 'a function', opts.onProgress);
+  expectType(opts.onEpoch === undefined || typeof opts.onEpoch === 'function', 'options.onEpoch', 'a function', opts.onEpoch);
   expectType(opts.signal === undefined || opts.signal instanceof AbortSignal, 'options.signal', 'an AbortSignal', opts.signal);
+  const indexDir = opts.indexDir === undefined ? undefined : checkString(opts.indexDir, 'options.indexDir');
   expectType(
     typeof opts.train === 'string' || (typeof opts.train === 'object' && opts.train !== null),
     'options.train',
@@ -287,20 +287,31 @@ export async function fineTune(options: FineTuneOptions): Promise<FineTuneResult
     'a dataset path or a Dataset',
     opts.val,
   );
-  const timeoutMs = checkInteger(opts.distributedTimeoutMs, 'options.distributedTimeoutMs', DEFAULT_DISTRIBUTED_TIMEOUT_MS, { min: 1 });
+  const timeoutMs = checkInteger(
+    optionWithAlias(opts, 'timeoutMs', 'distributedTimeoutMs', 'TORCHVIDEO_DEP_DISTRIBUTED_TIMEOUT', 'options'),
+    'options.timeoutMs',
+    DEFAULT_DISTRIBUTED_TIMEOUT_MS,
+    { min: 1 },
+  );
   const signal = opts.signal;
   if (signal?.aborted) throw abortError();
   const group =
     opts.distributed === undefined ? undefined : await ProcessGroup.join(opts.distributed, { ...opts.rendezvous, device, timeoutMs });
   // Files other ranks export for their share of validation (rank 0 exports into outDir).
   const rankFolder = group && group.rank > 0 ? fs.mkdtempSync(path.join(os.tmpdir(), `torchvideo-rank-${group.rank}-`)) : undefined;
+  // One job per outDir: rank 0 holds it for the whole job (the other ranks write nothing there).
+  let unlock: (() => void) | undefined;
   try {
     const rank = group?.rank ?? 0;
     const worldSize = group?.worldSize ?? 1;
-    if (rank === 0) checkWritable(outDir);
+    // Through fromRankZero: a refusal fails every rank at once, naming the holder.
+    await fromRankZero(group, 'the output folder', () => {
+      unlock = lockJobFolder(outDir, `fineTune of '${path.resolve(model)}'`);
+      return true;
+    });
 
-    const train = typeof opts.train === 'string' ? await loadDataset(opts.train) : (opts.train as Dataset);
-    const val = typeof opts.val === 'string' ? await loadDataset(opts.val) : (opts.val as Dataset);
+    const train = typeof opts.train === 'string' ? await loadDataset(opts.train, { indexDir }) : (opts.train as Dataset);
+    const val = typeof opts.val === 'string' ? await loadDataset(opts.val, { indexDir }) : (opts.val as Dataset);
     const numClasses = checkInteger(opts.numClasses, 'options.numClasses', train.classes.length, { min: 1, max: 1e9 });
     const labels = train.classes.length === numClasses ? [...train.classes] : Array.from({ length: numClasses }, (_, i) => `class_${i}`);
     // A torchrun restart continues the run it restarts.
@@ -516,6 +527,8 @@ export async function fineTune(options: FineTuneOptions): Promise<FineTuneResult
           report = await evaluate({
             model: exported,
             device: rankDevice,
+            // The validation network runs with the training's intra-op threads.
+            threads,
             data: val,
             clipsPerVideo,
             clipLength,
@@ -554,6 +567,7 @@ export async function fineTune(options: FineTuneOptions): Promise<FineTuneResult
         state.batch = 0;
         state.running = { lossSum: 0, correct: 0, clips: 0 };
         await checkpoint();
+        opts.onEpoch?.({ ...entry });
       }
       if (rank === 0 && !fs.existsSync(modelFile)) await trainer.exportModel(modelFile, { labels });
       // Nobody leaves before rank 0's files are complete.
@@ -567,6 +581,7 @@ export async function fineTune(options: FineTuneOptions): Promise<FineTuneResult
       trainer.dispose();
     }
   } finally {
+    unlock?.();
     group?.dispose();
     if (rankFolder) fs.rmSync(rankFolder, { recursive: true, force: true });
   }

@@ -4,6 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { copyFileAtomic, writeFileAtomic } from '../eval/atomic-file';
 import { EpochRandom } from './clip-sampler';
 
 /** The preprocessing a network trained on the default moving shapes expects: 8 frames at 15 fps, 64x64 cropped to 56. */
@@ -15,10 +16,10 @@ export const MOVING_SHAPES_PREPROCESSING = { clip_length: 8, frame_rate: 15, res
  */
 export function shapesStartingExport(source: string, dest: string): string {
   fs.mkdirSync(path.dirname(dest), { recursive: true });
-  fs.copyFileSync(source, dest);
+  copyFileAtomic(source, dest);
   const sidecarOf = (file: string) => file.replace(/\.(pt|pth|ts|torchscript)$/i, '') + '.json';
   const sidecar = JSON.parse(fs.readFileSync(sidecarOf(source), 'utf8')) as Record<string, unknown>;
-  fs.writeFileSync(sidecarOf(dest), JSON.stringify({ ...sidecar, ...MOVING_SHAPES_PREPROCESSING }, null, 1));
+  writeFileAtomic(sidecarOf(dest), JSON.stringify({ ...sidecar, ...MOVING_SHAPES_PREPROCESSING }, null, 1));
   return dest;
 }
 

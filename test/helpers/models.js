@@ -14,6 +14,9 @@ const PYTHON = '/usr/bin/python3';
 // them to their fixture cases when present. TORCHVIDEO_TEST_SHARED_VIDEOS points elsewhere (a missing
 // folder shows what a clean checkout runs).
 const SHARED_VIDEOS = process.env.TORCHVIDEO_TEST_SHARED_VIDEOS || path.resolve(ROOT, '..', 'shared', 'videos');
+// Datasets' metadata indexes go to the user's cache folder (loadDataset): the tests keep theirs out of the
+// home of whoever runs them (child processes inherit it).
+process.env.XDG_CACHE_HOME ||= path.join(os.tmpdir(), 'torchvideo-test-cache');
 
 function modelPath(arch) {
   return path.join(MODELS_DIR, `${arch}.pt`);
