@@ -1,6 +1,9 @@
 // Module entry: registers the native classes and functions on a per-environment AddonData.
 #include <napi.h>
 
+#include <chrono>
+#include <cstdlib>
+
 #include "binding/addon_data.h"
 #include "binding/concat.h"
 #include "binding/distributed.h"
@@ -12,6 +15,7 @@
 #include "binding/video_reader.h"
 #include "cpp/caching_cpu_allocator.h"
 #include "cpp/device.h"
+#include "cpp/distributed/group.h"
 #include "cpp/dtypes.h"
 #include "cpp/errors.h"
 #include "cpp/versions.h"
@@ -47,8 +51,22 @@ Napi::Value cachedCpuBytesValue(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(cachedCpuBytes()));
 }
 
-// Called from process 'exit' by the TS layer: see AddonData::quiesce.
-void quiesce(const Napi::CallbackInfo& info) { AddonData::of(info.Env()).quiesce(); }
+// Called from process 'exit' by the TS layer with a deadline in ms: see AddonData::quiesce. Returns
+// false when native work was still running at the deadline.
+Napi::Value quiesce(const Napi::CallbackInfo& info) {
+  const double ms = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(ms));
+  return Napi::Boolean::New(info.Env(), AddonData::of(info.Env()).quiesce(deadline));
+}
+
+// The process ends now with `code`, without exit()'s static destructors: for an exit whose native work
+// did not stop by the deadline (a collective stuck on a dead peer; Gloo in LibTorch 1.13 cannot be
+// aborted), since LibTorch's destructors would run under it and crash. Node's stdout and stderr are
+// synchronous for files, pipes and terminals on Linux, so what was written is out.
+void exitNow(const Napi::CallbackInfo& info) {
+  const int code = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 1;
+  std::_Exit(code);
+}
 
 // The tables TS takes its names and defaults from (cpp/ holds the only copy).
 Napi::Value dtypeTable(Napi::Env env) {
@@ -130,6 +148,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("tensorBytes", Napi::Function::New<tensorBytesValue>(env, "tensorBytes"));
   exports.Set("cachedCpuBytes", Napi::Function::New<cachedCpuBytesValue>(env, "cachedCpuBytes"));
   exports.Set("quiesce", Napi::Function::New<quiesce>(env, "quiesce"));
+  exports.Set("exitNow", Napi::Function::New<exitNow>(env, "exitNow"));
   exports.Set("decodeThreads", Napi::Function::New<decodeThreads>(env, "decodeThreads"));
   exports.Set("dtypes", dtypeTable(env));
   exports.Set("errorCodes", errorCodeList(env));
@@ -143,6 +162,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
 }  // namespace torchvideo::binding
 
 static Napi::Object InitTorchVideo(Napi::Env env, Napi::Object exports) {
+  torchvideo::DistributedGroup::prepareEnvironment();
   return torchvideo::binding::init(env, exports);
 }
 

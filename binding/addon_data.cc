@@ -22,10 +22,11 @@ ThreadPool& AddonData::decodePool() {
   return *decodePool_;
 }
 
-void AddonData::quiesce() {
+bool AddonData::quiesce(std::chrono::steady_clock::time_point deadline) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (decodePool_) decodePool_->quiesce();
-  for (auto& [name, executor] : executors_) executor->quiesce();
+  bool stopped = !decodePool_ || decodePool_->quiesce(deadline);
+  for (auto& [name, executor] : executors_) stopped = executor->quiesce(deadline) && stopped;
+  return stopped;
 }
 
 AddonData::~AddonData() {

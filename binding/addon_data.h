@@ -5,6 +5,7 @@
 
 #include <napi.h>
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -37,8 +38,8 @@ struct AddonData {
   ThreadPool& decodePool();
   // Before the process exits (the TS layer calls it from process 'exit'): drops queued work and waits
   // for running work, so exit()'s static destructors never run under a forward or a decode. See
-  // ThreadPool::quiesce.
-  void quiesce();
+  // ThreadPool::quiesce. Waits until `deadline` at most; false when work was still running then.
+  bool quiesce(std::chrono::steady_clock::time_point deadline);
 
   static AddonData& of(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
 

@@ -50,6 +50,10 @@ class AsyncJob {
           raw->error_ = std::current_exception();
         }
       }
+      // What compute captured (a model, a trainer, a process group) is let go here, on the executor:
+      // were it the last reference, its teardown (joining threads, draining queues) would otherwise
+      // run on the JS thread when the promise settles.
+      raw->compute_ = Compute();
       std::unique_lock<std::mutex> lock(gate->mutex);
       if (gate->closed || channel.BlockingCall(raw) != napi_ok) {
         lock.unlock();

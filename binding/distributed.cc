@@ -7,6 +7,7 @@
 #include "binding/async_task.h"
 #include "binding/js_errors.h"
 #include "binding/options.h"
+#include "binding/release_on_executor.h"
 #include "cpp/device.h"
 #include "cpp/errors.h"
 
@@ -76,7 +77,9 @@ Napi::Function DistributedGroupWrap::define(Napi::Env env) {
 }
 
 DistributedGroupWrap::DistributedGroupWrap(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<DistributedGroupWrap>(info) {}
+    : Napi::ObjectWrap<DistributedGroupWrap>(info),
+      envAlive_(AddonData::of(info.Env()).alive),
+      executor_(&collectiveExecutor(info.Env())) {}
 
 std::shared_ptr<DistributedGroup> DistributedGroupWrap::live() const {
   if (!group_) throw Error::torchvideo(codes::kDisposed, "process group is disposed");
@@ -119,11 +122,14 @@ Napi::Value DistributedGroupWrap::allreduceSum(const Napi::CallbackInfo& info) {
     auto tensor = torch::empty({static_cast<int64_t>(values.ElementLength())}, torch::kFloat64);
     std::memcpy(tensor.data_ptr<double>(), values.Data(), values.ByteLength());
     const std::string what = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "allreduce";
+    auto turn = group->order()->take();
     return AsyncJob<torch::Tensor>::start(
         env, collectiveExecutor(env),
-        [group, tensor, what]() mutable {
-          group->allreduceSum(tensor, what);
-          return tensor;
+        [group, tensor, what, turn]() mutable {
+          return inTurn(turn, [&] {
+            group->allreduceSum(tensor, what);
+            return tensor;
+          });
         },
         [](Napi::Env env, torch::Tensor& sums) -> Napi::Value {
           auto array = Napi::Float64Array::New(env, static_cast<size_t>(sums.numel()));
@@ -140,8 +146,10 @@ Napi::Value DistributedGroupWrap::allgather(const Napi::CallbackInfo& info) {
     auto group = live();
     const std::string bytes = stringArgument(info[0], "value");
     const std::string what = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "allgather";
+    auto turn = group->order()->take();
     return AsyncJob<std::vector<std::string>>::start(
-        env, collectiveExecutor(env), [group, bytes, what] { return group->allgatherBytes(bytes, what); },
+        env, collectiveExecutor(env),
+        [group, bytes, what, turn] { return inTurn(turn, [&] { return group->allgatherBytes(bytes, what); }); },
         [](Napi::Env env, std::vector<std::string>& strings) -> Napi::Value {
           auto array = Napi::Array::New(env, strings.size());
           for (size_t i = 0; i < strings.size(); ++i) array.Set(i, Napi::String::New(env, strings[i]));
@@ -155,11 +163,14 @@ Napi::Value DistributedGroupWrap::barrier(const Napi::CallbackInfo& info) {
   return promiseOrReject(env, [&]() -> Napi::Value {
     auto group = live();
     const std::string what = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "barrier";
+    auto turn = group->order()->take();
     return AsyncJob<bool>::start(
         env, collectiveExecutor(env),
-        [group, what] {
-          group->barrier(what);
-          return true;
+        [group, what, turn] {
+          return inTurn(turn, [&] {
+            group->barrier(what);
+            return true;
+          });
         },
         [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
   });
@@ -181,7 +192,16 @@ Napi::Value DistributedGroupWrap::exposure(const Napi::CallbackInfo& info) {
   return callNative(info.Env(), [&]() -> Napi::Value { return Napi::String::New(info.Env(), live()->exposure()); });
 }
 
-// Queued collectives keep the group alive; it leaves the job when the last one ends.
-void DistributedGroupWrap::dispose(const Napi::CallbackInfo& info) { group_.reset(); }
+// Queued collectives keep the group alive; it leaves the job when the last one ends. Leaving joins
+// Gloo's and the heartbeat's threads, which can take up to the collective timeout after a peer died:
+// never on the JS thread.
+void DistributedGroupWrap::dispose(const Napi::CallbackInfo& info) {
+  releaseOn(collectiveExecutor(info.Env()), group_);
+}
+
+DistributedGroupWrap::~DistributedGroupWrap() {
+  // Garbage collected without dispose(): the same hand-over, while the environment's executors exist.
+  if (group_ && environmentAlive(envAlive_)) releaseOn(*executor_, group_);
+}
 
 }  // namespace torchvideo::binding

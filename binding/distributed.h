@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "cpp/distributed/group.h"
+#include "cpp/thread_pool.h"
 
 namespace torchvideo::binding {
 
@@ -14,6 +15,7 @@ class DistributedGroupWrap : public Napi::ObjectWrap<DistributedGroupWrap> {
  public:
   static Napi::Function define(Napi::Env env);
   explicit DistributedGroupWrap(const Napi::CallbackInfo& info);
+  ~DistributedGroupWrap() override;
   // The group behind a JS ProcessGroup object (for Trainer.setDistributed); throws for anything else.
   static std::shared_ptr<DistributedGroup> unwrap(const Napi::Value& value);
 
@@ -32,6 +34,9 @@ class DistributedGroupWrap : public Napi::ObjectWrap<DistributedGroupWrap> {
   static Napi::Value wrap(Napi::Env env, std::shared_ptr<DistributedGroup>& group);
 
   std::shared_ptr<DistributedGroup> group_;
+  // For the finalizer: the executor the group is released on, valid while the environment lives.
+  std::weak_ptr<bool> envAlive_;
+  ThreadPool* executor_;
 };
 
 }  // namespace torchvideo::binding

@@ -125,8 +125,14 @@ Napi::Value TensorWrap::fromTypedArray(const Napi::CallbackInfo& info) {
       throw Error::type("expected data to be a " + kinds);
     }
     const auto shape = nonNegativeIntegers(info[1], "shape");
+    // Checked here too, not only in src/tensor.ts: a native caller's shape could overflow the product
+    // and so "match" a short array.
     int64_t elements = 1;
-    for (const auto size : shape) elements *= size;
+    for (const auto size : shape) {
+      if (__builtin_mul_overflow(elements, size, &elements)) {
+        throw Error::range("expected shape to hold at most 2^63 - 1 elements: its sizes multiply past that");
+      }
+    }
     if (elements != static_cast<int64_t>(array.ElementLength())) {
       throw Error::range("shape holds " + std::to_string(elements) + " elements but data has " +
                          std::to_string(array.ElementLength()));

@@ -7,6 +7,7 @@
 #include "binding/distributed.h"
 #include "binding/js_errors.h"
 #include "binding/options.h"
+#include "binding/release_on_executor.h"
 #include "binding/tensor.h"
 #include "cpp/device.h"
 #include "cpp/errors.h"
@@ -123,8 +124,12 @@ std::shared_ptr<Trainer> TrainerWrap::live() const {
 }
 
 Napi::Value TrainerWrap::wrap(Napi::Env env, std::shared_ptr<Trainer>& trainer) {
-  auto object = AddonData::of(env).trainerConstructor.New({});
-  Unwrap(object)->trainer_ = std::move(trainer);
+  auto& data = AddonData::of(env);
+  auto object = data.trainerConstructor.New({});
+  auto* self = Unwrap(object);
+  self->envAlive_ = data.alive;
+  self->executor_ = &data.executorFor(deviceName(trainer->options().device));
+  self->trainer_ = std::move(trainer);
   return object;
 }
 
@@ -163,8 +168,11 @@ Napi::Value TrainerWrap::step(const Napi::CallbackInfo& info) {
     // steps queued after it, not to this one.
     const double lr = nonNegativeNumber(info[2], "learningRate");
     auto& executor = AddonData::of(env).executorFor(deviceName(trainer->options().device));
+    // In a job, a step issues collectives (buffer broadcast, gradient allreduces): in call order.
+    auto turn = group_ ? group_->order()->take() : nullptr;
     return AsyncJob<StepResult>::start(
-        env, executor, [trainer, clips, labels, lr] { return trainer->step(clips, labels, lr); },
+        env, executor,
+        [trainer, clips, labels, lr, turn] { return inTurn(turn, [&] { return trainer->step(clips, labels, lr); }); },
         [](Napi::Env env, StepResult& result) -> Napi::Value {
           auto object = Napi::Object::New(env);
           object.Set("loss", result.loss);
@@ -241,11 +249,16 @@ Napi::Value TrainerWrap::setDistributed(const Napi::CallbackInfo& info) {
           byteCount(object.Get("firstBucketBytes"), "options.firstBucketBytes", reducer.firstBucketBytes);
     }
     auto& executor = AddonData::of(env).executorFor(deviceName(trainer->options().device));
+    // Noted now, on the JS thread: steps called after this one take their turns in the group's order.
+    group_ = group;
+    auto turn = group->order()->take();
     return AsyncJob<bool>::start(
         env, executor,
-        [trainer, group, reducer] {
-          trainer->setDistributed(group, reducer);
-          return true;
+        [trainer, group, reducer, turn] {
+          return inTurn(turn, [&] {
+            trainer->setDistributed(group, reducer);
+            return true;
+          });
         },
         [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
   });
@@ -256,11 +269,14 @@ Napi::Value TrainerWrap::syncBuffers(const Napi::CallbackInfo& info) {
   return promiseOrReject(env, [&]() -> Napi::Value {
     auto trainer = live();
     auto& executor = AddonData::of(env).executorFor(deviceName(trainer->options().device));
+    auto turn = group_ ? group_->order()->take() : nullptr;
     return AsyncJob<bool>::start(
         env, executor,
-        [trainer] {
-          trainer->syncBuffers();
-          return true;
+        [trainer, turn] {
+          return inTurn(turn, [&] {
+            trainer->syncBuffers();
+            return true;
+          });
         },
         [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
   });
@@ -293,6 +309,15 @@ Napi::Value TrainerWrap::info(const Napi::CallbackInfo& info) {
 
 Napi::Value TrainerWrap::disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !trainer_); }
 
-void TrainerWrap::dispose(const Napi::CallbackInfo& info) { trainer_.reset(); }
+// The trainer (and through it a process group and a gradient reducer with allreduces in flight) is let go
+// on its executor, after the jobs queued before: see release_on_executor.h.
+void TrainerWrap::dispose(const Napi::CallbackInfo& info) {
+  if (trainer_) releaseOn(AddonData::of(info.Env()).executorFor(deviceName(trainer_->options().device)), trainer_);
+  group_.reset();
+}
+
+TrainerWrap::~TrainerWrap() {
+  if (trainer_ && environmentAlive(envAlive_)) releaseOn(*executor_, trainer_);
+}
 
 }  // namespace torchvideo::binding

@@ -6,6 +6,7 @@
 
 #include <memory>
 
+#include "cpp/thread_pool.h"
 #include "cpp/train/trainer.h"
 
 namespace torchvideo::binding {
@@ -14,6 +15,7 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
  public:
   static Napi::Function define(Napi::Env env);
   explicit TrainerWrap(const Napi::CallbackInfo& info);
+  ~TrainerWrap() override;
 
  private:
   static Napi::Value create(const Napi::CallbackInfo& info);
@@ -35,6 +37,12 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
   // Shared with queued jobs: dispose() drops this handle at once, and the trainer is freed when the
   // last job holding it ends, so no job ever sees a freed module.
   std::shared_ptr<Trainer> trainer_;
+  // The group setDistributed() was called with (set on the JS thread at the call): the steps and syncs
+  // called after it take their turns in its collective order.
+  std::shared_ptr<DistributedGroup> group_;
+  // For the finalizer: where the trainer is released, valid while the environment lives.
+  std::weak_ptr<bool> envAlive_;
+  ThreadPool* executor_ = nullptr;
 };
 
 }  // namespace torchvideo::binding

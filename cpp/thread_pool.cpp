@@ -39,14 +39,12 @@ int ThreadPool::size() {
   return static_cast<int>(threads_.size());
 }
 
-void ThreadPool::quiesce() {
+bool ThreadPool::quiesce(std::chrono::steady_clock::time_point deadline) {
   std::deque<std::function<void()>> dropped;
-  {
-    std::unique_lock<std::mutex> lock(mutex_);
-    quiesced_ = true;
-    dropped.swap(queue_);
-    idle_.wait(lock, [this] { return running_ == 0; });
-  }
+  std::unique_lock<std::mutex> lock(mutex_);
+  quiesced_ = true;
+  dropped.swap(queue_);
+  return idle_.wait_until(lock, deadline, [this] { return running_ == 0; });
 }
 
 void ThreadPool::loop() {

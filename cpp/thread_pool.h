@@ -6,6 +6,7 @@
 //   clips overlaps the network's work on the current ones.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -37,7 +38,9 @@ class ThreadPool {
   // the user asked for. So, before exit: tasks not yet started are dropped, tasks posted later are
   // dropped, and this returns once the running ones have finished. The threads stay parked (never
   // exiting, so no thread-local teardown races the static destructors) until the destructor.
-  void quiesce();
+  // Waits until `deadline` at most (a collective stuck on a dead peer would otherwise hold the exit
+  // for its whole timeout); returns false when work was still running then.
+  bool quiesce(std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max());
 
  private:
   void loop();

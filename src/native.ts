@@ -1,5 +1,6 @@
 // The whole native surface, declared once. Only src/ files import this; users never see it.
 import * as path from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 import { TorchVideoError } from './errors';
 import type { TypedArray } from './dtypes';
 import type { Preprocessing } from './sidecar';
@@ -216,7 +217,10 @@ export interface NativeBinding {
   tensorBytes(): number;
   cachedCpuBytes(): number;
   /** Drops queued native work and waits for running work: called before the process exits. */
-  quiesce(): void;
+  /** Stops native work for exit, waiting `deadlineMs` at most; false when work was still running then. */
+  quiesce(deadlineMs: number): boolean;
+  /** Ends the process with `code` at once, without exit()'s static destructors. */
+  exitNow(code: number): never;
   /** The decode pool's size; with `threads`, grows it to that many first. */
   decodeThreads(threads?: number): number;
   dtypes: NativeDtypeRow[];
@@ -225,6 +229,9 @@ export interface NativeBinding {
   libtorchVersion: string;
   ffmpegVersion: string;
 }
+
+/** How long process exit waits for running native work (a forward, a decode, a collective). */
+const EXIT_DEADLINE_MS = 3000;
 
 function loadBinding(): NativeBinding {
   const root = path.resolve(__dirname, '..');
@@ -245,8 +252,13 @@ function loadBinding(): NativeBinding {
     binding.setErrorClass(TorchVideoError);
     // exit() runs LibTorch's static destructors; a forward or decode still running on our threads
     // would crash in them. 'exit' is emitted for process.exit(), an uncaught exception and a normal
-    // end alike, before exit(): stop native work there (process.exitCode is kept).
-    process.once('exit', () => binding.quiesce());
+    // end alike, before exit(): stop native work there (process.exitCode is kept). Running work gets
+    // EXIT_DEADLINE_MS to finish; past it (a collective stuck on a dead peer waits for its whole
+    // timeout, and Gloo cannot be aborted) the main thread ends the process with its code at once,
+    // skipping the destructors that would run under that work. A worker thread only stops its own.
+    process.once('exit', (code) => {
+      if (!binding.quiesce(EXIT_DEADLINE_MS) && isMainThread) binding.exitNow(code);
+    });
     return binding;
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);

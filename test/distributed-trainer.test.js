@@ -113,7 +113,10 @@ t.test('a rank alone cannot join: ERR_DISTRIBUTED once the timeout passes', asyn
   const [rank0] = await startRanks([WORKER, JSON.stringify(spec)], 2, { ranks: [0] });
   const exit = await rank0.exit;
   t.equal(exit.code, 1);
-  t.match(exit.stderr, /rank 0 of 2 cannot join the job: could not host the job's local store at 127\.0\.0\.1:\d+ and meet every rank within 2 s/);
+  t.match(
+    exit.stderr,
+    /rank 0 of 2 cannot join the job: could not host the job's local store at 127\.0\.0\.1:\d+ and meet every rank within 2 s/,
+  );
   t.match(exit.stderr, /ERR_DISTRIBUTED/);
 });
 

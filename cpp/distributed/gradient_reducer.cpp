@@ -127,4 +127,22 @@ ReducerStats GradientReducer::finish() {
   return stats;
 }
 
+void GradientReducer::abandon() {
+  std::vector<std::unique_ptr<DistributedGroup::Pending>> inFlight;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    inBackward_ = false;
+    for (auto& bucket : buckets_) {
+      if (bucket.work) inFlight.push_back(std::move(bucket.work));
+    }
+  }
+  for (auto& work : inFlight) {
+    try {
+      work->wait();
+    } catch (...) {
+      // The step already failed with its own error; this bucket's is a consequence of it.
+    }
+  }
+}
+
 }  // namespace torchvideo

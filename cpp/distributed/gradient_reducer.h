@@ -46,6 +46,9 @@ class GradientReducer {
   // After backward: every parameter's .grad becomes the mean of the ranks' gradients. A parameter
   // that got no gradient on this rank contributes zeros (every rank still sends every bucket).
   ReducerStats finish();
+  // After a failed step: waits for every allreduce still in flight (their errors are dropped: the step
+  // already failed with the first), so that nothing writes the buckets any more.
+  void abandon();
 
   size_t bucketCount() const { return buckets_.size(); }
 

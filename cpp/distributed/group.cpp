@@ -37,6 +37,18 @@ bool DistributedGroup::glooAvailable() { return TORCHVIDEO_DISTRIBUTED && TORCHV
 
 bool DistributedGroup::ncclAvailable() { return TORCHVIDEO_DISTRIBUTED && TORCHVIDEO_WITH_NCCL; }
 
+void DistributedGroup::prepareEnvironment() {
+#if TORCHVIDEO_DISTRIBUTED && TORCHVIDEO_WITH_NCCL
+  // A rank that dies mid-collective must fail the others at the timeout, not hang them (PyTorch's
+  // launchers set this; LibTorch 2.2+ reads the TORCH_ spelling). An explicit setting is kept. Set at
+  // load, on the JS thread, before this addon starts any thread: setenv races getenv on other threads.
+  setenv("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1", /*overwrite=*/0);
+#if TORCH_VERSION_MAJOR < 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR < 2)
+  setenv("NCCL_ASYNC_ERROR_HANDLING", "1", /*overwrite=*/0);  // 2.2+ warns that this name is deprecated
+#endif
+#endif
+}
+
 #if !TORCHVIDEO_DISTRIBUTED
 
 std::shared_ptr<DistributedGroup> DistributedGroup::create(const GroupOptions&) {
@@ -209,12 +221,7 @@ class C10dGroup : public DistributedGroup, public std::enable_shared_from_this<C
     heartbeat_ = std::make_unique<Heartbeat>(options, *jobStore_);
 #if TORCHVIDEO_WITH_NCCL
     if (options.device.is_cuda() && options.backend != "gloo") {
-      // A rank that dies mid-collective must fail the others at the timeout, not hang them (PyTorch's
-      // launchers set this; LibTorch 2.2+ reads the TORCH_ spelling). An explicit setting is kept.
-      setenv("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1", /*overwrite=*/0);
-#if TORCH_VERSION_MAJOR < 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR < 2)
-      setenv("NCCL_ASYNC_ERROR_HANDLING", "1", /*overwrite=*/0);  // 2.2+ warns that this name is deprecated
-#endif
+      // NCCL's async error handling was switched on at load (prepareEnvironment).
       refuseSharedGpus(options, *store_, host);
       auto nccl = c10d::ProcessGroupNCCL::Options::create();
       nccl->timeout = options.timeout;

@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "cpp/distributed/collective_order.h"
+
 namespace torchvideo {
 
 struct GroupOptions {
@@ -47,8 +49,14 @@ class DistributedGroup {
   static bool available();
   static bool glooAvailable();
   static bool ncclAvailable();
+  // Sets the environment c10d's engines read (NCCL's async error handling): once, at load, before any
+  // thread of ours starts.
+  static void prepareEnvironment();
 
   virtual ~DistributedGroup() = default;
+
+  // The order every job that issues this group's collectives takes its turn in (collective_order.h).
+  const std::shared_ptr<CollectiveOrder>& order() const { return order_; }
 
   virtual int rank() const = 0;
   virtual int worldSize() const = 0;
@@ -73,6 +81,9 @@ class DistributedGroup {
     virtual void wait() = 0;
   };
   virtual std::unique_ptr<Pending> allreduceSumAsync(torch::Tensor& tensor, const std::string& what) = 0;
+
+ private:
+  std::shared_ptr<CollectiveOrder> order_ = std::make_shared<CollectiveOrder>();
 };
 
 }  // namespace torchvideo

@@ -118,7 +118,17 @@ Trainer::Trainer(torch::jit::Module module, TrainerOptions options, at::Generato
   setTrainingModes();
 }
 
+void Trainer::checkUsable() const {
+  if (!failure_.empty()) {
+    throw Error::torchvideo(codes::kDistributed,
+                            "this trainer cannot be used after a failed distributed step (its gradients and "
+                            "buckets are in an unknown state; restore the last checkpoint): " +
+                                failure_);
+  }
+}
+
 void Trainer::setDistributed(std::shared_ptr<DistributedGroup> group, ReducerOptions reducer) {
+  checkUsable();
   std::vector<torch::Tensor> parameters, trained, buffers;
   for (const auto& named : module_.named_parameters(/*recurse=*/true)) {
     parameters.push_back(named.value);
@@ -134,6 +144,7 @@ void Trainer::setDistributed(std::shared_ptr<DistributedGroup> group, ReducerOpt
 }
 
 void Trainer::syncBuffers() {
+  checkUsable();
   if (group_) broadcastInPlace(*group_, buffers_, 0, "broadcast of rank 0's buffers");
 }
 
@@ -150,9 +161,27 @@ StepResult Trainer::step(const torch::Tensor& clips, const torch::Tensor& labels
   // Checked again here, on the executor, on the values this step will use: the caller's check ran on
   // the JS thread, and an out-of-range label reaching cross_entropy poisons a CUDA context for good.
   checkTrainingBatch(clips, labels, options_.numClasses);
+  checkUsable();
   applyIntraOpThreads(options_.intraOpThreads);
   PlainInterpreterGuard plainInterpreter(false);
   StepResult result;
+  try {
+    stepInto(result, clips, labels, lr);
+  } catch (const std::exception& error) {
+    if (group_) {
+      // Gloo may still be writing later buckets: every outstanding allreduce is waited for (each ends at
+      // the latest at the collective timeout) before anything could reuse them, and the trainer is
+      // marked unusable, naming this first failure.
+      if (reducer_) reducer_->abandon();
+      failure_ = error.what();
+    }
+    throw;
+  }
+  ++stepCount_;
+  return result;
+}
+
+void Trainer::stepInto(StepResult& result, const torch::Tensor& clips, const torch::Tensor& labels, double lr) {
   rethrowTorchErrors(codes::kTorch, "training step failed", [&] {
     const auto input = clips.to(options_.device);
     const auto target = labels.to(options_.device);
@@ -192,11 +221,10 @@ StepResult Trainer::step(const torch::Tensor& clips, const torch::Tensor& labels
     result.loss = loss.item<double>();
     result.correct = logits.argmax(1).eq(target).sum().item<int64_t>();
   });
-  ++stepCount_;
-  return result;
 }
 
 torch::Tensor Trainer::predict(const torch::Tensor& clips) {
+  checkUsable();
   applyIntraOpThreads(options_.intraOpThreads);
   PlainInterpreterGuard plainInterpreter(false);
   torch::NoGradGuard noGrad;
@@ -216,6 +244,7 @@ torch::Tensor Trainer::predict(const torch::Tensor& clips) {
 }
 
 void Trainer::exportModel(const std::string& path) {
+  checkUsable();
   // Exported in eval mode: a loaded export is an inference network.
   module_.eval();
   try {
@@ -236,6 +265,7 @@ std::string Trainer::moduleBytes() {
 }
 
 void Trainer::saveCheckpoint(const std::string& path, double lr, const std::string& metadata) {
+  checkUsable();
   CheckpointState state;
   rethrowTorchErrors(codes::kCheckpoint, "cannot write checkpoint '" + path + "'", [&] {
     state.moduleBytes = moduleBytes();

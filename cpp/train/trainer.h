@@ -44,7 +44,8 @@ class Trainer {
                                           int intraOpThreads);
 
   // Forward, cross-entropy, backward and one SGD update at `lr`. Inputs on another device are moved.
-  // Throws TorchVideoError ERR_TORCH when LibTorch fails.
+  // Throws TorchVideoError ERR_TORCH when LibTorch fails. In a job, a failed step (ERR_DISTRIBUTED) leaves
+  // the trainer unusable: every later call throws ERR_DISTRIBUTED naming that first failure.
   StepResult step(const torch::Tensor& clips, const torch::Tensor& labels, double lr);
   // Eval-mode float32 logits (B, numClasses) with the current weights; the module returns to its
   // training modes after.
@@ -77,6 +78,9 @@ class Trainer {
   // backbone in eval mode, so its batch norms use and keep their running statistics).
   void setTrainingModes();
   std::string moduleBytes();
+  void stepInto(StepResult& result, const torch::Tensor& clips, const torch::Tensor& labels, double lr);
+  // ERR_DISTRIBUTED once a distributed step failed (failure_).
+  void checkUsable() const;
 
   torch::jit::Module module_;
   TrainerOptions options_;
@@ -92,6 +96,8 @@ class Trainer {
   int64_t stepCount_ = 0;
   std::optional<double> restoredLearningRate_;
   std::string restoredMetadata_;
+  // The first failed distributed step's error: every later call is refused with it.
+  std::string failure_;
 };
 
 // What step() accepts, checked before any work is queued: clips float32 (B, 3, T, H, W), labels
