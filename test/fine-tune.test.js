@@ -159,8 +159,11 @@ t.test('bad inputs are named', async (t) => {
   const tiny = shapes('tiny', { videosPerClass: 1, seed: 6 });
   await fineTune({ ...base, train: tiny, val: tiny, outDir: finished, epochs: 1, clipsPerVideo: 1, threads: 1 });
   t.ok(fs.existsSync(path.join(finished, 'checkpoint.json')), 'the one-step run left a state to resume');
-  await t.rejects(fineTune({ ...base, train: tiny, val: tiny, outDir: finished, epochs: 1, clipsPerVideo: 1, threads: 1, resume: true, batchSize: 2 }), {
-    name: 'RangeError',
-    message: /cannot resume the run in '.*one-step' with other options: batchSize was 4, now 2/,
-  });
+  await t.rejects(
+    fineTune({ ...base, train: tiny, val: tiny, outDir: finished, epochs: 1, clipsPerVideo: 1, threads: 1, resume: true, batchSize: 2 }),
+    {
+      name: 'RangeError',
+      message: /cannot resume the run in '.*one-step' with other options: batchSize was 4, now 2/,
+    },
+  );
 });
