@@ -11,15 +11,14 @@ const { ProcessGroup } = require('../dist/distributed/process-group.js');
 const { ROOT, modelPath, tempDir } = require('./helpers/models');
 const { compareExports } = require('./helpers/training');
 const { freePort, startRanks, waitForLine } = require('./helpers/distributed');
+const { requirePrerequisite } = require('./helpers/prerequisites');
 
 const WORKER = path.join(ROOT, 'test', 'fixtures', 'distributed-trainer.js');
 const dir = tempDir('torchvideo-distributed-');
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-if (!ProcessGroup.backends.includes('gloo')) {
-  t.skip('this build has no c10d Gloo (libgloo-dev was missing when it was built)');
-  process.exit(0);
-}
+const glooBuilt = ProcessGroup.backends.includes('gloo');
+if (!requirePrerequisite(t, glooBuilt, 'this build has no c10d Gloo (libgloo-dev was missing when it was built)')) process.exit(0);
 
 async function job(name, spec, world) {
   const out = path.join(dir, name);
