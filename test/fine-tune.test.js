@@ -156,7 +156,7 @@ t.test('bad inputs are named', async (t) => {
 
   // A resume must keep the run's options: a one-step run of its own leaves the state to resume.
   const finished = path.join(root, 'one-step');
-  const tiny = shapes('tiny', { videosPerClass: 1, seed: 6 });
+  const tiny = shapes('resume-set', { videosPerClass: 1, seed: 6 });
   await fineTune({ ...base, train: tiny, val: tiny, outDir: finished, epochs: 1, clipsPerVideo: 1, threads: 1 });
   t.ok(fs.existsSync(path.join(finished, 'checkpoint.json')), 'the one-step run left a state to resume');
   await t.rejects(
