@@ -27,7 +27,6 @@ PreprocessOptions readPreprocessOptions(const Napi::Value& value) {
       for (size_t c = 0; c < 3; ++c) (*target)[c] = static_cast<float>((*values)[c]);
     }
   }
-  options.train = optionalBool(object, "train").value_or(false);
   options.crops = optionalPositiveInt(object, "crops").value_or(1);
   // trainDraws: [{ top, left, flip }, ...], one per clip (the training preset).
   const auto draws = object.Get("trainDraws");
@@ -43,10 +42,6 @@ PreprocessOptions readPreprocessOptions(const Napi::Value& value) {
       if (!top || !left || !flip) throw Error::type("expected " + name + " to have top, left and flip");
       options.trainDraws.push_back({static_cast<int64_t>(*top), static_cast<int64_t>(*left), *flip});
     }
-  }
-  if (auto seed = optionalUnsigned(object, "seed")) {
-    options.seed = *seed;
-    options.hasSeed = true;
   }
   return options;
 }

@@ -168,8 +168,6 @@ export interface NativePreprocessOptions {
   cropSize: number;
   mean: number[];
   std: number[];
-  train: boolean;
-  seed?: number;
   /** Views per clip: 1 (centre crop) or 3 (ThreeCrop, evaluation only). */
   crops?: number;
   /** One per clip: the training preset (torchvision's VideoClassificationPresetTrain) with these draws. */

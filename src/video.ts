@@ -9,6 +9,7 @@ import {
   type NativeVideoReader,
 } from './native';
 import { DEFAULT_PREPROCESSING, type Preprocessing } from './sidecar';
+import { EpochRandom, drawTrainCrop } from './train/clip-sampler';
 import { Tensor, nativeTensorOf } from './tensor';
 import { checkBoolean, checkInteger, checkOptions, checkString, expectRange, expectType } from './validate';
 
@@ -125,39 +126,53 @@ export async function openVideo(path: string): Promise<VideoReader> {
 }
 
 export interface PreprocessOptions {
-  /** Random crop and horizontal flip (p 0.5) instead of the center crop (default false). */
+  /**
+   * torchvision's training preset (VideoClassificationPresetTrain, what fineTune trains with) instead of
+   * the evaluation transform: float resize (not rounded to uint8), a horizontal flip with p 0.5 and a
+   * random crop (default false).
+   */
   train?: boolean;
-  /** Seed of the training crop/flip. */
+  /** Seed of the training crop/flip, drawn as fineTune's sampler draws them (default: a random seed). */
   seed?: number;
   /** Override torchvision's defaults (a model's `info.preprocessing` fits here). */
   preprocessing?: Partial<Preprocessing>;
 }
 
-/** @internal The native form of the preprocessing options. */
+/** @internal The native form of the preprocessing options; with `train`, one clip's training draws. */
 export function nativePreprocessOptions(options: PreprocessOptions = {}): NativePreprocessOptions {
   const opts = checkOptions(options);
   const train = checkBoolean(opts.train, 'options.train', false);
-  const seed = opts.seed === undefined ? undefined : checkInteger(opts.seed, 'options.seed', undefined, { min: 0 });
+  const seed = opts.seed === undefined ? undefined : checkInteger(opts.seed, 'options.seed', undefined, { min: 0, max: MAX_SEED });
   const config = { ...DEFAULT_PREPROCESSING, ...(checkOptions(opts.preprocessing, 'options.preprocessing') as Partial<Preprocessing>) };
   const [cropHeight, cropWidth] = config.cropSize;
   expectRange(cropHeight === cropWidth, 'options.preprocessing.cropSize', 'a square crop', config.cropSize);
-  return {
-    resizeHeight: config.resizeSize[0],
-    resizeWidth: config.resizeSize[1],
-    cropSize: cropHeight,
-    mean: [...config.mean],
-    std: [...config.std],
-    train,
-    ...(seed === undefined ? {} : { seed }),
-  };
+  const [resizeHeight, resizeWidth] = config.resizeSize;
+  const native: NativePreprocessOptions = { resizeHeight, resizeWidth, cropSize: cropHeight, mean: [...config.mean], std: [...config.std] };
+  if (!train) return native;
+  expectRange(
+    cropHeight <= resizeHeight && cropHeight <= resizeWidth,
+    'options.preprocessing.cropSize',
+    `a crop that fits the resized ${resizeHeight}x${resizeWidth} frame for training`,
+    config.cropSize,
+  );
+  // The training sampler's generator and order of draws (flip, top, left), so a seed here augments a
+  // clip the way fineTune would.
+  const random = new EpochRandom(seed ?? Math.floor(Math.random() * (MAX_SEED + 1)), 0);
+  return { ...native, trainDraws: [drawTrainCrop(random, [resizeHeight, resizeWidth], cropHeight)] };
 }
+
+// The training generator keeps 32 bits of its seed.
+const MAX_SEED = 0xffffffff;
 
 /**
  * torchvision 0.14's VideoClassification(crop_size=(112, 112), resize_size=(128, 171)) on uint8
  * (T, H, W, 3) RGB frames: resize to exactly 128x171 (bilinear, no antialias, rounded back to uint8),
- * center crop 112, /255, normalize; returns float32 (3, T, 112, 112). With `train`, a random crop
- * and a horizontal flip with p 0.5 replace the center crop.
- * @throws TypeError (rejects) when frames is not a uint8 Tensor; RangeError for a bad shape.
+ * center crop 112, /255, normalize; returns float32 (3, T, 112, 112). With `train`, torchvision's
+ * training preset (VideoClassificationPresetTrain) instead: /255, resize in float, a horizontal flip
+ * with p 0.5, normalize, a random 112 crop, drawn from `seed` as fineTune draws its clips' crops.
+ * @throws TypeError (rejects) when frames is not a uint8 Tensor or an option has the wrong type; RangeError
+ *   for a bad shape, a seed outside [0, 2^32), a non-square crop or, with `train`, a crop larger than the
+ *   resized frame.
  */
 export async function preprocess(frames: Tensor, options: PreprocessOptions = {}): Promise<Tensor> {
   const callSite = new Error();

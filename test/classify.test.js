@@ -5,7 +5,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const t = require('tap');
-const { loadModel, classifyVideo, classifyVideos, TorchVideoError } = require('..');
+const { loadModel, classifyVideo, classifyVideos, openVideo, TorchVideoError } = require('..');
 const { fixture } = require('./helpers/fixtures');
 const { SHARED_VIDEOS, modelPath, pythonReference, maxAbsDiff } = require('./helpers/models');
 
@@ -35,8 +35,18 @@ function fullVector(result, numClasses) {
   return probabilities;
 }
 
-t.test('there are parity cases to run', async (t) => {
-  t.ok(CASES.length >= 3, `${CASES.length} cases (3 fixtures${CASES.length > 3 ? ' + shared clips' : ''})`);
+t.test('the fixtures are the codecs, rates and sizes the parity cases are meant to cover', async (t) => {
+  const infoOf = async (name) => {
+    const reader = await openVideo(fixture(name));
+    const { info } = reader;
+    reader.close();
+    return info;
+  };
+  t.match(await infoOf('h264-8s.mp4'), { codec: 'h264' });
+  const avi = await infoOf('mpeg4-7s.avi');
+  t.equal(avi.codec, 'mpeg4');
+  t.ok(Math.abs(avi.fps - 30000 / 1001) < 1e-3, `29.97 fps (resampled to 15 with drops), got ${avi.fps}`);
+  t.match(await infoOf('hd-720p-7s.mp4'), { width: 1280, height: 720 });
 });
 
 for (const [arch, name, locate] of CASES) {

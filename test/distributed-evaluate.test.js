@@ -12,11 +12,10 @@ const { classFolderSet } = require('./helpers/fixtures');
 const { ROOT, modelPath, tempDir } = require('./helpers/models');
 const { startRanks } = require('./helpers/distributed');
 const { sameReportFields } = require('./helpers/reports');
+const { requirePrerequisite } = require('./helpers/prerequisites');
 
-if (!ProcessGroup.backends.includes('gloo')) {
-  t.skip('this build has no c10d Gloo (libgloo-dev was missing when it was built)');
-  process.exit(0);
-}
+const glooBuilt = ProcessGroup.backends.includes('gloo');
+if (!requirePrerequisite(t, glooBuilt, 'this build has no c10d Gloo (libgloo-dev was missing when it was built)')) process.exit(0);
 
 const CLI = path.join(ROOT, 'dist', 'cli.js');
 const root = tempDir('torchvideo-distributed-eval-');

@@ -13,11 +13,10 @@ const { ProcessGroup } = require('../dist/distributed/process-group.js');
 const { ROOT, tempDir } = require('./helpers/models');
 const { compareExports, movingShapesJob } = require('./helpers/training');
 const { freePort, startRanks } = require('./helpers/distributed');
+const { requirePrerequisite } = require('./helpers/prerequisites');
 
-if (!ProcessGroup.backends.includes('gloo')) {
-  t.skip('this build has no c10d Gloo (libgloo-dev was missing when it was built)');
-  process.exit(0);
-}
+const glooBuilt = ProcessGroup.backends.includes('gloo');
+if (!requirePrerequisite(t, glooBuilt, 'this build has no c10d Gloo (libgloo-dev was missing when it was built)')) process.exit(0);
 
 const CLI = path.join(ROOT, 'dist', 'cli.js');
 const root = tempDir('torchvideo-distributed-finetune-');
@@ -111,10 +110,7 @@ t.test('SIGKILL of rank 1: rank 0 fails naming it; a torchrun-style restart resu
 
 t.test('torchrun --no_python --nproc_per_node 2 launches it (its agent hosts the store)', async (t) => {
   const torchrun = spawnSync('sh', ['-c', 'command -v torchrun'], { encoding: 'utf8' }).stdout.trim();
-  if (!torchrun) {
-    t.skip('torchrun is not installed (Debian: python3-torch)');
-    return;
-  }
+  if (!requirePrerequisite(t, torchrun, 'torchrun is not installed (Debian: python3-torch)')) return;
   const out = path.join(root, 'torchrun');
   const port = await freePort();
   const result = spawnSync(

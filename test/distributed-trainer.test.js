@@ -9,17 +9,16 @@ const t = require('tap');
 const { Trainer } = require('..');
 const { ProcessGroup } = require('../dist/distributed/process-group.js');
 const { ROOT, modelPath, tempDir } = require('./helpers/models');
-const { compareExports } = require('./helpers/training');
+const { compareExports, runPython } = require('./helpers/training');
 const { freePort, startRanks, waitForLine } = require('./helpers/distributed');
+const { requirePrerequisite } = require('./helpers/prerequisites');
 
 const WORKER = path.join(ROOT, 'test', 'fixtures', 'distributed-trainer.js');
 const dir = tempDir('torchvideo-distributed-');
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-if (!ProcessGroup.backends.includes('gloo')) {
-  t.skip('this build has no c10d Gloo (libgloo-dev was missing when it was built)');
-  process.exit(0);
-}
+const glooBuilt = ProcessGroup.backends.includes('gloo');
+if (!requirePrerequisite(t, glooBuilt, 'this build has no c10d Gloo (libgloo-dev was missing when it was built)')) process.exit(0);
 
 async function job(name, spec, world) {
   const out = path.join(dir, name);
@@ -50,6 +49,41 @@ t.test('2 ranks on Gloo: after 3 steps both hold bit-identical weights and stati
   t.equal(late.results[0].results[0].allreduce.duringBackward, 0, 'overlap off: no bucket during backward');
   const lateSame = compareExports(path.join(out, 'rank-0.pt'), path.join(late.out, 'rank-0.pt'));
   t.ok(allTrue(lateSame.parameters), 'overlap on and off end with the same weights');
+});
+
+// DDP broadcasts rank 0's buffers at the start of every step, so after step k rank 1's statistics are rank
+// 0's after step k - 1, moved by rank 1's own batch k. Checked on exports taken before any syncBuffers (the
+// end-of-job equality above is made by that sync), against PyTorch's forward of that batch from rank 0's state.
+t.test("every step starts from rank 0's batch-norm statistics (checked before any syncBuffers)", async (t) => {
+  const { out } = await job('per-step-buffers', { steps: 3, globalBatch: 4, eachStep: true, sync: false }, 2);
+  const file = (rank, step, ext) => path.join(out, `rank-${rank}-step-${step}.${ext}`);
+  const forwardFrom = (start, step) =>
+    runPython('ref_bn_update.py', [
+      '--start',
+      start,
+      '--clips',
+      file(1, step, 'bin'),
+      '--shape',
+      '2,3,4,32,32',
+      '--compare',
+      file(1, step, 'pt'),
+    ]);
+  for (const step of [1, 2]) {
+    const broadcast = forwardFrom(file(0, step - 1, 'pt'), step);
+    t.ok(broadcast.buffers > 10, `${broadcast.buffers} buffers compared`);
+    t.ok(broadcast.countsEqual, `step ${step}: batch counts equal`);
+    t.ok(
+      broadcast.maxAbsDiff <= 1e-5,
+      `step ${step}: rank 1's statistics are rank 0's moved by rank 1's batch (max abs diff ${broadcast.maxAbsDiff})`,
+    );
+    // The comparison can fail: rank 1 going on from its own statistics (no broadcast) ends elsewhere.
+    const own = forwardFrom(file(1, step - 1, 'pt'), step);
+    t.ok(own.maxAbsDiff > 1e-3, `step ${step}: from rank 1's own statistics instead: max abs diff ${own.maxAbsDiff}`);
+  }
+  // Without the sync the ranks end with different statistics (each moved by its own last batch).
+  const last = compareExports(path.join(out, 'rank-0.pt'), path.join(out, 'rank-1.pt'));
+  t.ok(allTrue(last.parameters), 'weights bit-identical');
+  t.notOk(allTrue(last.buffers), 'buffers differ without the final syncBuffers');
 });
 
 t.test('freezeBackbone: 2 ranks at batch 4 reach the weights of 1 rank at batch 8 (within 1e-5)', async (t) => {

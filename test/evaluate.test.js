@@ -1,49 +1,56 @@
 'use strict';
 // evaluate(): torchvision's clip/video accuracy over a labelled set, in batches that span videos; its
-// per-video probabilities equal classifyVideo's (which has torchvision's pipeline as its reference);
-// shards merge into exactly one run's report; a job killed with SIGKILL resumes to the same report.
+// per-video probabilities equal torchvision's evaluate on the same export (test/py/ref_evaluate.py: PyAV
+// decoding, VideoClips, UniformClipSampler, VideoClassification); shards merge into exactly one run's
+// report; a job killed with SIGKILL resumes to the same report.
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const t = require('tap');
-const { loadModel, classifyVideo, evaluate, mergeEvaluations, loadDataset } = require('..');
+const { loadModel, evaluate, mergeEvaluations, loadDataset } = require('..');
 const { fixture } = require('./helpers/fixtures');
-const { ROOT, modelPath, tempDir, maxAbsDiff } = require('./helpers/models');
+const { ROOT, modelPath, tempDir, maxAbsDiff, pythonReference } = require('./helpers/models');
 const { sameReportFields } = require('./helpers/reports');
 
 const CLIPS = { clipsPerVideo: 2, clipLength: 8 };
 const VIDEOS = ['h264.mp4', 'xvid.avi', 'vp9.webm', 'h264.mkv', 'portrait.mp4'];
 
 let model;
-let truth; // path name -> classifyVideo's full probability vector
+let truth; // path name -> torchvision's full probability vector for the video
 const root = tempDir('torchvideo-eval-');
 t.teardown(() => {
   model?.dispose();
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-// A dataset whose answer is known: each video filed under the class classifyVideo ranks first, except
-// the last, filed under its second-ranked class, and a text file posing as a video.
+// A dataset whose answer is known: each video filed under the class torchvision's evaluate ranks first
+// for it, except the last, filed under its second-ranked class, and a text file posing as a video.
 t.before(async () => {
   model = await loadModel(modelPath('mc3_18'));
+  const spec = path.join(root, 'spec.json');
+  const ranks = VIDEOS.map((_, i) => (i === VIDEOS.length - 1 ? 1 : 0));
+  fs.writeFileSync(spec, JSON.stringify({ videos: VIDEOS.map((name, i) => ({ path: fixture(name), rank: ranks[i] })) }));
+  const { json, bytes } = pythonReference('ref_evaluate.py', [
+    ...['--model', modelPath('mc3_18'), '--spec', spec, '--clips', String(CLIPS.clipsPerVideo)],
+    ...['--clip-len', String(CLIPS.clipLength), '--frame-rate', '15', '--batch-size', '3'],
+  ]);
+  const probsOf = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  const numClasses = model.info.labels.length;
   truth = {};
   const data = path.join(root, 'set');
   for (const [i, name] of VIDEOS.entries()) {
-    const result = await classifyVideo(model, fixture(name), { ...CLIPS, topk: 400 });
-    const probs = new Float32Array(400);
-    for (const p of result.top) probs[p.index] = p.score;
-    const label = result.top[i === VIDEOS.length - 1 ? 1 : 0].label;
+    const label = model.info.labels[json.labels[i]];
     fs.mkdirSync(path.join(data, label), { recursive: true });
     const file = path.join(data, label, `${i}-${name}`);
     fs.copyFileSync(fixture(name), file);
-    truth[file] = { probs, top: result.top.map((p) => p.index) };
+    truth[file] = { probs: probsOf.slice(i * numClasses, (i + 1) * numClasses) };
   }
   fs.copyFileSync(fixture('text.mp4'), path.join(data, fs.readdirSync(data).sort()[0], 'broken.mp4'));
 });
 
 const dataDir = () => path.join(root, 'set');
 
-t.test('a folder dataset: known accuracies, probabilities equal classifyVideo, the broken file in failed', async (t) => {
+t.test("a folder dataset: known accuracies, probabilities equal torchvision's, the broken file in failed", async (t) => {
   const report = await evaluate({ model, data: dataDir(), ...CLIPS, batchSize: 3 });
   t.equal(report.videos, VIDEOS.length);
   t.equal(report.clips, VIDEOS.length * CLIPS.clipsPerVideo);
@@ -53,7 +60,7 @@ t.test('a folder dataset: known accuracies, probabilities equal classifyVideo, t
   t.match(report.failed[0], { path: /broken\.mp4$/, error: /ERR_VIDEO_OPEN/ });
   for (const prediction of report.predictions) {
     const diff = maxAbsDiff(prediction.probs, truth[prediction.path].probs);
-    t.ok(diff <= 1e-6, `${path.basename(prediction.path)}: probabilities equal classifyVideo's (max diff ${diff.toExponential(1)})`);
+    t.ok(diff <= 1e-6, `${path.basename(prediction.path)}: probabilities equal torchvision's (max diff ${diff.toExponential(1)})`);
     t.equal(prediction.label, path.basename(path.dirname(prediction.path)), 'labelled by its folder');
   }
   t.ok(report.clipsPerSec > 0);

@@ -80,10 +80,21 @@ t.test('bad state dicts are refused by name', async (t) => {
   t.equal(mismatch.status, 2);
   t.match(mismatch.stderr, /fc\.weight/);
 
+  // A payload that creates a marker file when unpickled: refusing with status 2 after running it
+  // would still be a hole, so the marker must not exist afterwards.
   const pickle = path.join(dir, 'object.pth');
-  python(`import torch, collections; torch.save({'model': collections.Counter(a=1)}, ${JSON.stringify(pickle)})`);
+  const marker = path.join(dir, 'unpickled.marker');
+  python(
+    `import builtins, torch\nclass Payload:\n  def __reduce__(self): return (builtins.open, (${JSON.stringify(marker)}, 'w'))\n` +
+      `torch.save({'model': Payload()}, ${JSON.stringify(pickle)})`,
+  );
+  t.notOk(fs.existsSync(marker), 'saving the payload did not run it');
   const unsafe = exportModel('--arch', 'r3d_18', '--weights', pickle, '--out', path.join(dir, 'bad'));
   t.equal(unsafe.status, 2, 'arbitrary objects are not unpickled');
+  t.notOk(fs.existsSync(marker), "the payload's code did not run");
+  // The payload is live: Python's own unrestricted torch.load runs it.
+  python(`import torch; torch.load(${JSON.stringify(pickle)})`);
+  t.ok(fs.existsSync(marker), 'an unrestricted torch.load writes the marker');
 
   const nofile = exportModel('--arch', 'r3d_18', '--weights', path.join(dir, 'nope.pth'), '--out', path.join(dir, 'bad'));
   t.equal(nofile.status, 2);

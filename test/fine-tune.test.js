@@ -155,12 +155,18 @@ t.test('bad inputs are named', async (t) => {
     message: /not a readable fine-tuning state/,
   });
 
-  // A resume must keep the run's options (the run of the kill test).
-  if (fs.existsSync(path.join(root, 'straight', 'checkpoint.json')))
-    await t.rejects(fineTune({ ...base, outDir: path.join(root, 'straight'), resume: true, batchSize: 2 }), {
+  // A resume must keep the run's options: a one-step run of its own leaves the state to resume.
+  const finished = path.join(root, 'one-step');
+  const tiny = shapes('resume-set', { videosPerClass: 1, seed: 6 });
+  await fineTune({ ...base, train: tiny, val: tiny, outDir: finished, epochs: 1, clipsPerVideo: 1, threads: 1 });
+  t.ok(fs.existsSync(path.join(finished, 'checkpoint.json')), 'the one-step run left a state to resume');
+  await t.rejects(
+    fineTune({ ...base, train: tiny, val: tiny, outDir: finished, epochs: 1, clipsPerVideo: 1, threads: 1, resume: true, batchSize: 2 }),
+    {
       name: 'RangeError',
-      message: /cannot resume the run in '.*straight' with other options: batchSize was 4, now 2/,
-    });
+      message: /cannot resume the run in '.*one-step' with other options: batchSize was 4, now 2/,
+    },
+  );
 });
 
 // A run of one epoch on 8 short videos, for the job-folder tests below.

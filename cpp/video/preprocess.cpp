@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <random>
 #include <sstream>
 #include <string>
 
@@ -47,8 +46,10 @@ void checkOptions(const PreprocessOptions& o) {
     if (s == 0.0f) throw Error::range("std must not contain 0 (normalize divides by it)");
   }
   if (o.crops != 1 && o.crops != 3) throw Error::range("crops must be 1 or 3, got " + std::to_string(o.crops));
-  if (o.crops == 3 && o.train) throw Error::range("crops 3 (ThreeCrop) is an evaluation transform, not for training");
-  if ((o.train || o.crops == 3) && (o.cropSize > o.resizeHeight || o.cropSize > o.resizeWidth)) {
+  if (o.crops == 3 && !o.trainDraws.empty()) {
+    throw Error::range("crops 3 (ThreeCrop) is an evaluation transform, not for training");
+  }
+  if (o.crops == 3 && (o.cropSize > o.resizeHeight || o.cropSize > o.resizeWidth)) {
     throw Error::range("cropSize " + std::to_string(o.cropSize) + " is larger than the resized frame " +
                        std::to_string(o.resizeHeight) + "x" + std::to_string(o.resizeWidth));
   }
@@ -89,19 +90,6 @@ torch::Tensor resizeFrames(const torch::Tensor& frames, const PreprocessOptions&
   return resized.size() == 1 ? resized.front() : torch::cat(resized);
 }
 
-// RandomCrop.get_params: offsets uniform in [0, h - th] and [0, w - tw]; then a flip with p 0.5, the
-// same for every frame of the clip.
-torch::Tensor randomCropAndFlip(const torch::Tensor& clip, const PreprocessOptions& options, uint64_t seed) {
-  const int64_t crop = options.cropSize;
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<int64_t> top(0, options.resizeHeight - crop);
-  std::uniform_int_distribution<int64_t> left(0, options.resizeWidth - crop);
-  const int64_t t = top(rng), l = left(rng);
-  const bool flip = std::uniform_real_distribution<double>(0.0, 1.0)(rng) < 0.5;
-  auto x = clip.slice(2, t, t + crop).slice(3, l, l + crop);
-  return flip ? x.flip({3}) : x;
-}
-
 // ThreeCrop: the centre crop (torchvision's offsets) and the two crops at the ends of the long side.
 std::vector<torch::Tensor> threeCrops(const torch::Tensor& clip, int64_t crop) {
   const int64_t h = clip.size(2), w = clip.size(3);
@@ -118,8 +106,6 @@ std::vector<torch::Tensor> threeCrops(const torch::Tensor& clip, int64_t crop) {
   return views;
 }
 
-uint64_t drawSeed() { return (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}(); }
-
 }  // namespace
 
 torch::Tensor preprocessClips(const torch::Tensor& frames, const PreprocessOptions& options) {
@@ -133,10 +119,7 @@ torch::Tensor preprocessClips(const torch::Tensor& frames, const PreprocessOptio
   std::vector<torch::Tensor> views;
   for (int64_t i = 0; i < clips; ++i) {
     const auto clip = perClip[i];  // (T, 3, h, w)
-    if (options.train) {
-      // Each clip its own crop and flip, reproducible when seeded.
-      views.push_back(randomCropAndFlip(clip, options, options.hasSeed ? options.seed + i : drawSeed()));
-    } else if (options.crops == 3) {
+    if (options.crops == 3) {
       for (auto& view : threeCrops(clip, options.cropSize)) views.push_back(std::move(view));
     } else {
       views.push_back(centerCrop(clip, options.cropSize));
@@ -198,6 +181,8 @@ torch::Tensor preprocessClip(const torch::Tensor& frames, const PreprocessOption
   checkFrames(frames, /*oneClip=*/true);
   if (options.crops != 1)
     throw Error::range("a single clip is preprocessed with crops 1, got " + std::to_string(options.crops));
+  // One clip, one draw: the training preset, the same transform fineTune's batches get.
+  if (!options.trainDraws.empty()) return preprocessTrainClips(frames.unsqueeze(0), options)[0];
   return preprocessClips(frames.unsqueeze(0), options)[0];
 }
 

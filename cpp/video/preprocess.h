@@ -1,5 +1,6 @@
 // torchvision's video classification preprocessing (transforms._presets.VideoClassification, the
-// eval transform of r3d_18 / mc3_18 / r2plus1d_18), plus the random crop + flip used for training.
+// eval transform of r3d_18 / mc3_18 / r2plus1d_18), and the training preset (VideoClassificationPresetTrain)
+// with random draws the caller makes.
 #pragma once
 
 #include <array>
@@ -26,11 +27,6 @@ struct TrainDraw {
 struct PreprocessOptions {
   int resizeHeight = defaults::kResizeHeight, resizeWidth = defaults::kResizeWidth, cropSize = defaults::kCropSize;
   std::array<float, 3> mean = asFloats(defaults::kMean), std = asFloats(defaults::kStd);
-  // false: center crop (VideoClassification). true: random crop (RandomCrop offsets) and a
-  // horizontal flip with probability 0.5, the same for every frame of the clip.
-  bool train = false;
-  uint64_t seed = 0;
-  bool hasSeed = false;  // false: draw from std::random_device
   // Views per clip (evaluation only): 1, the centre crop; 3, MMAction2's ThreeCrop: left, centre and
   // right crops along the long side of the resized frame (top, centre, bottom when it is portrait),
   // centred across the short side. The centre view is exactly the single centre crop.
@@ -42,13 +38,14 @@ struct PreprocessOptions {
 
 // frames: uint8 (T, H, W, 3) RGB. Returns float32 (3, T, crop, crop), contiguous:
 // resize to exactly resizeHeight x resizeWidth (bilinear, no antialias, rounded back to uint8 as
-// torchvision's tensor resize does), crop, /255, normalize with mean/std.
+// torchvision's tensor resize does), crop, /255, normalize with mean/std. With one training draw
+// (options.trainDraws), the training preset instead (preprocessTrainClips).
 // Error::type when frames isn't uint8; Error::range for a bad shape or bad options.
 torch::Tensor preprocessClip(const torch::Tensor& frames, const PreprocessOptions& options);
 
 // The same for N clips at once, on whatever device `frames` lives (the CPU, or a GPU when evaluation
 // preprocesses on the device): uint8 (N, T, H, W, 3) -> float32 (N * crops, 3, T, crop, crop), clip
-// by clip, each clip's views together. With `train`, clip i draws its crop and flip from seed + i.
+// by clip, each clip's views together.
 torch::Tensor preprocessClips(const torch::Tensor& frames, const PreprocessOptions& options);
 
 // torchvision's VideoClassificationPresetTrain on N clips, uint8 (N, T, H, W, 3), with the draws given

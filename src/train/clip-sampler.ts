@@ -70,6 +70,20 @@ export class EpochRandom {
   }
 }
 
+/**
+ * One clip's draws for the training preset (VideoClassificationPresetTrain), in its order: the flip
+ * (RandomHorizontalFlip, p hflipProb), then RandomCrop.get_params' top and left, each uniform over every
+ * offset that keeps the crop inside the resized frame. Used by the training sampler and by the public
+ * preprocess({ train: true }), so both augment alike.
+ */
+export function drawTrainCrop(random: EpochRandom, resizeSize: [number, number], cropSize: number, hflipProb = 0.5): TrainDraw {
+  return {
+    flip: random.next() < hflipProb,
+    top: random.integer(0, resizeSize[0] - cropSize),
+    left: random.integer(0, resizeSize[1] - cropSize),
+  };
+}
+
 /** How many training windows a video has: its frames resampled to frameRate, windows of clipLength, step 1. */
 export function windowCount(video: TrainingVideo, clipLength: number, frameRate: number): number {
   return Math.max(0, resampleFrameIndices(video.frameCount, video.fps, frameRate).length - clipLength + 1);
@@ -89,12 +103,7 @@ export function trainingEpoch(videos: TrainingVideo[], options: TrainingEpochOpt
   });
   return random.permutation(chosen.length).map((i) => ({
     ...chosen[i],
-    // The preset's order: the flip, then RandomCrop's top and left.
-    draw: {
-      flip: random.next() < (options.hflipProb ?? 0.5),
-      top: random.integer(0, resizeSize[0] - cropSize),
-      left: random.integer(0, resizeSize[1] - cropSize),
-    },
+    draw: drawTrainCrop(random, resizeSize, cropSize, options.hflipProb),
   }));
 }
 

@@ -36,6 +36,9 @@ def main():
         transform = VideoClassification(crop_size=(112, 112), resize_size=(128, 171))
         clips = [transform(video_clips.get_clip(i)[0]) for i in UniformClipSampler(video_clips, args.clips)]
 
+    # int8 exports are quantized for oneDNN (Debian's build has no FBGEMM), as torchvideo runs them.
+    if "onednn" in torch.backends.quantized.supported_engines:
+        torch.backends.quantized.engine = "onednn"
     model = torch.jit.load(args.model).eval()
     with torch.inference_mode():
         probabilities = torch.softmax(model(torch.stack(clips)), dim=1).mean(dim=0)

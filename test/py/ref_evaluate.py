@@ -72,6 +72,9 @@ def main():
         spec = json.load(f)["videos"]
     paths = [v["path"] for v in spec]
 
+    # int8 exports are quantized for oneDNN (Debian's build has no FBGEMM), as torchvideo runs them.
+    if "onednn" in torch.backends.quantized.supported_engines:
+        torch.backends.quantized.engine = "onednn"
     model = torch.jit.load(args.model, map_location="cpu").eval()
     model = torch.jit.optimize_for_inference(torch.jit.freeze(model))
     transform = VideoClassification(crop_size=(112, 112), resize_size=(128, 171))
