@@ -6,17 +6,16 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 const t = require('tap');
+const { requirePrerequisite } = require('./helpers/prerequisites');
 const { ProcessGroup } = require('../dist/distributed/process-group.js');
 const { freePort } = require('../dist/distributed/free-port.js');
 const { torchrunEnvironment } = require('../dist/distributed/torchrun-env.js');
 const { tempDir } = require('./helpers/models');
 
-if (!ProcessGroup.backends.includes('gloo')) {
-  // .ci/run installs Gloo's headers: there, its absence is a failure, elsewhere a skip.
-  if (process.env.CI === 'true') t.fail('this build has no Gloo, which CI installs (libgloo-dev)');
-  else t.plan(0, 'this build has no Gloo');
-  return;
-}
+if (
+  !requirePrerequisite(t, ProcessGroup.backends.includes('gloo'), 'this build has no c10d Gloo (libgloo-dev was missing when it was built)')
+)
+  process.exit(0);
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'group-rank.js');
 const LISTEN = '0A';
