@@ -633,6 +633,50 @@ print(json.dumps(out))`;
   return rows;
 }
 
+// A job reads a copy of memory JS can still write (binding/tensor.cc, snapshot): what that costs on the
+// JS thread at the forward() call, for a Tensor.from input (copied) against the same input taken over
+// with { transfer: true } (not copied), beside the forward it feeds.
+async function benchInputCopy(results) {
+  const model = await loadModel(path.join(MODELS, 'r3d_18.pt'));
+  const rows = [];
+  for (const batch of [1, 8]) {
+    const callMs = async (transfer) => {
+      const times = [];
+      for (let i = 0; i < 20; i++) {
+        const input = Tensor.from(randomInput(batch), [batch, ...CLIP], { transfer });
+        const start = performance.now();
+        const pending = model.forward(input);
+        times.push(performance.now() - start);
+        // The forward itself is not what is measured: it is dropped once queued (run to the end).
+        (await pending).dispose();
+        input.dispose();
+        if (i === 4) times.length = 0; // the first calls warm the allocator
+      }
+      return median(times);
+    };
+    const copied = await callMs(false);
+    const taken = await callMs(true);
+    const forward = results.find((r) => r.arch === 'r3d_18' && r.batch === batch);
+    const forwardMs = forward ? forward.msPerClip * batch : undefined;
+    const copyMs = copied - taken;
+    rows.push({
+      batch,
+      megabytes: (batch * clipElements * 4) / 2 ** 20,
+      copiedCallMs: copied,
+      transferredCallMs: taken,
+      copyMs,
+      forwardMs,
+    });
+    console.log(
+      `  batch ${batch} (${((batch * clipElements * 4) / 2 ** 20).toFixed(1)} MB): forward() call ${copied.toFixed(2)} ms copied vs ` +
+        `${taken.toFixed(2)} ms taken over = ${copyMs.toFixed(2)} ms of copy` +
+        (forwardMs ? ` (${((copyMs / forwardMs) * 100).toFixed(2)}% of r3d_18's ${forwardMs.toFixed(0)} ms forward)` : ''),
+    );
+  }
+  model.dispose();
+  return rows;
+}
+
 async function main() {
   console.log(`torchvideo ${versions.torchvideo} | LibTorch ${versions.libtorch} | ${THREADS} threads | ${os.cpus()[0].model}`);
   console.log(`median of ${ITERS} runs after 2 warm-up runs; input (B, ${CLIP.join(', ')}) float32\n`);
@@ -688,6 +732,8 @@ async function main() {
   lines.forEach(print);
   for (const note of onnxNotes) console.log(`\nonnxruntime-node: ${note}`);
   const finite = args['no-python'] ? undefined : benchFiniteCheck(results);
+  console.log('\ninput copy at the forward() call (Tensor.from memory the caller can still write):');
+  const inputCopy = await benchInputCopy(results);
   let video;
   if (!args['no-video']) {
     video = await benchVideoPipeline();
@@ -746,7 +792,7 @@ async function main() {
   if (args.json)
     fs.writeFileSync(
       args.json,
-      JSON.stringify({ versions, threads: THREADS, python, results, finite, video, training, precision, scaling }, null, 2),
+      JSON.stringify({ versions, threads: THREADS, python, results, finite, inputCopy, video, training, precision, scaling }, null, 2),
     );
 }
 
