@@ -11,10 +11,11 @@ function fromEnvironment(shardCount: number | undefined): Shard {
   const env = process.env;
   // Slurm job arrays: independent jobs, one per array task (shards, not ranks).
   if (env.SLURM_ARRAY_TASK_ID !== undefined) {
-    const count = Number(env.SLURM_ARRAY_TASK_COUNT ?? shardCount);
+    // An explicit shardCount (--shard-count) wins over the launcher's variable, as every flag does.
+    const count = shardCount ?? Number(env.SLURM_ARRAY_TASK_COUNT);
     const min = Number(env.SLURM_ARRAY_TASK_MIN ?? 0);
     const index = Number(env.SLURM_ARRAY_TASK_ID) - min;
-    return check({ index, count }, 'SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT');
+    return check({ index, count }, shardCount === undefined ? 'SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT' : 'SLURM_ARRAY_TASK_ID/options.shardCount');
   }
   // Kubernetes Indexed Jobs: the index comes from the pod, the count from the job's completions.
   if (env.JOB_COMPLETION_INDEX !== undefined) {
