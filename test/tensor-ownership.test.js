@@ -34,13 +34,15 @@ t.test('forward: refill, transfer, write through data() while queued', async (t)
   }
   // 2. The buffer transferred away (postMessage does the same), its new owner dropped and collected.
   {
-    let data = original.slice();
     const first = busy();
-    const queued = model.forward(Tensor.from(data, SHAPE));
-    let moved = structuredClone(data.buffer, { transfer: [data.buffer] });
-    new Float32Array(moved).fill(1e30);
-    moved = null;
-    data = null;
+    // In a function of its own, so that nothing keeps the array or the transferred buffer alive.
+    const queued = (() => {
+      const data = original.slice();
+      const pending = model.forward(Tensor.from(data, SHAPE));
+      const moved = structuredClone(data.buffer, { transfer: [data.buffer] });
+      new Float32Array(moved).fill(1e30);
+      return pending;
+    })();
     gc();
     await first;
     t.ok(maxAbsDiff((await queued).data(), reference) <= 1e-5, 'a transfer after the call does not reach the queued forward');

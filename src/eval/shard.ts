@@ -15,7 +15,10 @@ function fromEnvironment(shardCount: number | undefined): Shard {
     const count = shardCount ?? Number(env.SLURM_ARRAY_TASK_COUNT);
     const min = Number(env.SLURM_ARRAY_TASK_MIN ?? 0);
     const index = Number(env.SLURM_ARRAY_TASK_ID) - min;
-    return check({ index, count }, shardCount === undefined ? 'SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT' : 'SLURM_ARRAY_TASK_ID/options.shardCount');
+    return check(
+      { index, count },
+      shardCount === undefined ? 'SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT' : 'SLURM_ARRAY_TASK_ID/options.shardCount',
+    );
   }
   // Kubernetes Indexed Jobs: the index comes from the pod, the count from the job's completions.
   if (env.JOB_COMPLETION_INDEX !== undefined) {
