@@ -207,12 +207,17 @@ function precisionAsked(opts: Partial<LoadModelOptions>): ModelPrecision | undef
   if (opts.half === undefined) return asked;
   const half = checkBoolean(opts.half, 'options.half', false);
   if (half && asked !== undefined && asked !== 'fp16') {
-    throw new RangeError(`expected options.precision or its old form options.half, not both: half: true is precision 'fp16', got precision '${asked}'`);
+    throw new RangeError(
+      `expected options.precision or its old form options.half, not both: half: true is precision 'fp16', got precision '${asked}'`,
+    );
   }
   if (!half && asked === 'fp16') {
     throw new RangeError("expected options.precision or its old form options.half, not both: half: false contradicts precision 'fp16'");
   }
-  warnDeprecated("options.half is deprecated: use options.precision 'fp16' (half: true) or leave it out (half: false)", 'TORCHVIDEO_DEP_HALF');
+  warnDeprecated(
+    "options.half is deprecated: use options.precision 'fp16' (half: true) or leave it out (half: false)",
+    'TORCHVIDEO_DEP_HALF',
+  );
   return half ? 'fp16' : asked;
 }
 

@@ -30,7 +30,10 @@ t.test('loadModel: the pinned hash loads; another is ERR_MODEL_LOAD naming both,
   // Not TorchScript at all: the hash answers first, LibTorch never reads it.
   const foreign = path.join(dir, 'foreign.pt');
   fs.writeFileSync(foreign, 'not a model');
-  await t.rejects(loadModel(foreign, { expectSha256: OTHER }), { code: 'ERR_MODEL_LOAD', message: /is not the file you trust: its sha256 is [0-9a-f]{64}/ });
+  await t.rejects(loadModel(foreign, { expectSha256: OTHER }), {
+    code: 'ERR_MODEL_LOAD',
+    message: /is not the file you trust: its sha256 is [0-9a-f]{64}/,
+  });
   await t.rejects(loadModel(path.join(dir, 'missing.pt'), { expectSha256: OTHER }), { code: 'ERR_FILE_NOT_FOUND' });
 });
 
@@ -46,7 +49,10 @@ t.test('a malformed pin is a bad argument', async (t) => {
     message: /^expected options\.expectSha256 to be a sha256 as 64 hex digits, got number 42/,
   });
   await t.rejects(Trainer.create({ model, numClasses: 2, expectSha256: 'abc' }), { name: 'RangeError', message: /options\.expectSha256/ });
-  await t.rejects(Trainer.restore(path.join(dir, 'x.ckpt'), { expectSha256: 'abc' }), { name: 'RangeError', message: /options\.expectSha256/ });
+  await t.rejects(Trainer.restore(path.join(dir, 'x.ckpt'), { expectSha256: 'abc' }), {
+    name: 'RangeError',
+    message: /options\.expectSha256/,
+  });
 });
 
 t.test('Trainer.create pins the export, Trainer.restore the checkpoint', async (t) => {

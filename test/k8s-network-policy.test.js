@@ -14,7 +14,7 @@ const documents = YAML.parseAllDocuments(fs.readFileSync(file, 'utf8')).map((doc
   return document.toJS();
 });
 
-t.test('a NetworkPolicy admits to the job\'s pods only the job\'s own pods', async (t) => {
+t.test("a NetworkPolicy admits to the job's pods only the job's own pods", async (t) => {
   const job = documents.find((d) => d.kind === 'Job');
   t.ok(job, 'the file holds the Job');
   // The Job controller labels its pods job-name=<job name>: that label is what selects them.

@@ -88,7 +88,7 @@ t.test('half is precision fp16: same rules, a DeprecationWarning once, and a con
 t.test('info.precision reports the precision the network runs in', async (t) => {
   const plain = await loadModel(fp32, { warmup: false, threads: 1 });
   t.teardown(() => plain.dispose());
-  t.equal(plain.info.precision, 'fp32', 'the export\'s own by default');
+  t.equal(plain.info.precision, 'fp32', "the export's own by default");
   const notHalf = await loadModel(fp32, { warmup: false, threads: 1, half: false });
   t.teardown(() => notHalf.dispose());
   t.equal(notHalf.info.precision, 'fp32', 'half: false asks for nothing');
@@ -123,7 +123,8 @@ t.test('bf16 on a CPU without AVX512-BF16 or AMX: a warning, once; the package h
   fs.writeFileSync(cpuinfo, 'processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n');
   const script = `const { loadModel } = require(${JSON.stringify(ROOT)});
     (async () => { for (let i = 0; i < 2; i++) (await loadModel(${JSON.stringify(fp32)}, { precision: 'bf16', warmup: false, threads: 1 })).dispose(); })();`;
-  const WARNING = /TorchVideoPrecisionWarning: this CPU has no AVX512-BF16 or AMX instructions: bf16 models run emulated, slower than float32/g;
+  const WARNING =
+    /TorchVideoPrecisionWarning: this CPU has no AVX512-BF16 or AMX instructions: bf16 models run emulated, slower than float32/g;
   const preload = ['--require', path.join(__dirname, 'fixtures', 'fake-cpuinfo.js')];
   const faked = spawnSync(process.execPath, [...preload, '-e', script], {
     encoding: 'utf8',

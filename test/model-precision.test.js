@@ -85,9 +85,13 @@ t.test('classifyVideo and evaluate take low-precision models unchanged', async (
 t.test('precision mistakes are named', async (t) => {
   await t.rejects(loadModel(file('fp32'), { precision: 'int8' }), {
     name: 'RangeError',
-    message: /expected an int8 export for options\.precision 'int8': '.*r3d_18\.pt' is exported in fp32; quantize it first with `torchvideo quantize/,
+    message:
+      /expected an int8 export for options\.precision 'int8': '.*r3d_18\.pt' is exported in fp32; quantize it first with `torchvideo quantize/,
   });
-  await t.rejects(loadModel(file('fp32'), { precision: 'fp16' }), { name: 'RangeError', message: /expected a CUDA device for options\.precision 'fp16'/ });
+  await t.rejects(loadModel(file('fp32'), { precision: 'fp16' }), {
+    name: 'RangeError',
+    message: /expected a CUDA device for options\.precision 'fp16'/,
+  });
   await t.rejects(loadModel(file('int8'), { precision: 'bf16' }), {
     name: 'RangeError',
     message: /expected options\.precision to be 'int8' or unset: '.*r3d_18-int8\.pt' is exported in int8/,
