@@ -134,9 +134,8 @@ export class Model {
  *   export's own, `half` and `precision` that disagree.
  * @throws TorchVideoError (rejects) ERR_FILE_NOT_FOUND, ERR_NOT_A_FILE, ERR_MODEL_LOAD (not a
  *   TorchScript file, empty or truncated, a sha256 that differs from `expectSha256` (both named) or from
- *   the sidecar's, parameters
- *   holding NaN/Inf, a module that is not a classifier of (B, 3, T, H, W) clips), ERR_DEVICE_UNAVAILABLE
- *   (CUDA asked for and absent).
+ *   the sidecar's, parameters holding NaN/Inf, a module that is not a classifier of (B, 3, T, H, W) clips),
+ *   ERR_DEVICE_UNAVAILABLE (CUDA asked for and absent).
  */
 export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<Model> {
   const callSite = new Error();

@@ -1,4 +1,4 @@
-// torchvideo classify <video...> --model M.pt [--device cuda:0] [--clips 5] [--topk 5] [--json]
+// torchvideo classify <video...> --model M.pt [--device cuda:0] [--precision fp32|fp16|bf16|int8] [--clips 5] [--topk 5] [--json]
 import { classifyVideos, type VideoResult } from '../classify';
 import { loadModel, type Model } from '../model';
 import { parseCommand, positiveIntegerFlag as positiveInteger, printUsage } from './args';
