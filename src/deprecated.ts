@@ -20,9 +20,13 @@ export function optionWithAlias<T>(
   if (value !== undefined && value !== old) {
     throw new RangeError(`expected ${where}.${name} or its old name ${where}.${alias}, not both with different values`);
   }
-  if (!warned.has(code)) {
-    warned.add(code);
-    process.emitWarning(`${where}.${alias} is deprecated: use ${where}.${name}`, { type: 'DeprecationWarning', code });
-  }
+  warnDeprecated(`${where}.${alias} is deprecated: use ${where}.${name}`, code);
   return value ?? old;
+}
+
+/** A DeprecationWarning under `code`, once per process and code. */
+export function warnDeprecated(message: string, code: string): void {
+  if (warned.has(code)) return;
+  warned.add(code);
+  process.emitWarning(message, { type: 'DeprecationWarning', code });
 }

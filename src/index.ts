@@ -1,6 +1,6 @@
 export { Tensor, type TensorFromOptions } from './tensor';
 export type { TypedArray, Dtype } from './dtypes';
-export { Model, loadModel, type LoadModelOptions, type ModelInfo } from './model';
+export { Model, loadModel, type LoadModelOptions, type ModelInfo, type ModelPrecision } from './model';
 export type { Preprocessing } from './sidecar';
 export { TorchVideoError } from './errors';
 export { errorCodes } from './error-codes';

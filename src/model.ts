@@ -1,6 +1,7 @@
 import * as os from 'node:os';
 import { TorchVideoError, withCallSite } from './errors';
-import { verifySha256 } from './checksum';
+import { checkSha256, verifyPinnedSha256, verifySha256 } from './checksum';
+import { warnDeprecated } from './deprecated';
 import { native, type NativeModel, type NativePreprocessOptions } from './native';
 import * as fs from 'node:fs';
 import { DEFAULT_PREPROCESSING, readSidecar, type Precision, type Preprocessing } from './sidecar';
@@ -16,14 +17,27 @@ export interface LoadModelOptions {
   warmup?: boolean;
   /** LibTorch intra-op threads for this model's forward passes (default: the machine's cores). */
   threads?: number;
-  /** CUDA only: float16 weights and inputs, float32 logits (default false). */
+  /**
+   * @deprecated Use `precision: 'fp16'` (`half: true` is that, with a one-time DeprecationWarning
+   * TORCHVIDEO_DEP_HALF; `half: false` asks for nothing).
+   */
   half?: boolean;
   /**
-   * 'bf16' runs a float32 export in bfloat16 (weights converted at load; float32 input and logits as
-   * before): about 1.5-1.8x faster on CPUs with AVX512-BF16. Default: the export's own precision, from its
-   * sidecar ('fp32', or 'bf16' / 'int8' for scripts/export_models.py --precision exports).
+   * What the network computes in; float32 input and logits whatever it is. Default: the export's own
+   * precision, from its sidecar ('fp32', or 'bf16' / 'int8' for `torchvideo quantize` exports).
+   * - 'fp16': a float32 export in float16 on CUDA (weights converted at load).
+   * - 'bf16': a float32 export in bfloat16 (weights converted at load): about 1.5-1.8x faster on CPUs with
+   *   AVX512-BF16; or a bf16 export.
+   * - 'int8': an int8 export only (CPU); a float32 export is quantized first with `torchvideo quantize`.
    */
-  precision?: 'fp32' | 'bf16';
+  precision?: ModelPrecision;
+  /**
+   * The sha256 (64 hex digits) of the export that the caller trusts, checked before the file is loaded.
+   * The sidecar's own sha256 proves the file is intact, not where it came from: whoever can replace the
+   * export can replace its sidecar too. An export is code (TorchScript), so pin the hash you got from a
+   * source you trust.
+   */
+  expectSha256?: string;
   /**
    * Check the export against the sha256 its sidecar records, when it records one (default true).
    * false skips reading the file twice, for speed.
@@ -45,9 +59,13 @@ export interface ModelInfo {
   preprocessing: Preprocessing;
   /** The weights the export was made from, as its sidecar records them. */
   weights?: string;
-  /** What the network computes in: 'fp32', 'bf16' (an export, or converted at load) or 'int8'. */
-  precision: Precision;
+  /** What the network computes in: 'fp32', 'fp16' (CUDA, converted at load), 'bf16' (an export, or converted at load) or 'int8'. */
+  precision: ModelPrecision;
 }
+
+/** What a loaded network computes in: an export's own precision, or 'fp16' / 'bf16' converted at load. */
+export type ModelPrecision = Precision | 'fp16';
+const PRECISIONS: readonly ModelPrecision[] = ['fp32', 'fp16', 'bf16', 'int8'];
 
 // The model's native handle for the rest of the package (evaluation's device preprocessing), set by
 // Model's static block: users never see it.
@@ -110,12 +128,14 @@ export class Model {
 /**
  * Loads a TorchScript export (scripts/export_models.py) and its `<name>.json` sidecar when present.
  * Loading, freezing and warm-up run off the JS thread.
- * @throws TypeError / RangeError (rejects) for bad arguments.
- * @throws RangeError (rejects) for `half` off CUDA.
+ * @throws TypeError / RangeError (rejects) for bad arguments (`expectSha256` not 64 hex digits).
+ * @throws RangeError (rejects) for a precision the export or device cannot run: 'fp16' off CUDA, 'int8'
+ *   with a float export (quantize it with `torchvideo quantize`), another precision than a bf16 / int8
+ *   export's own, `half` and `precision` that disagree.
  * @throws TorchVideoError (rejects) ERR_FILE_NOT_FOUND, ERR_NOT_A_FILE, ERR_MODEL_LOAD (not a
- *   TorchScript file, empty or truncated, a checksum that differs from the sidecar's, parameters
- *   holding NaN/Inf, a module that is not a classifier of (B, 3, T, H, W) clips), ERR_DEVICE_UNAVAILABLE
- *   (CUDA asked for and absent).
+ *   TorchScript file, empty or truncated, a sha256 that differs from `expectSha256` (both named) or from
+ *   the sidecar's, parameters holding NaN/Inf, a module that is not a classifier of (B, 3, T, H, W) clips),
+ *   ERR_DEVICE_UNAVAILABLE (CUDA asked for and absent).
  */
 export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<Model> {
   const callSite = new Error();
@@ -124,30 +144,20 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   const device = opts.device === undefined ? 'cpu' : checkDevice(opts.device, 'options.device');
   const optimize = checkBoolean(opts.optimize, 'options.optimize', true);
   const warmup = checkBoolean(opts.warmup, 'options.warmup', true);
-  const half = checkBoolean(opts.half, 'options.half', false);
   const threads = checkInteger(opts.threads, 'options.threads', defaultThreads(), { min: 1, max: 1024 });
   const verify = checkBoolean(opts.verify, 'options.verify', true);
+  const expectSha256 = checkSha256(opts.expectSha256, 'options.expectSha256');
+  const asked = precisionAsked(opts);
   const sidecar = readSidecar(path);
+  const exported = sidecar?.precision ?? 'fp32';
+  checkPrecision(path, asked, exported, device);
+  // The pinned hash first: a file the caller does not trust is not read any further.
+  if (expectSha256 !== undefined) await withCallSite(verifyPinnedSha256(path, expectSha256, 'ERR_MODEL_LOAD'), callSite);
   if (verify && sidecar?.sha256) await withCallSite(verifySha256(path, sidecar.sha256), callSite);
   const preprocessing = sidecar?.preprocessing ?? { ...DEFAULT_PREPROCESSING };
-  const exported = sidecar?.precision ?? 'fp32';
-  const asked = opts.precision;
-  if (asked !== undefined && asked !== 'fp32' && asked !== 'bf16') {
-    throw new RangeError(
-      `expected options.precision to be 'fp32' or 'bf16', got ${describe(asked)} (int8 needs a calibrated export: scripts/export_models.py --precision int8 --calibrate DATA)`,
-    );
-  }
-  if (asked !== undefined && exported !== 'fp32' && asked !== exported) {
-    throw new RangeError(`expected options.precision to be '${exported}' or unset: '${path}' is exported in ${exported}`);
-  }
-  if (exported === 'int8' && device !== 'cpu') {
-    throw new RangeError(
-      `expected options.device 'cpu' for '${path}': it is exported in int8, which runs on oneDNN's CPU quantized engine only (on ${device}, load its float32 export, with options.half or precision 'bf16')`,
-    );
-  }
-  const bf16 = asked === 'bf16' && exported === 'fp32';
-  if (bf16 && half) throw new RangeError('expected options.half or options.precision bf16, not both');
-  const precision: Precision = bf16 ? 'bf16' : exported;
+  const precision: ModelPrecision = asked ?? exported;
+  const half = precision === 'fp16';
+  const bf16 = precision === 'bf16' && exported === 'fp32';
   if (precision === 'bf16' && device === 'cpu') warnWithoutBf16Instructions();
   const [cropHeight, cropWidth] = preprocessing.cropSize;
   const handle = await withCallSite(
@@ -183,6 +193,57 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   });
 }
 
+/**
+ * `precision`, or what the deprecated `half` says ('fp16' for true), checked.
+ * @throws TypeError for `half` not a boolean; RangeError for a precision outside the four, or `half: true`
+ *   with another precision.
+ */
+function precisionAsked(opts: Partial<LoadModelOptions>): ModelPrecision | undefined {
+  const asked = opts.precision;
+  if (asked !== undefined && !PRECISIONS.includes(asked)) {
+    throw new RangeError(`expected options.precision to be 'fp32', 'fp16', 'bf16' or 'int8', got ${describe(asked)}`);
+  }
+  if (opts.half === undefined) return asked;
+  const half = checkBoolean(opts.half, 'options.half', false);
+  if (half && asked !== undefined && asked !== 'fp16') {
+    throw new RangeError(
+      `expected options.precision or its old form options.half, not both: half: true is precision 'fp16', got precision '${asked}'`,
+    );
+  }
+  if (!half && asked === 'fp16') {
+    throw new RangeError("expected options.precision or its old form options.half, not both: half: false contradicts precision 'fp16'");
+  }
+  warnDeprecated(
+    "options.half is deprecated: use options.precision 'fp16' (half: true) or leave it out (half: false)",
+    'TORCHVIDEO_DEP_HALF',
+  );
+  return half ? 'fp16' : asked;
+}
+
+/**
+ * @throws RangeError for a precision the export or the device cannot run, naming what would.
+ */
+function checkPrecision(path: string, asked: ModelPrecision | undefined, exported: Precision, device: string): void {
+  if (asked === 'int8' && exported !== 'int8') {
+    throw new RangeError(
+      `expected an int8 export for options.precision 'int8': '${path}' is exported in ${exported}; quantize it first with \`torchvideo quantize --model ${path} --precision int8 --calibrate DATA\``,
+    );
+  }
+  if (asked !== undefined && exported !== 'fp32' && asked !== exported) {
+    throw new RangeError(`expected options.precision to be '${exported}' or unset: '${path}' is exported in ${exported}`);
+  }
+  if (asked === 'fp16' && !device.startsWith('cuda')) {
+    throw new RangeError(
+      `expected a CUDA device for options.precision 'fp16' (float16 runs on CUDA), got device '${device}' (on the CPU, use 'bf16')`,
+    );
+  }
+  if (exported === 'int8' && device !== 'cpu') {
+    throw new RangeError(
+      `expected options.device 'cpu' for '${path}': it is exported in int8, which runs on oneDNN's CPU quantized engine only (on ${device}, load its float32 export, with precision 'fp16' or 'bf16')`,
+    );
+  }
+}
+
 let warnedBf16 = false;
 /**
  * bfloat16 on a CPU without AVX512-BF16 (or AMX) is emulated by oneDNN: correct, but slower than float32.
@@ -192,8 +253,8 @@ function warnWithoutBf16Instructions(): void {
   if (warnedBf16 || process.platform !== 'linux') return;
   let flags: string;
   try {
-    // TORCHVIDEO_CPUINFO: another cpuinfo file, so a test can show a CPU without the instructions.
-    flags = /^flags\s*:(.*)$/m.exec(fs.readFileSync(process.env.TORCHVIDEO_CPUINFO ?? '/proc/cpuinfo', 'utf8'))?.[1] ?? '';
+    // Always the real file: no environment variable redirects it (a test preloads a fake fs instead).
+    flags = /^flags\s*:(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
   } catch {
     return;
   }

@@ -90,7 +90,10 @@ t.test('bad calls to loadModel', async (t) => {
     name: 'RangeError',
     message: /expected options.threads to be an integer between 1 and 1024, got number 0/,
   });
-  await t.rejects(loadModel(modelPath('mc3_18'), { half: true }), { name: 'RangeError', message: /options.half .* CUDA device/ });
+  await t.rejects(loadModel(modelPath('mc3_18'), { precision: 'fp16' }), {
+    name: 'RangeError',
+    message: /options.precision 'fp16' .* CUDA/,
+  });
   if (!cuda.isAvailable()) {
     const error = await loadModel(modelPath('mc3_18'), { device: 'cuda:1' }).catch((e) => e);
     t.ok(error instanceof TorchVideoError);

@@ -54,6 +54,12 @@ torch::Tensor requiredTensor(torch::serialize::InputArchive& archive, const std:
   return tensor;
 }
 
+// A stored value out of range: ERR_CHECKPOINT naming the field, what it holds and what was expected.
+[[noreturn]] void damaged(const std::string& path, const std::string& key, int64_t value, const std::string& expected) {
+  throw Error::torchvideo(codes::kCheckpoint, "checkpoint '" + path + "' is damaged: its '" + key + "' is " +
+                                                  std::to_string(value) + ", expected " + expected);
+}
+
 }  // namespace
 
 void writeCheckpoint(const std::string& path, const CheckpointState& state) {
@@ -86,9 +92,8 @@ void writeCheckpoint(const std::string& path, const CheckpointState& state) {
     archive.write("step_count", c10::IValue(state.stepCount));
     archive.write("metadata", c10::IValue(state.metadata));
   });
-  writeFileAtomically(path, codes::kCheckpoint, [&](const std::string& temporary) {
-    rethrowTorchErrors(codes::kCheckpoint, "cannot write checkpoint '" + path + "'",
-                       [&] { archive.save_to(temporary); });
+  writeFileAtomically(path, codes::kCheckpoint, [&](std::ostream& out) {
+    rethrowTorchErrors(codes::kCheckpoint, "cannot write checkpoint '" + path + "'", [&] { archive.save_to(out); });
   });
 }
 
@@ -109,6 +114,7 @@ CheckpointState readCheckpoint(const std::string& path) {
                                   "' marker; a model export is restored with Trainer.create({ model }))");
     }
     const auto version = required(archive, "version", path).toInt();
+    if (version < 1) damaged(path, "version", version, "a format version >= 1");
     if (version > kCheckpointVersion) {
       throw Error::torchvideo(codes::kCheckpoint, "checkpoint '" + path + "' has format version " +
                                                       std::to_string(version) + ", newer than this torchvideo's " +
@@ -116,16 +122,30 @@ CheckpointState readCheckpoint(const std::string& path) {
     }
     state.moduleBytes = bytesOf(requiredTensor(archive, "module", path));
     auto& options = state.options;
+    if (state.moduleBytes.empty()) damaged(path, "module", 0, "the network's bytes");
     options.numClasses = required(archive, "num_classes", path).toInt();
-    for (const auto& label : required(archive, "labels", path).toListRef()) {
-      options.labels.push_back(label.toStringRef());
+    if (options.numClasses < 1 || options.numClasses > kMaxClasses) {
+      damaged(path, "num_classes", options.numClasses, "a class count in [1, " + std::to_string(kMaxClasses) + "]");
     }
+    const auto labels = required(archive, "labels", path);
+    // The labels are restored against num_classes: every class has one name, as Trainer.create requires.
+    const auto& labelList = labels.toListRef();
+    if (static_cast<int64_t>(labelList.size()) != options.numClasses) {
+      damaged(path, "labels", static_cast<int64_t>(labelList.size()),
+              "num_classes (" + std::to_string(options.numClasses) + ") names");
+    }
+    for (const auto& label : labelList) options.labels.push_back(label.toStringRef());
     options.momentum = required(archive, "momentum", path).toDouble();
     options.weightDecay = required(archive, "weight_decay", path).toDouble();
     options.freezeBackbone = required(archive, "freeze_backbone", path).toBool();
     options.amp = required(archive, "amp", path).toBool();
     options.seed = static_cast<uint64_t>(required(archive, "seed", path).toInt());
+    // The count drives the loop below: checked first, and checked again against the network's trained
+    // parameters once the network is loaded (Sgd::setMomentumBuffers).
     const auto buffers = required(archive, "momentum_buffers", path).toInt();
+    if (buffers < 0 || buffers > kMaxMomentumBuffers) {
+      damaged(path, "momentum_buffers", buffers, "a count in [0, " + std::to_string(kMaxMomentumBuffers) + "]");
+    }
     for (int64_t i = 0; i < buffers; ++i) {
       torch::Tensor buffer;
       archive.try_read(momentumKey(i), buffer, /*is_buffer=*/true);
@@ -138,6 +158,7 @@ CheckpointState readCheckpoint(const std::string& path) {
     state.rngState = requiredTensor(archive, "rng", path);
     state.learningRate = required(archive, "learning_rate", path).toDouble();
     state.stepCount = required(archive, "step_count", path).toInt();
+    if (state.stepCount < 0) damaged(path, "step_count", state.stepCount, "a step count >= 0");
     state.metadata = required(archive, "metadata", path).toStringRef();
   });
   return state;

@@ -21,6 +21,11 @@ namespace torchvideo {
 
 inline constexpr const char* kCheckpointFormat = "torchvideo-trainer-checkpoint";
 inline constexpr int64_t kCheckpointVersion = 1;
+// Bounds on the counts a checkpoint stores, checked before they size anything: num_classes as
+// Trainer.create takes it, and momentum buffers (one per trained parameter tensor: a video ResNet has
+// about 60; no network has a million).
+inline constexpr int64_t kMaxClasses = 1000000000;
+inline constexpr int64_t kMaxMomentumBuffers = 1 << 20;
 
 struct CheckpointState {
   std::string moduleBytes;
@@ -41,7 +46,8 @@ void writeCheckpoint(const std::string& path, const CheckpointState& state);
 
 // Reads a checkpoint onto the CPU; options.device and intraOpThreads are left as they are.
 // Throws TorchVideoError ERR_FILE_NOT_FOUND / ERR_NOT_A_FILE, and ERR_CHECKPOINT naming `path` for a
-// file that is torn, not a torchvideo checkpoint, or of a newer format version.
+// file that is torn, not a torchvideo checkpoint, of a newer format version, or whose stored counts are out
+// of range (named: num_classes, labels, momentum_buffers, step_count, ...).
 CheckpointState readCheckpoint(const std::string& path);
 
 }  // namespace torchvideo

@@ -50,6 +50,16 @@ void Sgd::setMomentumBuffers(std::vector<torch::Tensor> buffers) {
                                                     " momentum buffers for " + std::to_string(parameters_.size()) +
                                                     " trained parameters");
   }
+  // A buffer of another shape or dtype would fail (or broadcast) in the first step after the restore:
+  // refused here, named by index.
+  for (size_t i = 0; i < buffers.size(); ++i) {
+    const auto& buffer = buffers[i];
+    if (!buffer.defined()) continue;
+    if (buffer.sizes() != parameters_[i].sizes() || buffer.scalar_type() != parameters_[i].scalar_type()) {
+      throw Error::torchvideo(codes::kCheckpoint, "the checkpoint's momentum buffer " + std::to_string(i) +
+                                                      " does not match its parameter's shape and dtype");
+    }
+  }
   momentumBuffers_ = std::move(buffers);
 }
 

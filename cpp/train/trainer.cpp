@@ -248,8 +248,8 @@ void Trainer::exportModel(const std::string& path) {
   // Exported in eval mode: a loaded export is an inference network.
   module_.eval();
   try {
-    writeFileAtomically(path, codes::kTorch, [&](const std::string& temporary) {
-      rethrowTorchErrors(codes::kTorch, "cannot export the model to '" + path + "'", [&] { module_.save(temporary); });
+    writeFileAtomically(path, codes::kTorch, [&](std::ostream& out) {
+      rethrowTorchErrors(codes::kTorch, "cannot export the model to '" + path + "'", [&] { module_.save(out); });
     });
   } catch (...) {
     setTrainingModes();

@@ -1,10 +1,12 @@
-// torchvideo classify <video...> --model M.pt [--device cuda:0] [--clips 5] [--topk 5] [--json]
+// torchvideo classify <video...> --model M.pt [--device cuda:0] [--precision fp32|fp16|bf16|int8] [--clips 5] [--topk 5] [--json]
 import { classifyVideos, type VideoResult } from '../classify';
 import { loadModel, type Model } from '../model';
 import { parseCommand, positiveIntegerFlag as positiveInteger, printUsage } from './args';
+import { PRECISION_FLAGS, PRECISION_USAGE, precisionFromFlags } from './precision-flag';
 import { ProgressBar } from './progress';
 
 export const CLASSIFY_USAGE = `torchvideo classify <video...> --model MODEL.pt [--device cpu|cuda|cuda:N]
+                   ${PRECISION_USAGE}
                    [--clips 5] [--topk 5] [--batch-size N] [--json] [--progress]`;
 
 function printTable(result: VideoResult, elapsedMs: number): void {
@@ -24,6 +26,7 @@ export async function runClassify(argv: string[], { modelOverride }: { modelOver
     {
       model: { type: 'string' },
       device: { type: 'string', default: 'cpu' },
+      ...PRECISION_FLAGS,
       clips: { type: 'string' },
       topk: { type: 'string' },
       'batch-size': { type: 'string' },
@@ -36,7 +39,8 @@ export async function runClassify(argv: string[], { modelOverride }: { modelOver
   const { values, positionals } = parsed;
   if (positionals.length === 0) throw new RangeError(`expected at least one video path\nUsage: ${CLASSIFY_USAGE}`);
   if (!values.model && !modelOverride) throw new RangeError(`expected --model MODEL.pt\nUsage: ${CLASSIFY_USAGE}`);
-  const model = modelOverride ?? (await loadModel(values.model as string, { device: values.device }));
+  const precision = precisionFromFlags(values);
+  const model = modelOverride ?? (await loadModel(values.model as string, { device: values.device, precision }));
   const options = {
     clipsPerVideo: positiveInteger(values.clips, 'clips'),
     topk: positiveInteger(values.topk, 'topk'),

@@ -12,10 +12,11 @@ import { loadModel } from '../model';
 import { ProcessGroup } from '../distributed/process-group';
 import { parseCommand, positiveIntegerFlag as positiveInteger, printUsage } from './args';
 import { DISTRIBUTED_FLAGS, DISTRIBUTED_USAGE, distributedFromFlags } from './distributed-flags';
+import { PRECISION_FLAGS, PRECISION_USAGE, precisionFromFlags } from './precision-flag';
 import { StopOnSignals } from './signals';
 
 const EVALUATE_ONLY_USAGE = `torchvideo evaluate --model MODEL.pt --data DIR|list.csv|list.txt [--clips 5] [--crops 1|3] [--batch 8]
-                   [--device cpu|cuda|cuda:N] [--half] [--preprocess-on host|device] [--decode-threads N] [--shard INDEX/COUNT | --shard env [--shard-count N]]
+                   [--device cpu|cuda|cuda:N] ${PRECISION_USAGE} [--preprocess-on host|device] [--decode-threads N] [--shard INDEX/COUNT | --shard env [--shard-count N]]
                    [--short-videos pad|skip] [--out DIR (report.json, report.html)] [--resume] [--index-dir DIR] [--json] [--progress]
                    ${DISTRIBUTED_USAGE}`;
 const MERGE_USAGE = 'torchvideo evaluate-merge REPORT.json... [--out DIR] [--json]';
@@ -75,7 +76,7 @@ export async function runEvaluate(argv: string[]): Promise<number> {
       'preprocess-on': { type: 'string' },
       'decode-threads': { type: 'string' },
       device: { type: 'string', default: 'cpu' },
-      half: { type: 'boolean', default: false },
+      ...PRECISION_FLAGS,
       shard: { type: 'string' },
       'shard-count': { type: 'string' },
       'short-videos': { type: 'string' },
@@ -109,6 +110,7 @@ export async function runEvaluate(argv: string[]): Promise<number> {
     throw new RangeError(`expected --preprocess-on to be host or device, got '${preprocessOn}'`);
   }
   const decodeThreads = positiveInteger(values['decode-threads'], 'decode-threads');
+  const precision = precisionFromFlags(values);
   const batchSize = positiveInteger(values.batch, 'batch');
   const shardCount = positiveInteger(values['shard-count'], 'shard-count');
   const { rank, distributed, rendezvous, distributedTimeoutMs } = distributedFromFlags(values);
@@ -119,7 +121,7 @@ export async function runEvaluate(argv: string[]): Promise<number> {
     ? await ProcessGroup.join(distributed, { ...rendezvous, device: values.device, timeoutMs: distributedTimeoutMs })
     : undefined;
   const quiet = rank > 0;
-  const model = await loadModel(values.model, { device: group?.device ?? values.device, half: values.half });
+  const model = await loadModel(values.model, { device: group?.device ?? values.device, precision });
   // Ctrl-C or SIGTERM stops within one batch; what is in predictions.jsonl stays, so --resume continues the job.
   const stop = new StopOnSignals();
   const bar = new SingleBar({

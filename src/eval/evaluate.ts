@@ -77,7 +77,7 @@ export interface EvaluateOptions {
   threads?: LoadModelOptions['threads'];
   /** For a model given by path: loadModel's `precision`. */
   precision?: LoadModelOptions['precision'];
-  /** For a model given by path: loadModel's `half`. */
+  /** @deprecated Use `precision: 'fp16'`. For a model given by path: loadModel's `half`. */
   half?: LoadModelOptions['half'];
   /** Which part of the set to evaluate (default: all of it). 'env': Slurm array or Kubernetes Indexed Job. */
   shard?: Shard | 'env';

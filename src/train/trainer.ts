@@ -5,7 +5,7 @@
 import { randomInt } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { sha256Of } from '../checksum';
+import { checkSha256, sha256Of, verifyPinnedSha256 } from '../checksum';
 import { TorchVideoError, withCallSite, withPath } from '../errors';
 import { writeFileAtomic } from '../eval/atomic-file';
 import { defaultThreads } from '../model';
@@ -38,6 +38,11 @@ export interface TrainerOptions {
   labels?: string[];
   /** LibTorch intra-op threads for the steps (default: the machine's cores). */
   threads?: number;
+  /**
+   * The sha256 (64 hex digits) of the export that the caller trusts, checked before the file is loaded: it
+   * is code (TorchScript), and nothing inside it proves where it came from.
+   */
+  expectSha256?: string;
 }
 
 export interface RestoreTrainerOptions {
@@ -45,6 +50,11 @@ export interface RestoreTrainerOptions {
   device?: string;
   /** LibTorch intra-op threads for the steps (default: the machine's cores). */
   threads?: number;
+  /**
+   * The sha256 (64 hex digits) of the checkpoint that the caller trusts, checked before the file is loaded: it
+   * is code (TorchScript), and nothing inside it proves where it came from.
+   */
+  expectSha256?: string;
 }
 
 export interface ExportModelOptions {
@@ -174,7 +184,8 @@ export class Trainer {
    * @throws TypeError / RangeError (rejects) for bad options: numClasses not an integer >= 1, lr,
    *   momentum or weightDecay negative or non-finite, labels not numClasses strings, amp off CUDA.
    * @throws TorchVideoError (rejects) ERR_FILE_NOT_FOUND, ERR_NOT_A_FILE, ERR_MODEL_LOAD (not a
-   *   TorchScript file, no final `fc` layer), ERR_DEVICE_UNAVAILABLE (CUDA asked for and absent).
+   *   TorchScript file, no final `fc` layer, a sha256 other than `expectSha256`, both named),
+   *   ERR_DEVICE_UNAVAILABLE (CUDA asked for and absent).
    */
   static async create(options: TrainerOptions): Promise<Trainer> {
     const callSite = new Error();
@@ -190,12 +201,14 @@ export class Trainer {
     const amp = checkBoolean(opts.amp, 'options.amp', false);
     const seed = checkInteger(opts.seed, 'options.seed', randomInt(0, 2 ** 47), { min: 0 });
     const threads = checkInteger(opts.threads, 'options.threads', defaultThreads(), { min: 1, max: 1024 });
+    const expectSha256 = checkSha256(opts.expectSha256, 'options.expectSha256');
     // The device's own error (ERR_DEVICE_UNAVAILABLE) comes first; amp on a CPU is a bad value.
     if (amp && device === 'cpu') {
       throw new RangeError(
         "expected options.amp to be used with a CUDA device, got device 'cpu' (automatic mixed precision is float16 autocast on CUDA)",
       );
     }
+    if (expectSha256 !== undefined) await withCallSite(verifyPinnedSha256(model, expectSha256, 'ERR_MODEL_LOAD'), callSite);
     const sidecar = readSidecar(model);
     if (sidecar && sidecar.precision !== 'fp32') {
       const error = new TorchVideoError(
@@ -227,7 +240,8 @@ export class Trainer {
    * ones the saved trainer would have taken.
    * @throws TypeError / RangeError (rejects) for bad arguments, amp checkpoints restored off CUDA.
    * @throws TorchVideoError (rejects, with `path`) ERR_FILE_NOT_FOUND, ERR_NOT_A_FILE, ERR_CHECKPOINT
-   *   (a torn file, or not a torchvideo trainer checkpoint), ERR_DEVICE_UNAVAILABLE.
+   *   (a torn file, not a torchvideo trainer checkpoint, a stored count out of range (named), a sha256
+   *   other than `expectSha256` (both named)), ERR_DEVICE_UNAVAILABLE.
    */
   static async restore(file: string, options: RestoreTrainerOptions = {}): Promise<Trainer> {
     const callSite = new Error();
@@ -235,6 +249,8 @@ export class Trainer {
     const opts = checkOptions(options);
     const device = opts.device === undefined ? 'cpu' : checkDevice(opts.device, 'options.device');
     const threads = checkInteger(opts.threads, 'options.threads', defaultThreads(), { min: 1, max: 1024 });
+    const expectSha256 = checkSha256(opts.expectSha256, 'options.expectSha256');
+    if (expectSha256 !== undefined) await withCallSite(verifyPinnedSha256(file, expectSha256, 'ERR_CHECKPOINT'), callSite);
     const handle = await withCallSite(withPath(native.Trainer.restore(file, { device, threads }), file), callSite);
     let metadata: CheckpointMetadata | undefined;
     try {
