@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "binding/addon_data.h"
+#include "binding/cancel.h"
 #include "binding/concat.h"
 #include "binding/distributed.h"
 #include "binding/js_errors.h"
@@ -66,6 +67,11 @@ Napi::Value quiesce(const Napi::CallbackInfo& info) {
 void exitNow(const Napi::CallbackInfo& info) {
   const int code = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 1;
   std::_Exit(code);
+}
+
+// Executors that models and trainers on the CPU hold (a disposed one gives its own back): for tests.
+Napi::Value objectExecutorCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), AddonData::of(info.Env()).objectExecutors->liveCount());
 }
 
 // The tables TS takes its names and defaults from (cpp/ holds the only copy).
@@ -149,6 +155,9 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("cachedCpuBytes", Napi::Function::New<cachedCpuBytesValue>(env, "cachedCpuBytes"));
   exports.Set("quiesce", Napi::Function::New<quiesce>(env, "quiesce"));
   exports.Set("exitNow", Napi::Function::New<exitNow>(env, "exitNow"));
+  exports.Set("cancelToken", Napi::Function::New<newCancelToken>(env, "cancelToken"));
+  exports.Set("cancel", Napi::Function::New<raiseCancelToken>(env, "cancel"));
+  exports.Set("objectExecutorCount", Napi::Function::New<objectExecutorCount>(env, "objectExecutorCount"));
   exports.Set("decodeThreads", Napi::Function::New<decodeThreads>(env, "decodeThreads"));
   exports.Set("dtypes", dtypeTable(env));
   exports.Set("errorCodes", errorCodeList(env));

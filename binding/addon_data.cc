@@ -11,6 +11,11 @@ ThreadPool& AddonData::executorFor(const std::string& deviceName) {
   return *executor;
 }
 
+ExecutorHandle AddonData::objectExecutorFor(const std::string& deviceName) {
+  if (deviceName == "cpu") return ExecutorHandle(objectExecutors, objectExecutors->create());
+  return ExecutorHandle(nullptr, &executorFor(deviceName));
+}
+
 ThreadPool& AddonData::decodePool() {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!decodePool_) {
@@ -26,6 +31,7 @@ bool AddonData::quiesce(std::chrono::steady_clock::time_point deadline) {
   std::lock_guard<std::mutex> lock(mutex_);
   bool stopped = !decodePool_ || decodePool_->quiesce(deadline);
   for (auto& [name, executor] : executors_) stopped = executor->quiesce(deadline) && stopped;
+  stopped = objectExecutors->quiesce(deadline) && stopped;
   return stopped;
 }
 
@@ -35,6 +41,7 @@ AddonData::~AddonData() {
   // functions those tasks report through are already closed at this point of teardown, so the
   // results are dropped instead of reaching a dying environment.
   decodePool_.reset();
+  objectExecutors->shutdown();
   executors_.clear();
 }
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "binding/object_executors.h"
 #include "cpp/thread_pool.h"
 
 namespace torchvideo::binding {
@@ -32,8 +33,15 @@ struct AddonData {
   // Expires when this environment is torn down; deleters that may run later check it first.
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
-  // One single-thread executor per device name ('cpu', 'cuda:0', ...), created on first use.
+  // One single-thread executor per device name ('cpu', 'cuda:0', ...), created on first use: loads,
+  // tensor copies, and the work of CUDA models and trainers (one thread per device keeps a device's
+  // work in call order).
   ThreadPool& executorFor(const std::string& deviceName);
+  // A model's or trainer's executor: on the CPU its own thread (see object_executors.h), so a long
+  // training step does not hold back another model's forward; elsewhere the device's.
+  ExecutorHandle objectExecutorFor(const std::string& deviceName);
+  // Shared with the wraps that hold executors from it, which may be finalized after this is gone.
+  std::shared_ptr<ObjectExecutors> objectExecutors = std::make_shared<ObjectExecutors>();
   // Decoding runs here, apart from the compute executors.
   ThreadPool& decodePool();
   // Before the process exits (the TS layer calls it from process 'exit'): drops queued work and waits

@@ -15,7 +15,9 @@
 #include <mutex>
 #include <optional>
 
+#include "binding/cancel.h"
 #include "binding/js_errors.h"
+#include "cpp/errors.h"
 #include "cpp/thread_pool.h"
 
 namespace torchvideo::binding {
@@ -28,7 +30,11 @@ class AsyncJob {
 
   // JS buffers that `compute` reads stay alive through the tensors it captures (see tensor.cc's
   // JsBufferHold), so the job itself holds no JS handles but its promise.
-  static Napi::Promise start(Napi::Env env, ThreadPool& pool, Compute compute, Settle settle) {
+  // `cancelled` (optional): raised by the caller's AbortSignal. Checked on the worker right before
+  // `compute`: a job cancelled while queued does not compute and rejects. The TS layer has already
+  // rejected the caller's promise by then, so that rejection only frees the job.
+  static Napi::Promise start(Napi::Env env, ThreadPool& pool, Compute compute, Settle settle,
+                             CancelFlag cancelled = nullptr) {
     auto job = std::make_unique<AsyncJob>(env, std::move(compute), std::move(settle));
     auto promise = job->deferred_.Promise();
     // Node deletes a thread-safe function when its environment is torn down (a worker terminated,
@@ -40,10 +46,12 @@ class AsyncJob {
     auto channel = Channel::New(env, "torchvideo", /*maxQueueSize=*/0, /*initialThreadCount=*/1,
                                 new std::shared_ptr<Gate>(gate), &Gate::close, static_cast<void*>(nullptr));
     AsyncJob* raw = job.release();
-    pool.post([raw, channel, gate]() mutable {
+    pool.post([raw, channel, gate, cancelled]() mutable {
       // A job queued behind others may find its environment already gone (a worker terminated):
       // nobody will read the result, so it is not computed.
-      if (!isClosed(*gate)) {
+      if (cancelled && cancelled->load()) {
+        raw->error_ = std::make_exception_ptr(Error::torchvideo(codes::kNative, "the call was aborted before it ran"));
+      } else if (!isClosed(*gate)) {
         try {
           raw->result_.emplace(raw->compute_());
         } catch (...) {

@@ -5,6 +5,7 @@
 
 #include "binding/addon_data.h"
 #include "binding/async_task.h"
+#include "binding/cancel.h"
 #include "binding/js_errors.h"
 #include "binding/options.h"
 #include "binding/release_on_executor.h"
@@ -106,7 +107,7 @@ Napi::Value DistributedGroupWrap::create(const Napi::CallbackInfo& info) {
     const auto options = readGroupOptions(info[0]);
     return AsyncJob<std::shared_ptr<DistributedGroup>>::start(
         env, collectiveExecutor(env), [options] { return DistributedGroup::create(options); },
-        &DistributedGroupWrap::wrap);
+        &DistributedGroupWrap::wrap, readCancelFlag(info[0]));
   });
 }
 

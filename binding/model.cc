@@ -2,6 +2,7 @@
 
 #include "binding/addon_data.h"
 #include "binding/async_task.h"
+#include "binding/cancel.h"
 #include "binding/js_errors.h"
 #include "binding/options.h"
 #include "binding/tensor.h"
@@ -91,14 +92,19 @@ Napi::Value ModelWrap::load(const Napi::CallbackInfo& info) {
     if (!info[0].IsString()) throw Error::type("expected path to be a string");
     const std::string path = info[0].As<Napi::String>().Utf8Value();
     const auto options = readModelOptions(info[1]);
+    // Loading runs on the device's shared executor; the model gets its own when it exists, so a
+    // load that fails or is aborted leaves no thread behind.
     auto& executor = AddonData::of(env).executorFor(deviceName(options.device));
     return AsyncJob<std::shared_ptr<Model>>::start(
         env, executor, [path, options] { return Model::load(path, options); },
         [](Napi::Env env, std::shared_ptr<Model>& model) -> Napi::Value {
           auto object = AddonData::of(env).modelConstructor.New({});
-          Unwrap(object)->model_ = std::move(model);
+          auto* wrap = Unwrap(object);
+          wrap->executor_ = AddonData::of(env).objectExecutorFor(deviceName(model->device()));
+          wrap->model_ = std::move(model);
           return object;
-        });
+        },
+        readCancelFlag(info[1]));
   });
 }
 
@@ -117,14 +123,14 @@ Napi::Value ModelWrap::forward(const Napi::CallbackInfo& info) {
     } else {
       inputs = readInputs(env, info[0]);
     }
-    auto& executor = AddonData::of(env).executorFor(deviceName(model->device()));
     return AsyncJob<torch::Tensor>::start(
-        env, executor,
+        env, executor_.get(),
         [model, inputs, preprocess] {
           if (!preprocess) checkFiniteInputs(inputs.tensors, inputs.isList);
           return model->forwardInputs(inputs.tensors, inputs.isList, preprocess);
         },
-        [](Napi::Env env, torch::Tensor& logits) -> Napi::Value { return TensorWrap::wrap(env, std::move(logits)); });
+        [](Napi::Env env, torch::Tensor& logits) -> Napi::Value { return TensorWrap::wrap(env, std::move(logits)); },
+        readCancelFlag(info[1]));
   });
 }
 
@@ -145,6 +151,11 @@ Napi::Value ModelWrap::info(const Napi::CallbackInfo& info) {
 
 Napi::Value ModelWrap::disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !model_); }
 
-void ModelWrap::dispose(const Napi::CallbackInfo& info) { model_.reset(); }
+// Forwards already queued keep the network and run; the executor is joined off the JS thread once
+// they are done (ObjectExecutors::release).
+void ModelWrap::dispose(const Napi::CallbackInfo& info) {
+  model_.reset();
+  executor_.reset();
+}
 
 }  // namespace torchvideo::binding

@@ -1,11 +1,12 @@
 // The native half of src/model.ts: loads a TorchScript network on its device's executor and runs
-// forward passes there.
+// forward passes on the model's own (CPU) or the device's (CUDA) executor.
 #pragma once
 
 #include <napi.h>
 
 #include <memory>
 
+#include "binding/object_executors.h"
 #include "cpp/model.h"
 
 namespace torchvideo::binding {
@@ -27,6 +28,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   // Shared with in-flight jobs: dispose() drops this handle at once, and the network itself is freed
   // when the last forward that holds it finishes, so no job ever sees a freed module.
   std::shared_ptr<Model> model_;
+  // Where forward passes run: the model's own thread on the CPU (given back with the model), the
+  // device's on CUDA.
+  ExecutorHandle executor_;
 };
 
 }  // namespace torchvideo::binding

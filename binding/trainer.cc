@@ -4,6 +4,7 @@
 
 #include "binding/addon_data.h"
 #include "binding/async_task.h"
+#include "binding/cancel.h"
 #include "binding/distributed.h"
 #include "binding/js_errors.h"
 #include "binding/options.h"
@@ -128,7 +129,7 @@ Napi::Value TrainerWrap::wrap(Napi::Env env, std::shared_ptr<Trainer>& trainer) 
   auto object = data.trainerConstructor.New({});
   auto* self = Unwrap(object);
   self->envAlive_ = data.alive;
-  self->executor_ = &data.executorFor(deviceName(trainer->options().device));
+  self->executor_ = data.objectExecutorFor(deviceName(trainer->options().device));
   self->trainer_ = std::move(trainer);
   return object;
 }
@@ -167,7 +168,7 @@ Napi::Value TrainerWrap::step(const Napi::CallbackInfo& info) {
     // The rate is taken now, on the JS thread: a setLearningRate() after this call applies to the
     // steps queued after it, not to this one.
     const double lr = nonNegativeNumber(info[2], "learningRate");
-    auto& executor = AddonData::of(env).executorFor(deviceName(trainer->options().device));
+    auto& executor = executor_.get();
     // In a job, a step issues collectives (buffer broadcast, gradient allreduces): in call order.
     auto turn = group_ ? group_->order()->take() : nullptr;
     return AsyncJob<StepResult>::start(
@@ -182,7 +183,9 @@ Napi::Value TrainerWrap::step(const Napi::CallbackInfo& info) {
           object.Set("bucketsDuringBackward", result.bucketsDuringBackward);
           object.Set("allreduceExposedMs", result.allreduceExposedSeconds * 1000);
           return object;
-        });
+        },
+        // A step with a turn is never skipped: the turns after it (and the other ranks) wait for it.
+        turn ? nullptr : readCancelFlag(info[3]));
   });
 }
 
@@ -192,7 +195,7 @@ Napi::Value TrainerWrap::predict(const Napi::CallbackInfo& info) {
     auto trainer = live();
     const auto clips = TensorWrap::unwrap(env, info[0], "clips");
     checkModelInputs({clips}, /*isList=*/false);
-    auto& executor = AddonData::of(env).executorFor(deviceName(trainer->options().device));
+    auto& executor = executor_.get();
     return AsyncJob<torch::Tensor>::start(
         env, executor, [trainer, clips] { return trainer->predict(clips); },
         [](Napi::Env env, torch::Tensor& logits) -> Napi::Value { return TensorWrap::wrap(env, std::move(logits)); });
@@ -204,7 +207,7 @@ Napi::Value TrainerWrap::exportModel(const Napi::CallbackInfo& info) {
   return promiseOrReject(env, [&]() -> Napi::Value {
     auto trainer = live();
     const std::string path = pathArgument(info[0]);
-    auto& executor = AddonData::of(env).executorFor(deviceName(trainer->options().device));
+    auto& executor = executor_.get();
     return AsyncJob<bool>::start(
         env, executor,
         [trainer, path] {
@@ -223,7 +226,7 @@ Napi::Value TrainerWrap::saveCheckpoint(const Napi::CallbackInfo& info) {
     const double lr = nonNegativeNumber(info[1], "learningRate");
     if (!info[2].IsString()) throw Error::type("expected metadata to be a string");
     const std::string metadata = info[2].As<Napi::String>().Utf8Value();
-    auto& executor = AddonData::of(env).executorFor(deviceName(trainer->options().device));
+    auto& executor = executor_.get();
     return AsyncJob<bool>::start(
         env, executor,
         [trainer, path, lr, metadata] {
@@ -248,7 +251,7 @@ Napi::Value TrainerWrap::setDistributed(const Napi::CallbackInfo& info) {
       reducer.firstBucketBytes =
           byteCount(object.Get("firstBucketBytes"), "options.firstBucketBytes", reducer.firstBucketBytes);
     }
-    auto& executor = AddonData::of(env).executorFor(deviceName(trainer->options().device));
+    auto& executor = executor_.get();
     // Noted now, on the JS thread: steps called after this one take their turns in the group's order.
     group_ = group;
     auto turn = group->order()->take();
@@ -268,7 +271,7 @@ Napi::Value TrainerWrap::syncBuffers(const Napi::CallbackInfo& info) {
   const auto env = info.Env();
   return promiseOrReject(env, [&]() -> Napi::Value {
     auto trainer = live();
-    auto& executor = AddonData::of(env).executorFor(deviceName(trainer->options().device));
+    auto& executor = executor_.get();
     auto turn = group_ ? group_->order()->take() : nullptr;
     return AsyncJob<bool>::start(
         env, executor,
@@ -312,12 +315,15 @@ Napi::Value TrainerWrap::disposed(const Napi::CallbackInfo& info) { return Napi:
 // The trainer (and through it a process group and a gradient reducer with allreduces in flight) is let go
 // on its executor, after the jobs queued before: see release_on_executor.h.
 void TrainerWrap::dispose(const Napi::CallbackInfo& info) {
-  if (trainer_) releaseOn(AddonData::of(info.Env()).executorFor(deviceName(trainer_->options().device)), trainer_);
+  if (trainer_) releaseOn(executor_.get(), trainer_);
   group_.reset();
+  // Given back after the release above: the executor runs it, then its thread is joined off the JS
+  // thread (ObjectExecutors::release).
+  executor_.reset();
 }
 
 TrainerWrap::~TrainerWrap() {
-  if (trainer_ && environmentAlive(envAlive_)) releaseOn(*executor_, trainer_);
+  if (trainer_ && environmentAlive(envAlive_)) releaseOn(executor_.get(), trainer_);
 }
 
 }  // namespace torchvideo::binding

@@ -1,12 +1,12 @@
 // The native half of src/train/trainer.ts: a trainer whose steps, predictions, exports and
-// checkpoints all run in order on its device's executor.
+// checkpoints all run in order on its executor (its own on the CPU, the device's on CUDA).
 #pragma once
 
 #include <napi.h>
 
 #include <memory>
 
-#include "cpp/thread_pool.h"
+#include "binding/object_executors.h"
 #include "cpp/train/trainer.h"
 
 namespace torchvideo::binding {
@@ -42,7 +42,9 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
   std::shared_ptr<DistributedGroup> group_;
   // For the finalizer: where the trainer is released, valid while the environment lives.
   std::weak_ptr<bool> envAlive_;
-  ThreadPool* executor_ = nullptr;
+  // Where its jobs run: the trainer's own thread on the CPU (given back with the trainer), the
+  // device's on CUDA.
+  ExecutorHandle executor_;
 };
 
 }  // namespace torchvideo::binding

@@ -4,6 +4,7 @@
 
 #include "binding/addon_data.h"
 #include "binding/async_task.h"
+#include "binding/cancel.h"
 #include "binding/frame_index_js.h"
 #include "binding/js_errors.h"
 #include "binding/options.h"
@@ -86,7 +87,8 @@ Napi::Value VideoReaderWrap::open(const Napi::CallbackInfo& info) {
           auto object = AddonData::of(env).videoReaderConstructor.New({});
           Unwrap(object)->shared_ = std::move(shared);
           return object;
-        });
+        },
+        readCancelFlag(info[1]));
   });
 }
 
@@ -123,7 +125,8 @@ Napi::Value VideoReaderWrap::readFrames(const Napi::CallbackInfo& info) {
           std::lock_guard<std::mutex> lock(shared->mutex);
           return shared->decoder.readFrames(indices);
         },
-        [](Napi::Env env, torch::Tensor& frames) -> Napi::Value { return TensorWrap::wrap(env, std::move(frames)); });
+        [](Napi::Env env, torch::Tensor& frames) -> Napi::Value { return TensorWrap::wrap(env, std::move(frames)); },
+        readCancelFlag(info[1]));
   });
 }
 
@@ -137,7 +140,7 @@ Napi::Value VideoReaderWrap::readClips(const Napi::CallbackInfo& info) {
     for (uint32_t i = 0; i < array.Length(); ++i)
       clips.push_back(nonNegativeIntegers(array.Get(i), "clips[" + std::to_string(i) + "]"));
     const auto options = readPreprocessOptions(info[1]);
-    // Third argument: { raw, pinned } (ClipBatchOutput).
+    // Third argument: { raw, pinned } (ClipBatchOutput), and the call's { cancel }.
     ClipBatchOutput output;
     if (!info[2].IsUndefined()) {
       if (!info[2].IsObject()) throw Error::type("expected output options to be an object");
@@ -153,7 +156,8 @@ Napi::Value VideoReaderWrap::readClips(const Napi::CallbackInfo& info) {
           std::lock_guard<std::mutex> lock(shared->mutex);
           return decodeClipBatch(shared->decoder, clips, options, output);
         },
-        [](Napi::Env env, torch::Tensor& batch) -> Napi::Value { return TensorWrap::wrap(env, std::move(batch)); });
+        [](Napi::Env env, torch::Tensor& batch) -> Napi::Value { return TensorWrap::wrap(env, std::move(batch)); },
+        readCancelFlag(info[2]));
   });
 }
 

@@ -1,5 +1,6 @@
 // Video in, labels out: decode and preprocess clips on the decode pool while the model's executor
 // runs the network on the clips decoded before them.
+import { checkSignal, throwIfAborted } from './abort';
 import { checkModel, type Model } from './model';
 import type { NativePreprocessOptions } from './native';
 import { sampleClips } from './sampling';
@@ -20,6 +21,11 @@ export interface ClassifyOptions {
   topk?: number;
   /** Clips per forward pass (default: 1 on CPU, so decoding overlaps compute; all clips on CUDA). */
   batchSize?: number;
+  /**
+   * Aborts the classification: rejects (classifyVideos: throws from the iteration) with the signal's
+   * reason; decodes and forward passes still queued never run, running ones' results are freed.
+   */
+  signal?: AbortSignal;
 }
 
 export interface Classification {
@@ -48,6 +54,7 @@ interface Plan {
   topk: number;
   batchSize: number;
   preprocess: NativePreprocessOptions;
+  signal: AbortSignal | undefined;
 }
 
 interface PreparedVideo {
@@ -70,6 +77,7 @@ function planOf(model: Model, options: ClassifyOptions): Plan {
   const topk = checkInteger(opts.topk, 'options.topk', 5, { min: 1 });
   const defaultBatch = device === 'cpu' ? 1 : clipsPerVideo;
   const batchSize = checkInteger(opts.batchSize, 'options.batchSize', defaultBatch, { min: 1, max: 10000 });
+  const signal = checkSignal(opts.signal);
   return {
     clipsPerVideo,
     clipLength,
@@ -77,6 +85,7 @@ function planOf(model: Model, options: ClassifyOptions): Plan {
     topk: Math.min(topk, numClasses),
     batchSize,
     preprocess: nativePreprocessOptions({ preprocessing }),
+    signal,
   };
 }
 
@@ -87,7 +96,7 @@ function deferRejection<T>(promise: Promise<T>): Promise<T> {
 }
 
 async function prepareVideo(path: string, plan: Plan): Promise<PreparedVideo> {
-  const reader = await openVideo(path);
+  const reader = await openVideo(path, { signal: plan.signal });
   let clips: number[][];
   try {
     clips = sampleClips(reader.info, {
@@ -105,7 +114,7 @@ async function prepareVideo(path: string, plan: Plan): Promise<PreparedVideo> {
   for (let start = 0; start < clips.length; start += plan.batchSize) {
     const batchClips = clips.slice(start, start + plan.batchSize);
     // One batch at a time per file (a decoder is single-threaded); the next starts when this is decoded.
-    const batch = previous.then(() => readClipBatch(reader, batchClips, plan.preprocess));
+    const batch = previous.then(() => readClipBatch(reader, batchClips, plan.preprocess, {}, plan.signal));
     batches.push(deferRejection(batch));
     previous = batch;
   }
@@ -118,7 +127,7 @@ async function scoreVideo(model: Model, prepared: PreparedVideo, plan: Plan): Pr
   try {
     for (const pending of prepared.batches) {
       const input = await pending;
-      let logits = await model.forward(input);
+      let logits = await model.forward(input, { signal: plan.signal });
       input.dispose();
       if (logits.device !== 'cpu') {
         const onDevice = logits;
@@ -133,6 +142,7 @@ async function scoreVideo(model: Model, prepared: PreparedVideo, plan: Plan): Pr
       }
       logits.dispose();
     }
+    throwIfAborted(plan.signal);
   } finally {
     // On failure, free the batches decoded ahead too.
     for (const pending of prepared.batches)
@@ -151,11 +161,13 @@ async function scoreVideo(model: Model, prepared: PreparedVideo, plan: Plan): Pr
  * scored by the mean of the clips' softmax. Decoding of the next clips overlaps the network's work.
  * @throws TypeError / RangeError (rejects) for bad arguments.
  * @throws TorchVideoError (rejects) with `path` for a file that cannot be opened or decoded.
+ * @throws AbortError (rejects; the signal's reason) when options.signal aborts.
  */
 export async function classifyVideo(model: Model, path: string, options: ClassifyOptions = {}): Promise<Classification> {
   checkModel(model);
   checkString(path, 'path');
   const plan = planOf(model, options);
+  throwIfAborted(plan.signal);
   return scoreVideo(model, await prepareVideo(path, plan), plan);
 }
 
@@ -163,6 +175,8 @@ export async function classifyVideo(model: Model, path: string, options: Classif
  * Classifies many videos, yielding one result per path in input order. A file that fails is an
  * entry with `error` and the rest go on. The next `prefetch` videos decode while one is classified.
  * @throws TypeError / RangeError for bad arguments (when iteration starts).
+ * @throws AbortError (the signal's reason) from the iteration when options.signal aborts: an abort ends
+ *   the iteration, it is not one video's failure.
  */
 export async function* classifyVideos(
   model: Model,
@@ -177,6 +191,7 @@ export async function* classifyVideos(
   list.forEach((p, i) => checkString(p, `paths[${i}]`));
   const prefetch = checkInteger(checkOptions(options).prefetch, 'options.prefetch', 2, { min: 0, max: 64 });
   const plan = planOf(model, options);
+  throwIfAborted(plan.signal);
   const prepared: Promise<PreparedVideo>[] = [];
   const startPreparing = (i: number) => {
     if (i < list.length && prepared[i] === undefined) prepared[i] = deferRejection(prepareVideo(list[i], plan));
@@ -188,6 +203,7 @@ export async function* classifyVideos(
       try {
         result = { path: list[i], ...(await scoreVideo(model, await prepared[i], plan)) };
       } catch (error) {
+        throwIfAborted(plan.signal);
         result = { path: list[i], error: error instanceof Error ? error : new Error(String(error)) };
       }
       delete prepared[i];

@@ -1,13 +1,21 @@
 export { Tensor, type TensorFromOptions } from './tensor';
 export type { TypedArray, Dtype } from './dtypes';
-export { Model, loadModel, type LoadModelOptions, type ModelInfo, type ModelPrecision } from './model';
+export { Model, loadModel, type LoadModelOptions, type ModelInfo, type ModelPrecision, type ForwardOptions } from './model';
 export type { Preprocessing } from './sidecar';
 export { TorchVideoError } from './errors';
 export { errorCodes } from './error-codes';
 export { memory } from './memory';
 export { cuda } from './cuda';
 export { versions } from './versions';
-export { openVideo, preprocess, VideoReader, type VideoInfo, type PreprocessOptions } from './video';
+export {
+  openVideo,
+  preprocess,
+  VideoReader,
+  type VideoInfo,
+  type PreprocessOptions,
+  type OpenVideoOptions,
+  type ReadFramesOptions,
+} from './video';
 export { sampleClips, resampleFrameIndices, type SampleClipsOptions, type ClipSamplingInfo } from './sampling';
 export {
   classifyVideo,
@@ -28,6 +36,7 @@ export {
   type RestoreTrainerOptions,
   type ExportModelOptions,
   type TrainStepResult,
+  type TrainStepOptions,
   type TrainerInfo,
   type SetDistributedOptions,
 } from './train/trainer';

@@ -1,4 +1,5 @@
 import * as os from 'node:os';
+import { abortable, abortReason, checkSignal } from './abort';
 import { TorchVideoError, withCallSite } from './errors';
 import { checkSha256, verifyPinnedSha256, verifySha256 } from './checksum';
 import { warnDeprecated } from './deprecated';
@@ -43,6 +44,16 @@ export interface LoadModelOptions {
    * false skips reading the file twice, for speed.
    */
   verify?: boolean;
+  /** Aborts the load: rejects at once with the signal's reason; a load already running finishes and its model is freed. */
+  signal?: AbortSignal;
+}
+
+export interface ForwardOptions {
+  /**
+   * Aborts this forward: rejects at once with the signal's reason (an AbortError by default). A forward
+   * still queued behind others never runs; one already running finishes and its logits are freed.
+   */
+  signal?: AbortSignal;
 }
 
 export interface ModelInfo {
@@ -71,7 +82,7 @@ const PRECISIONS: readonly ModelPrecision[] = ['fp32', 'fp16', 'bf16', 'int8'];
 // Model's static block: users never see it.
 let nativeModelOf: (model: Model) => NativeModel;
 
-/** A loaded network. forward() runs off the JS thread on the model's device executor. */
+/** A loaded network. forward() runs off the JS thread: on the model's own executor on the CPU, the device's on CUDA. */
 export class Model {
   #native: NativeModel | undefined;
   readonly info: Readonly<ModelInfo>;
@@ -99,12 +110,20 @@ export class Model {
    * @throws RangeError (rejects) for a wrong rank, a channel count other than 3, clips of different
    *   shapes, or a CPU input holding NaN or Infinity (named by position).
    * @throws TorchVideoError (rejects) ERR_DISPOSED after dispose(), ERR_FORWARD when LibTorch fails.
+   * @throws TypeError (rejects) when options.signal is not an AbortSignal.
+   * @throws AbortError (rejects; the signal's reason) when options.signal aborts before the logits arrive.
    */
-  async forward(input: Tensor | Tensor[]): Promise<Tensor> {
+  async forward(input: Tensor | Tensor[], options: ForwardOptions = {}): Promise<Tensor> {
     const callSite = new Error();
+    const signal = checkSignal(checkOptions(options).signal);
     const handle = this.#handle();
     const nativeInput = Array.isArray(input) ? input.map((clip, i) => nativeTensorOf(clip, `input[${i}]`)) : nativeTensorOf(input, 'input');
-    return new Tensor(await withCallSite(handle.forward(nativeInput), callSite));
+    const logits = abortable(
+      signal,
+      (cancel) => handle.forward(nativeInput, cancel ? { cancel } : undefined),
+      (dropped) => dropped.dispose(),
+    );
+    return new Tensor(await withCallSite(logits, callSite));
   }
 
   static {
@@ -132,6 +151,7 @@ export class Model {
  * @throws RangeError (rejects) for a precision the export or device cannot run: 'fp16' off CUDA, 'int8'
  *   with a float export (quantize it with `torchvideo quantize`), another precision than a bf16 / int8
  *   export's own, `half` and `precision` that disagree.
+ * @throws AbortError (rejects; the signal's reason) when options.signal aborts before the model is ready.
  * @throws TorchVideoError (rejects) ERR_FILE_NOT_FOUND, ERR_NOT_A_FILE, ERR_MODEL_LOAD (not a
  *   TorchScript file, empty or truncated, a sha256 that differs from `expectSha256` (both named) or from
  *   the sidecar's, parameters holding NaN/Inf, a module that is not a classifier of (B, 3, T, H, W) clips),
@@ -148,6 +168,8 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   const verify = checkBoolean(opts.verify, 'options.verify', true);
   const expectSha256 = checkSha256(opts.expectSha256, 'options.expectSha256');
   const asked = precisionAsked(opts);
+  const signal = checkSignal(opts.signal);
+  if (signal?.aborted) throw abortReason(signal);
   const sidecar = readSidecar(path);
   const exported = sidecar?.precision ?? 'fp32';
   checkPrecision(path, asked, exported, device);
@@ -161,16 +183,22 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   if (precision === 'bf16' && device === 'cpu') warnWithoutBf16Instructions();
   const [cropHeight, cropWidth] = preprocessing.cropSize;
   const handle = await withCallSite(
-    native.Model.load(path, {
-      device,
-      optimize,
-      warmup,
-      half,
-      bf16,
-      quantized: exported === 'int8',
-      threads,
-      warmupShape: [1, 3, preprocessing.clipLength, cropHeight, cropWidth],
-    }),
+    abortable(
+      signal,
+      (cancel) =>
+        native.Model.load(path, {
+          device,
+          optimize,
+          warmup,
+          half,
+          bf16,
+          quantized: exported === 'int8',
+          threads,
+          warmupShape: [1, 3, preprocessing.clipLength, cropHeight, cropWidth],
+          ...(cancel ? { cancel } : {}),
+        }),
+      (dropped) => dropped.dispose(),
+    ),
     callSite,
   );
   const nativeInfo = handle.info;
@@ -270,10 +298,21 @@ function warnWithoutBf16Instructions(): void {
  * @internal Logits of decoded frames: each of `frames` is uint8 (K, T, H, W, 3), preprocessed on the
  * model's device (after the copy, on a GPU) into K * crops clips.
  */
-export async function forwardFrames(model: Model, frames: Tensor[], preprocess: NativePreprocessOptions): Promise<Tensor> {
+export async function forwardFrames(
+  model: Model,
+  frames: Tensor[],
+  preprocess: NativePreprocessOptions,
+  signal?: AbortSignal,
+): Promise<Tensor> {
   const callSite = new Error();
   const input = frames.map((clip, i) => nativeTensorOf(clip, `input[${i}]`));
-  return new Tensor(await withCallSite(nativeModelOf(model).forward(input, { preprocess }), callSite));
+  const handle = nativeModelOf(model);
+  const logits = abortable(
+    signal,
+    (cancel) => handle.forward(input, cancel ? { preprocess, cancel } : { preprocess }),
+    (dropped) => dropped.dispose(),
+  );
+  return new Tensor(await withCallSite(logits, callSite));
 }
 
 /** @internal LibTorch intra-op threads when none are asked for: the machine's cores. */

@@ -34,13 +34,20 @@ export interface NativeModelOptions {
   quantized: boolean;
   threads: number;
   warmupShape: number[];
+  cancel?: NativeCancelToken;
 }
+
+/** binding/cancel.h: a flag a queued job checks before it runs (src/abort.ts raises it). */
+export type NativeCancelToken = { readonly __brand: 'NativeCancelToken' };
 
 export interface NativeModel {
   readonly info: NativeModelInfo;
   readonly disposed: boolean;
   /** With `preprocess`, the inputs are uint8 (K, T, H, W, 3) frames, preprocessed on the model's device. */
-  forward(input: NativeTensor | NativeTensor[], options?: { preprocess?: NativePreprocessOptions }): Promise<NativeTensor>;
+  forward(
+    input: NativeTensor | NativeTensor[],
+    options?: { preprocess?: NativePreprocessOptions; cancel?: NativeCancelToken },
+  ): Promise<NativeTensor>;
   dispose(): void;
 }
 
@@ -63,12 +70,15 @@ export interface NativeOpenOptions {
   threads?: number;
   /** The index an earlier open of the unchanged file gave: skips demuxing every packet. */
   frameIndex?: NativeFrameIndex;
+  cancel?: NativeCancelToken;
 }
 
 /** cpp/video/clip_batch.h ClipBatchOutput. */
 export interface NativeClipBatchOutput {
   /** The decoded frames, uint8 (K, T, H, W, 3), instead of preprocessed clips. */
   raw?: boolean;
+  /** Not an output option: the call's cancel flag (src/abort.ts). */
+  cancel?: NativeCancelToken;
   /** In page-locked memory (CUDA only) for an asynchronous copy to the GPU. */
   pinned?: boolean;
 }
@@ -116,7 +126,12 @@ export interface NativeStepResult {
 export interface NativeTrainer {
   readonly info: NativeTrainerInfo;
   readonly disposed: boolean;
-  step(clips: NativeTensor, labels: NativeTensor, learningRate: number): Promise<NativeStepResult>;
+  step(
+    clips: NativeTensor,
+    labels: NativeTensor,
+    learningRate: number,
+    options?: { cancel?: NativeCancelToken },
+  ): Promise<NativeStepResult>;
   predict(clips: NativeTensor): Promise<NativeTensor>;
   exportModel(path: string): Promise<void>;
   saveCheckpoint(path: string, learningRate: number, metadata: string): Promise<void>;
@@ -136,6 +151,7 @@ export interface NativeGroupOptions {
   device: string;
   /** Empty or absent: NCCL on CUDA where built with it, else Gloo. */
   backend?: string;
+  cancel?: NativeCancelToken;
 }
 
 export interface NativeProcessGroup {
@@ -156,7 +172,7 @@ export type NativeVideoInfo = VideoInfo;
 export interface NativeVideoReader {
   readonly info: NativeVideoInfo;
   readonly closed: boolean;
-  readFrames(indices: number[]): Promise<NativeTensor>;
+  readFrames(indices: number[], options?: { cancel?: NativeCancelToken }): Promise<NativeTensor>;
   readonly frameIndex: NativeFrameIndex;
   readClips(clips: number[][], options: NativePreprocessOptions, output?: NativeClipBatchOutput): Promise<NativeTensor>;
   close(): void;
@@ -219,6 +235,10 @@ export interface NativeBinding {
   quiesce(deadlineMs: number): boolean;
   /** Ends the process with `code` at once, without exit()'s static destructors. */
   exitNow(code: number): never;
+  cancelToken(): NativeCancelToken;
+  cancel(token: NativeCancelToken): void;
+  /** Executors of CPU models and trainers not yet given back (each disposed one gives its own back). */
+  objectExecutorCount(): number;
   /** The decode pool's size; with `threads`, grows it to that many first. */
   decodeThreads(threads?: number): number;
   dtypes: NativeDtypeRow[];

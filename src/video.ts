@@ -1,3 +1,4 @@
+import { abortable, checkSignal } from './abort';
 import { TorchVideoError, withCallSite, withPath } from './errors';
 import {
   native,
@@ -24,6 +25,16 @@ export interface VideoInfo {
   height: number;
   /** FFmpeg's codec name: 'h264', 'mpeg4', 'mjpeg', 'vp9', ... */
   codec: string;
+}
+
+export interface OpenVideoOptions {
+  /** Aborts the open: rejects at once with the signal's reason; an open already running finishes and its reader is closed. */
+  signal?: AbortSignal;
+}
+
+export interface ReadFramesOptions {
+  /** Aborts the read: rejects at once with the signal's reason; a read still queued never runs, a running one's frames are freed. */
+  signal?: AbortSignal;
 }
 
 // The reader's native handle for the rest of the package (classify's batched reads), set by
@@ -58,13 +69,22 @@ export class VideoReader {
    * @throws TypeError / RangeError (rejects) for bad indices, one past the last frame included.
    * @throws TorchVideoError (rejects) ERR_VIDEO_DECODE when a frame cannot be decoded, ERR_DISPOSED
    *   after close().
+   * @throws TypeError (rejects) when options.signal is not an AbortSignal.
+   * @throws AbortError (rejects; the signal's reason) when options.signal aborts before the frames arrive.
    */
-  async readFrames(indices: number[]): Promise<Tensor> {
+  async readFrames(indices: number[], options: ReadFramesOptions = {}): Promise<Tensor> {
     const callSite = new Error();
+    const signal = checkSignal(checkOptions(options).signal);
     expectType(Array.isArray(indices), 'indices', 'an array of frame indices', indices);
     indices.forEach((index, i) => checkInteger(index, `indices[${i}]`, undefined, { min: 0, max: Math.max(0, this.info.frameCount - 1) }));
     expectRange(indices.length > 0, 'indices', 'a non-empty array', indices);
-    return new Tensor(await withCallSite(withPath(this.#handle().readFrames(indices), this.path), callSite));
+    const handle = this.#handle();
+    const frames = abortable(
+      signal,
+      (cancel) => handle.readFrames(indices, cancel ? { cancel } : undefined),
+      (dropped) => dropped.dispose(),
+    );
+    return new Tensor(await withCallSite(withPath(frames, this.path), callSite));
   }
 
   static {
@@ -91,8 +111,15 @@ export async function readClipBatch(
   clips: number[][],
   options: NativePreprocessOptions,
   output: NativeClipBatchOutput = {},
+  signal?: AbortSignal,
 ): Promise<Tensor> {
-  return new Tensor(await withPath(nativeReaderOf(reader).readClips(clips, options, output), reader.path));
+  const handle = nativeReaderOf(reader);
+  const batch = abortable(
+    signal,
+    (cancel) => handle.readClips(clips, options, cancel ? { ...output, cancel } : output),
+    (dropped) => dropped.dispose(),
+  );
+  return new Tensor(await withPath(batch, reader.path));
 }
 
 /** @internal What demuxing the reader's file found, for the metadata index to cache. */
@@ -104,10 +131,15 @@ export function frameIndexOf(reader: VideoReader): NativeFrameIndex {
  * @internal openVideo with the evaluation pipeline's knobs: FFmpeg threads per file, and a cached
  * frame index so the file's packets are not demuxed again.
  */
-export async function openVideoWith(path: string, options: NativeOpenOptions): Promise<VideoReader> {
+export async function openVideoWith(path: string, options: NativeOpenOptions, signal?: AbortSignal): Promise<VideoReader> {
   const callSite = new Error();
   checkString(path, 'path');
-  const handle = await withCallSite(withPath(native.VideoReader.open(path, options), path), callSite);
+  const opened = abortable(
+    signal,
+    (cancel) => native.VideoReader.open(path, cancel ? { ...options, cancel } : options),
+    (dropped) => dropped.close(),
+  );
+  const handle = await withCallSite(withPath(opened, path), callSite);
   return new VideoReader(handle, path);
 }
 
@@ -117,12 +149,12 @@ export async function openVideoWith(path: string, options: NativeOpenOptions): P
  * @throws TypeError / RangeError (rejects) for a bad path argument.
  * @throws TorchVideoError (rejects) with `path` set: ERR_FILE_NOT_FOUND, ERR_NOT_A_FILE, ERR_VIDEO_OPEN
  *   (not a video, empty, truncated), ERR_NO_VIDEO_STREAM (audio only), ERR_VIDEO_DECODE (no decoder).
+ * @throws TypeError (rejects) when options.signal is not an AbortSignal.
+ * @throws AbortError (rejects; the signal's reason) when options.signal aborts before the reader is ready.
  */
-export async function openVideo(path: string): Promise<VideoReader> {
-  const callSite = new Error();
-  checkString(path, 'path');
-  const handle = await withCallSite(withPath(native.VideoReader.open(path), path), callSite);
-  return new VideoReader(handle, path);
+export async function openVideo(path: string, options: OpenVideoOptions = {}): Promise<VideoReader> {
+  const signal = checkSignal(checkOptions(options).signal);
+  return openVideoWith(path, {}, signal);
 }
 
 export interface PreprocessOptions {

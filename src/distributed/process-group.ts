@@ -3,6 +3,7 @@
 // launcher's environment (rendezvous.ts) and waits for every rank. Every collective must be called by
 // every rank, in the same order.
 import * as os from 'node:os';
+import { abortable, checkSignal } from '../abort';
 import { TorchVideoError, withCallSite } from '../errors';
 import { native, type NativeProcessGroup } from '../native';
 import { checkInteger, checkOptions, expectType } from '../validate';
@@ -30,6 +31,8 @@ export interface JoinOptions {
   worldSize?: number;
   masterAddr?: string;
   masterPort?: number;
+  /** Aborts the join: rejects at once with the signal's reason; a group made after the abort is disposed. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -85,11 +88,14 @@ export class ProcessGroup {
    * @throws RangeError / TypeError (rejects) for a rendezvous that is missing or wrong, naming it.
    * @throws TorchVideoError (rejects) ERR_DISTRIBUTED when a rank does not come within the timeout, or the
    *   address cannot be reached; also when this build has no distributed support.
+   * @throws AbortError (rejects; the signal's reason) when options.signal aborts before the group is ready
+   *   (a rendezvous already under way is not interrupted: the group it makes is disposed).
    */
   static async join(spec: DistributedSpec, options: JoinOptions = {}, env = process.env): Promise<ProcessGroup> {
     const callSite = new Error();
     const opts = checkOptions(options) as JoinOptions;
     const timeoutMs = checkInteger(opts.timeoutMs, 'options.timeoutMs', DEFAULT_DISTRIBUTED_TIMEOUT_MS, { min: 1, max: 7 * 24 * 3600e3 });
+    const signal = checkSignal(opts.signal);
     const device = opts.device ?? 'cpu';
     expectType(typeof device === 'string', 'options.device', 'a string', device);
     const backend = opts.backend;
@@ -101,7 +107,11 @@ export class ProcessGroup {
     }
     const rendezvous = resolveRendezvous(spec, opts, env);
     const rankDeviceName = rankDevice(device, rendezvous.localRank);
-    const create = native.ProcessGroup.create({ ...rendezvous, timeoutMs, device: rankDeviceName, backend });
+    const create = abortable(
+      signal,
+      (cancel) => native.ProcessGroup.create({ ...rendezvous, timeoutMs, device: rankDeviceName, backend, ...(cancel ? { cancel } : {}) }),
+      (dropped) => dropped.dispose(),
+    );
     const handle = await withCallSite(create, callSite);
     // The rank that opens a network-facing socket says so, where and why, on stderr: c10d's store and
     // Gloo are unauthenticated (README, "Security").

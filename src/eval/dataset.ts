@@ -5,9 +5,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
+import { checkSignal, throwIfAborted } from '../abort';
 import { TorchVideoError } from '../errors';
-import { checkOptions, checkString } from '../validate';
-import { buildVideoIndex, type VideoIndexEntry } from './video-index';
+import { checkOptions, checkString, expectType } from '../validate';
+import { buildVideoIndex, type IndexProgress, type VideoIndexEntry } from './video-index';
 
 export interface DatasetVideo {
   /** Absolute path of the video. */
@@ -40,6 +41,13 @@ export interface LoadDatasetOptions {
   indexDir?: string;
   /** The metadata index file itself (overrides indexDir). */
   indexPath?: string;
+  /**
+   * Called as the index is built: first with what the cache held, then after each video read
+   * (`done` of `total`, `cached` of them from the cache).
+   */
+  onProgress?: (progress: IndexProgress) => void;
+  /** Aborts the load: rejects with the signal's reason; videos not yet opened are not, and no index is written. */
+  signal?: AbortSignal;
 }
 
 const VIDEO_EXTENSIONS = /\.(mp4|m4v|mov|mkv|webm|avi|mpg|mpeg|ts|flv|wmv|3gp|ogv)$/i;
@@ -145,12 +153,16 @@ export function indexPathIn(indexDir: string, root: string): string {
  * `failed` with its reason. An index that cannot be written is a warning (TORCHVIDEO_INDEX_NOT_WRITTEN):
  * the dataset still loads.
  * @throws TypeError / RangeError for bad arguments.
+ * @throws AbortError (rejects; the signal's reason) when options.signal aborts.
  * @throws TorchVideoError ERR_FILE_NOT_FOUND when `data` is missing, ERR_DATASET (with `path`) for a
  *   list that cannot be parsed or a folder without class folders.
  */
 export async function loadDataset(data: string, options: LoadDatasetOptions = {}): Promise<Dataset> {
   checkString(data, 'data');
   const opts = checkOptions(options);
+  const signal = checkSignal(opts.signal);
+  expectType(opts.onProgress === undefined || typeof opts.onProgress === 'function', 'options.onProgress', 'a function', opts.onProgress);
+  throwIfAborted(signal);
   const root = path.resolve(data);
   if (!fs.existsSync(root)) {
     const error = new TorchVideoError(`dataset not found: '${root}'`, 'ERR_FILE_NOT_FOUND');
@@ -173,6 +185,7 @@ export async function loadDataset(data: string, options: LoadDatasetOptions = {}
     entries.map((e) => e.path),
     indexPath,
     legacyIndexPath(root, isFolder),
+    { signal, onProgress: opts.onProgress as LoadDatasetOptions['onProgress'] },
   );
   const videos: DatasetVideo[] = [];
   const failed: { path: string; error: string }[] = [];

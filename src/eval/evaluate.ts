@@ -12,7 +12,7 @@ import { DEFAULT_DISTRIBUTED_TIMEOUT_MS, ProcessGroup, rankCores, type Distribut
 import type { RendezvousOptions } from '../distributed/rendezvous';
 import { optionWithAlias } from '../deprecated';
 import { TorchVideoError } from '../errors';
-import { checkModel, forwardFrames, loadModel, Model, type LoadModelOptions } from '../model';
+import { checkModel, defaultThreads, forwardFrames, loadModel, Model, type LoadModelOptions } from '../model';
 import { native } from '../native';
 import { resampleFrameIndices, sampleClips } from '../sampling';
 import { DEFAULT_CLIPS_PER_VIDEO } from '../sidecar';
@@ -73,7 +73,10 @@ export interface EvaluateOptions {
   batchSize?: number;
   /** Device for a model given by path (default 'cpu'). */
   device?: string;
-  /** For a model given by path: loadModel's `threads`. */
+  /**
+   * For a model given by path: loadModel's `threads` (default: the cores the decode pool leaves, at
+   * least 1; see intraOpThreadsFor).
+   */
   threads?: LoadModelOptions['threads'];
   /** For a model given by path: loadModel's `precision`. */
   precision?: LoadModelOptions['precision'];
@@ -211,6 +214,14 @@ export function pipelineSizes(job: {
   const segmentsPerBatch = Math.ceil(job.batchSize / job.clipsPerVideo) + 1;
   const prefetch = job.prefetchAsked ?? Math.min(16, Math.max(2, Math.ceil((2 * decodeThreads) / segmentsPerBatch)));
   return { decodeThreads, threadsPerVideo, prefetch };
+}
+
+/**
+ * @internal The intra-op threads of a model evaluate loads itself: the cores the decode threads leave
+ * (at least 1), so the network and the decoders do not fight over the same cores.
+ */
+export function intraOpThreadsFor(cores: number, decodeThreads: number): number {
+  return Math.max(1, cores - decodeThreads);
 }
 
 // Opens a job's video with the frame index its metadata index cached (no demuxing of every packet);
@@ -423,7 +434,13 @@ async function evaluateShard(
 
   const ownsModel = typeof opts.model === 'string';
   const loadOptions: LoadModelOptions = { device: group?.device ?? opts.device ?? 'cpu' };
+  // Ranks sharing a machine share its cores.
+  const cores = group ? rankCores() : defaultThreads();
   if (opts.threads !== undefined) loadOptions.threads = opts.threads;
+  else if (ownsModel) {
+    const { decodeThreads } = pipelineSizes({ device: loadOptions.device!, batchSize, clipsPerVideo, decodeThreadsAsked, cores });
+    loadOptions.threads = intraOpThreadsFor(cores, decodeThreads);
+  }
   if (opts.precision !== undefined) loadOptions.precision = opts.precision;
   if (opts.half !== undefined) loadOptions.half = opts.half;
   const model = ownsModel ? await loadModel(opts.model as string, loadOptions) : checkModel(opts.model);
@@ -439,7 +456,7 @@ async function evaluateShard(
     );
     const dataset =
       typeof opts.data === 'string'
-        ? await loadDataset(opts.data, { indexPath: opts.indexPath, indexDir: opts.indexDir })
+        ? await loadDataset(opts.data, { indexPath: opts.indexPath, indexDir: opts.indexDir, signal })
         : (opts.data as Dataset);
     expectType(Array.isArray(dataset.videos), 'options.data', 'a dataset path or a Dataset', dataset);
     const jobOptions = { clipsPerVideo, clipLength, frameRate, crops, batchSize, shortVideos };
@@ -450,8 +467,7 @@ async function evaluateShard(
       decodeThreadsAsked,
       threadsPerVideoAsked,
       prefetchAsked,
-      // Ranks sharing a machine share its cores.
-      cores: group ? rankCores() : undefined,
+      cores,
     });
     native.decodeThreads(pipeline.decodeThreads);
 

@@ -7,6 +7,7 @@
 // without following a symlink planted at its name.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { throwIfAborted } from '../abort';
 import { frameIndexOf, openVideo } from '../video';
 import { readFileNoFollow, writeFileAtomic } from './atomic-file';
 import { packFrameIndex, type PackedFrameIndex } from './packed-frame-index';
@@ -61,9 +62,9 @@ function saveIndex(indexPath: string, videos: Record<string, VideoIndexEntry>): 
   }
 }
 
-async function describe(file: string, size: number, mtimeMs: number): Promise<VideoIndexEntry> {
+async function describe(file: string, size: number, mtimeMs: number, signal?: AbortSignal): Promise<VideoIndexEntry> {
   try {
-    const reader = await openVideo(file);
+    const reader = await openVideo(file, { signal });
     const { fps, frameCount, durationSec, width, height, codec } = reader.info;
     const frameIndex = packFrameIndex(frameIndexOf(reader));
     reader.close();
@@ -79,7 +80,22 @@ async function describe(file: string, size: number, mtimeMs: number): Promise<Vi
  * The index entry of every path (missing files included, as errors), updating the cache file. Without a
  * cache file yet, `legacyPath` (an index an older release kept inside the dataset) seeds it.
  */
-export async function buildVideoIndex(paths: string[], indexPath: string, legacyPath?: string): Promise<Map<string, VideoIndexEntry>> {
+export interface IndexProgress {
+  /** Videos whose entry is known: from the cache, or read since. */
+  done: number;
+  /** Every listed video. */
+  total: number;
+  /** Of `done`, those the cache already held (not opened again). */
+  cached: number;
+}
+
+export async function buildVideoIndex(
+  paths: string[],
+  indexPath: string,
+  legacyPath?: string,
+  control: { signal?: AbortSignal; onProgress?: (progress: IndexProgress) => void } = {},
+): Promise<Map<string, VideoIndexEntry>> {
+  const { signal, onProgress } = control;
   const existing = readIndex(indexPath);
   const cached = existing ?? (legacyPath === undefined ? undefined : readIndex(legacyPath)) ?? {};
   const result = new Map<string, VideoIndexEntry>();
@@ -96,14 +112,20 @@ export async function buildVideoIndex(paths: string[], indexPath: string, legacy
     if (entry && entry.size === stat.size && entry.mtimeMs === stat.mtimeMs) result.set(file, entry);
     else stale.push({ file, size: stat.size, mtimeMs: stat.mtimeMs });
   }
+  const cachedCount = result.size;
+  onProgress?.({ done: cachedCount, total: paths.length, cached: cachedCount });
   let next = 0;
   const worker = async () => {
     while (next < stale.length) {
+      // An abort stops the opens not yet started; nothing is saved (the next load indexes them again).
+      throwIfAborted(signal);
       const { file, size, mtimeMs } = stale[next++];
-      result.set(file, await describe(file, size, mtimeMs));
+      result.set(file, await describe(file, size, mtimeMs, signal));
+      onProgress?.({ done: result.size, total: paths.length, cached: cachedCount });
     }
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENT_OPENS, stale.length) }, worker));
+  throwIfAborted(signal);
   const changed = existing === undefined || stale.length > 0 || Object.keys(cached).some((file) => !result.has(file));
   if (changed) {
     const videos: Record<string, VideoIndexEntry> = {};

@@ -5,6 +5,7 @@
 import { randomInt } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { abortable, checkSignal } from '../abort';
 import { checkSha256, sha256Of, verifyPinnedSha256 } from '../checksum';
 import { TorchVideoError, withCallSite, withPath } from '../errors';
 import { writeFileAtomic } from '../eval/atomic-file';
@@ -60,6 +61,16 @@ export interface RestoreTrainerOptions {
 export interface ExportModelOptions {
   /** Class names for the sidecar (default: the trainer's labels). */
   labels?: string[];
+}
+
+export interface TrainStepOptions {
+  /**
+   * Aborts this step: rejects at once with the signal's reason (an AbortError by default). A step still
+   * queued behind others never runs (the weights stay as they were); one already running finishes (its
+   * update is applied) and its result is dropped. On a distributed trainer a queued step still runs,
+   * since every rank must take part in its collectives.
+   */
+  signal?: AbortSignal;
 }
 
 export interface TrainStepResult {
@@ -154,6 +165,8 @@ function checkLabelTensor(value: unknown, batch: number): ReturnType<typeof nati
 export class Trainer {
   #native: NativeTrainer | undefined;
   #learningRate: number;
+  // Set by setDistributed: its steps run collectives, so an aborted one is not skipped.
+  #distributed = false;
   readonly info: Readonly<TrainerInfo>;
   readonly #source: string;
 
@@ -301,13 +314,22 @@ export class Trainer {
    * @throws RangeError (rejects) for clips not (B, 3, T, H, W), labels not (B) or of another batch
    *   size, a label outside [0, numClasses) (named with its index).
    * @throws TorchVideoError (rejects) ERR_DISPOSED after dispose(), ERR_TORCH when LibTorch fails.
+   * @throws TypeError (rejects) when options.signal is not an AbortSignal.
+   * @throws AbortError (rejects; the signal's reason) when options.signal aborts before the step's result arrives.
    */
-  async step(clips: Tensor, labels: Tensor): Promise<TrainStepResult> {
+  async step(clips: Tensor, labels: Tensor, options: TrainStepOptions = {}): Promise<TrainStepResult> {
     const callSite = new Error();
+    const signal = checkSignal(checkOptions(options).signal);
     const handle = this.#handle();
     const nativeClips = checkClips(clips);
     const nativeLabels = checkLabelTensor(labels, clips.shape[0]);
-    const result = await withCallSite(handle.step(nativeClips, nativeLabels, this.#learningRate), callSite);
+    const learningRate = this.#learningRate;
+    // A distributed step is never skipped: the other ranks would wait in its collectives.
+    const skippable = !this.#distributed;
+    const result = await withCallSite(
+      abortable(signal, (cancel) => handle.step(nativeClips, nativeLabels, learningRate, cancel && skippable ? { cancel } : undefined)),
+      callSite,
+    );
     return {
       loss: result.loss,
       correct: result.correct,
@@ -332,6 +354,7 @@ export class Trainer {
     const overlap = checkBoolean(opts.overlap, 'options.overlap', true);
     const bucketBytes = checkInteger(opts.bucketBytes, 'options.bucketBytes', 25 * 1024 * 1024, { min: 1, max: 2 ** 31 - 1 });
     const firstBucketBytes = checkInteger(opts.firstBucketBytes, 'options.firstBucketBytes', 1024 * 1024, { min: 1, max: 2 ** 31 - 1 });
+    this.#distributed = true;
     await withCallSite(this.#handle().setDistributed(group.nativeHandle, { overlap, bucketBytes, firstBucketBytes }), callSite);
   }
 
