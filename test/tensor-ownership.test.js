@@ -119,6 +119,13 @@ t.test('memory a job could not own is refused by name', async (t) => {
   const detached = new Float32Array(4);
   structuredClone(detached.buffer, { transfer: [detached.buffer] });
   t.throws(() => Tensor.from(detached, [0]), { name: 'TypeError', message: /detached/ });
+  // The native layer checks the element count itself: a shape whose product overflows (2^40 x 2^40 x 0
+  // wraps to 0) must not "match" an empty array and describe memory that is not there.
+  const { native } = require('../dist/native');
+  t.throws(() => native.Tensor.fromTypedArray(new Float32Array(0), [2 ** 40, 2 ** 40, 0]), {
+    name: 'RangeError',
+    message: /expected shape to hold at most 2\^63 - 1 elements/,
+  });
   t.throws(() => Tensor.from(new Float32Array(4), [4], { transfer: 'yes' }), {
     name: 'TypeError',
     message: /expected options\.transfer to be a boolean/,
