@@ -238,6 +238,11 @@ async function openJobVideo(video: DatasetVideo, threads: number): Promise<Video
   return openVideoWith(video.path, { threads });
 }
 
+/** One video's entry in the report (and what onVideo receives). */
+function predictionOf(r: VideoRecord, labels: string[]): EvaluationPrediction {
+  return { path: r.path, label: labels[r.label], probs: r.probs, clips: r.clips, clipHits1: r.clipHits1, clipHits5: r.clipHits5 };
+}
+
 /** The report of a set of video records: every metric recomputed from them, sorted by path. */
 export function reportFromRecords(
   records: VideoRecord[],
@@ -251,14 +256,7 @@ export function reportFromRecords(
     clipsPerSec: about.clipsPerSec,
     failed: [...parts.failed].sort((a, b) => (a.path < b.path ? -1 : 1)),
     skipped: [...parts.skipped].sort(),
-    predictions: sorted.map((r) => ({
-      path: r.path,
-      label: labels[r.label],
-      probs: r.probs,
-      clips: r.clips,
-      clipHits1: r.clipHits1,
-      clipHits5: r.clipHits5,
-    })),
+    predictions: sorted.map((r) => predictionOf(r, labels)),
     shard: about.shard,
     model: about.model,
     options: about.options,
@@ -503,15 +501,7 @@ async function evaluateShard(
     }
     const log = (entry: LoggedVideo) => logged?.log.add(entry);
     // onVideo's entry is the report's (reportFromRecords) for the same record.
-    const predictionOf = (r: VideoRecord): EvaluationPrediction => ({
-      path: r.path,
-      label: labels[r.label],
-      probs: r.probs,
-      clips: r.clips,
-      clipHits1: r.clipHits1,
-      clipHits5: r.clipHits5,
-    });
-    for (const record of records) opts.onVideo?.(predictionOf(record));
+    for (const record of records) opts.onVideo?.(predictionOf(record, labels));
     for (const f of failed) if (!done.has(f.path)) log({ kind: 'failed', path: f.path, error: f.error });
 
     const jobs: VideoJob[] = [];
@@ -608,7 +598,7 @@ async function evaluateShard(
           const record = videoRecord(job.video.path, job.label, job.probs);
           records.push(record);
           log({ kind: 'record', record });
-          opts.onVideo?.(predictionOf(record));
+          opts.onVideo?.(predictionOf(record, labels));
           job.probs = [];
         }
         clipsDone += segment.clips.length;
