@@ -4,11 +4,11 @@
 // over whatever happened to survive, so it ends the job with the error instead.
 import { TorchVideoError } from '../errors';
 
-const VIDEO_CODES = new Set(['ERR_FILE_NOT_FOUND', 'ERR_NOT_A_FILE', 'ERR_NO_VIDEO_STREAM']);
+const VIDEO_CODES = new Set(['ERR_VIDEO_OPEN', 'ERR_VIDEO_DECODE', 'ERR_FILE_NOT_FOUND', 'ERR_NOT_A_FILE', 'ERR_NO_VIDEO_STREAM']);
 
-/** True for a TorchVideoError about the video itself: ERR_VIDEO_*, not found, not a file, no video stream. */
+/** True for a TorchVideoError about the video itself: it cannot be opened or decoded, is not found, not a file, has no video stream. */
 export function isVideoFailure(error: unknown): boolean {
-  return error instanceof TorchVideoError && (error.code.startsWith('ERR_VIDEO_') || VIDEO_CODES.has(error.code));
+  return error instanceof TorchVideoError && VIDEO_CODES.has(error.code);
 }
 
 /** How a video's failure reads in a report: the message and its code. */
