@@ -4,6 +4,11 @@
 
 namespace torchvideo::binding {
 
+// The reaper starts with the registry, not at the first release: a thread created while the process
+// exits (a dispose() just before the end) races exit and LeakSanitizer's stop-the-world (its tracer
+// crashed on such a thread in scripts/asan.sh).
+ObjectExecutors::ObjectExecutors() : reaper_(std::make_unique<ThreadPool>(1)) {}
+
 ThreadPool* ObjectExecutors::create() {
   auto pool = std::make_unique<ThreadPool>(1);
   ThreadPool* raw = pool.get();
@@ -18,7 +23,6 @@ void ObjectExecutors::release(ThreadPool* executor) {
   if (found == pools_.end()) return;
   ThreadPool* owned = found->second.release();
   pools_.erase(found);
-  if (!reaper_) reaper_ = std::make_unique<ThreadPool>(1);
   // A quiesced reaper (the process is exiting) drops this task: the pool, parked, goes with the process.
   reaper_->post([owned] { delete owned; });
 }

@@ -21,6 +21,7 @@ namespace torchvideo::binding {
 
 class ObjectExecutors {
  public:
+  ObjectExecutors();
   // A new single-thread executor, owned here until release().
   ThreadPool* create();
   // Hands `executor` to the reaper, which lets its queued work finish and joins it. A pointer this
