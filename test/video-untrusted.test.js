@@ -10,6 +10,9 @@ const { openVideo, classifyVideos, TorchVideoError } = require('..');
 const { tempDir } = require('./helpers/models');
 
 const ffmpeg = (args) => execFileSync('ffmpeg', ['-loglevel', 'error', '-y', ...args], { stdio: 'pipe' });
+// A small H.264 test clip (64x48 at 10 fps) of `seconds`, written by `output` arguments (a file, or a muxer and a file).
+const h264Clip = (seconds, ...output) =>
+  ffmpeg(['-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=10', '-t', String(seconds), '-c:v', 'libx264', '-pix_fmt', 'yuv420p', ...output]);
 
 async function refusal(file) {
   return openVideo(file).then(
@@ -24,39 +27,13 @@ async function refusal(file) {
 t.test('playlists that point at a real clip are refused by name', async (t) => {
   const dir = tempDir();
   // The clip they point at opens on its own: the refusal is about the playlist, not the clip.
-  ffmpeg([
-    '-f',
-    'lavfi',
-    '-i',
-    'testsrc=size=64x48:rate=10',
-    '-t',
-    '1',
-    '-c:v',
-    'libx264',
-    '-pix_fmt',
-    'yuv420p',
-    path.join(dir, 'real.mp4'),
-  ]);
+  h264Clip(1, path.join(dir, 'real.mp4'));
   const real = await openVideo(path.join(dir, 'real.mp4'));
   t.equal(real.info.frameCount, 10, 'the clip itself opens');
   real.close();
 
   // An HLS playlist (one segment, a relative name as HLS writes it), saved as .mp4.
-  ffmpeg([
-    '-f',
-    'lavfi',
-    '-i',
-    'testsrc=size=64x48:rate=10',
-    '-t',
-    '1',
-    '-c:v',
-    'libx264',
-    '-f',
-    'hls',
-    '-hls_time',
-    '1',
-    path.join(dir, 'list.m3u8'),
-  ]);
+  h264Clip(1, '-f', 'hls', '-hls_time', '1', path.join(dir, 'list.m3u8'));
   fs.copyFileSync(path.join(dir, 'list.m3u8'), path.join(dir, 'hls.mp4'));
   // An ffconcat list naming the clip by a relative ("safe") name, which the concat demuxer follows.
   fs.writeFileSync(path.join(dir, 'concat.mp4'), "ffconcat version 1.0\nfile 'real.mp4'\n");
@@ -92,19 +69,7 @@ t.test('playlists that point at a real clip are refused by name', async (t) => {
 t.test('a URL-like file name is a local file, never a URL', async (t) => {
   const dir = tempDir();
   // "http:clip.mp4" is a valid file name; FFmpeg must not read it as a URL with the http protocol.
-  ffmpeg([
-    '-f',
-    'lavfi',
-    '-i',
-    'testsrc=size=64x48:rate=10',
-    '-t',
-    '0.5',
-    '-c:v',
-    'libx264',
-    '-pix_fmt',
-    'yuv420p',
-    path.join(dir, 'http:clip.mp4'),
-  ]);
+  h264Clip(0.5, path.join(dir, 'http:clip.mp4'));
   const cwd = process.cwd();
   process.chdir(dir);
   try {
