@@ -233,12 +233,17 @@ Napi::Value TensorWrap::to(const Napi::CallbackInfo& info) {
     if (!info[0].IsString()) throw Error::type("expected device to be a string such as 'cpu' or 'cuda:0'");
     const auto target = resolveDevice(info[0].As<Napi::String>().Utf8Value());
     const auto source = snapshot(env);
+    // A snapshot is already a copy of its own: to its own device it is the result, not copied again.
+    const bool copied = !source.is_same(tensor_);
     // Copies to a GPU run on that GPU's executor, copies back on the source's: the executor that
     // owns the device orders the copy after the compute that produced the tensor.
     const auto& executorDevice = target.is_cuda() ? target : source.device();
     auto& executor = AddonData::of(env).executorFor(deviceName(executorDevice));
     return AsyncJob<torch::Tensor>::start(
-        env, executor, [source, target] { return copyToDevice(source, target); },
+        env, executor,
+        [source, target, copied] {
+          return copied && source.device() == target ? source : copyToDevice(source, target);
+        },
         [](Napi::Env env, torch::Tensor& result) -> Napi::Value { return wrap(env, std::move(result)); });
   });
 }
