@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "binding/addon_data.h"
+#include "binding/batcher.h"
 #include "binding/cancel.h"
 #include "binding/concat.h"
 #include "binding/distributed.h"
@@ -135,6 +136,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   const auto model = ModelWrap::define(env);
   data->tensorConstructor = Napi::Persistent(tensor);
   data->modelConstructor = Napi::Persistent(model);
+  data->batcherConstructor = Napi::Persistent(BatcherWrap::define(env));
   const auto trainer = TrainerWrap::define(env);
   data->trainerConstructor = Napi::Persistent(trainer);
   const auto processGroup = DistributedGroupWrap::define(env);

@@ -23,6 +23,7 @@ struct AddonData {
   Napi::FunctionReference trainerConstructor;
   Napi::FunctionReference videoReaderConstructor;
   Napi::FunctionReference processGroupConstructor;
+  Napi::FunctionReference batcherConstructor;
   // src/errors.ts's TorchVideoError, set once by the TS layer at load.
   Napi::FunctionReference errorClass;
 

@@ -2,6 +2,7 @@
 
 #include "binding/addon_data.h"
 #include "binding/async_task.h"
+#include "binding/batcher.h"
 #include "binding/cancel.h"
 #include "binding/js_errors.h"
 #include "binding/options.h"
@@ -73,6 +74,7 @@ Napi::Function ModelWrap::define(Napi::Env env) {
                      {
                          StaticMethod<&ModelWrap::load>("load"),
                          InstanceMethod<&ModelWrap::forward>("forward"),
+                         InstanceMethod<&ModelWrap::batcher>("batcher"),
                          InstanceAccessor<&ModelWrap::info>("info"),
                          InstanceAccessor<&ModelWrap::disposed>("disposed"),
                          InstanceMethod<&ModelWrap::dispose>("dispose"),
@@ -100,7 +102,8 @@ Napi::Value ModelWrap::load(const Napi::CallbackInfo& info) {
         [](Napi::Env env, std::shared_ptr<Model>& model) -> Napi::Value {
           auto object = AddonData::of(env).modelConstructor.New({});
           auto* wrap = Unwrap(object);
-          wrap->executor_ = AddonData::of(env).objectExecutorFor(deviceName(model->device()));
+          wrap->executor_ =
+              std::make_shared<ExecutorHandle>(AddonData::of(env).objectExecutorFor(deviceName(model->device())));
           wrap->model_ = std::move(model);
           return object;
         },
@@ -124,7 +127,7 @@ Napi::Value ModelWrap::forward(const Napi::CallbackInfo& info) {
       inputs = readInputs(env, info[0]);
     }
     return AsyncJob<torch::Tensor>::start(
-        env, executor_.get(),
+        env, executor_->get(),
         [model, inputs, preprocess] {
           if (!preprocess) checkFiniteInputs(inputs.tensors, inputs.isList);
           return model->forwardInputs(inputs.tensors, inputs.isList, preprocess);
@@ -132,6 +135,13 @@ Napi::Value ModelWrap::forward(const Napi::CallbackInfo& info) {
         [](Napi::Env env, torch::Tensor& logits) -> Napi::Value { return TensorWrap::wrap(env, std::move(logits)); },
         readCancelFlag(info[1]));
   });
+}
+
+// batcher(options, onBatch): a dynamic batcher over this network, on its executor.
+Napi::Value ModelWrap::batcher(const Napi::CallbackInfo& info) {
+  const auto env = info.Env();
+  return callNative(env,
+                    [&]() -> Napi::Value { return BatcherWrap::create(env, live(), executor_, info[0], info[1]); });
 }
 
 Napi::Value ModelWrap::info(const Napi::CallbackInfo& info) {

@@ -19,6 +19,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
  private:
   static Napi::Value load(const Napi::CallbackInfo& info);
   Napi::Value forward(const Napi::CallbackInfo& info);
+  Napi::Value batcher(const Napi::CallbackInfo& info);
   Napi::Value info(const Napi::CallbackInfo& info);
   void dispose(const Napi::CallbackInfo& info);
   Napi::Value disposed(const Napi::CallbackInfo& info);
@@ -28,9 +29,10 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   // Shared with in-flight jobs: dispose() drops this handle at once, and the network itself is freed
   // when the last forward that holds it finishes, so no job ever sees a freed module.
   std::shared_ptr<Model> model_;
-  // Where forward passes run: the model's own thread on the CPU (given back with the model), the
-  // device's on CUDA.
-  ExecutorHandle executor_;
+  // Where forward passes run: the model's own thread on the CPU, the device's on CUDA. Shared with the
+  // model's batchers, whose batches run there too (so they take turns with plain forwards); given back
+  // when the model and its batchers are all gone.
+  std::shared_ptr<ExecutorHandle> executor_;
 };
 
 }  // namespace torchvideo::binding

@@ -31,11 +31,15 @@ inline constexpr const char* kCheckpoint = "ERR_CHECKPOINT";
 inline constexpr const char* kDataset = "ERR_DATASET";
 // A collective of a multi-process job failed: a rank stopped, the network broke, or the timeout passed.
 inline constexpr const char* kDistributed = "ERR_DISTRIBUTED";
+// A batcher's queue holds maxQueueClips already: the call is refused at once (overload, not failure).
+inline constexpr const char* kQueueFull = "ERR_QUEUE_FULL";
+// A call's timeoutMs passed before it ran: it never ran.
+inline constexpr const char* kTimeout = "ERR_TIMEOUT";
 
-inline constexpr std::array<const char*, 15> kAllCodes{
-    kFileNotFound, kNotAFile, kModelLoad, kDeviceUnavailable, kDeviceMismatch,
-    kForward,      kTorch,    kDisposed,  kVideoOpen,         kNoVideoStream,
-    kVideoDecode,  kNative,   kDataset,   kCheckpoint,        kDistributed,
+inline constexpr std::array<const char*, 17> kAllCodes{
+    kFileNotFound, kNotAFile,   kModelLoad,   kDeviceUnavailable, kDeviceMismatch, kForward,
+    kTorch,        kDisposed,   kVideoOpen,   kNoVideoStream,     kVideoDecode,    kNative,
+    kDataset,      kCheckpoint, kDistributed, kQueueFull,         kTimeout,
 };
 }  // namespace codes
 

@@ -1,7 +1,8 @@
 // Video in, labels out: decode and preprocess clips on the decode pool while the model's executor
 // runs the network on the clips decoded before them.
 import { checkSignal, throwIfAborted } from './abort';
-import { checkModel, type Model } from './model';
+import { Batcher } from './batcher';
+import { Model } from './model';
 import type { NativePreprocessOptions } from './native';
 import { sampleClips } from './sampling';
 import { DEFAULT_CLIPS_PER_VIDEO } from './sidecar';
@@ -63,7 +64,19 @@ interface PreparedVideo {
   batches: Promise<Tensor>[];
 }
 
-function planOf(model: Model, options: ClassifyOptions): Plan {
+// Who runs the clips: a model alone, or a batcher that shares its forward passes with other callers.
+interface Runner {
+  model: Model;
+  batcher?: Batcher;
+}
+
+function runnerOf(value: unknown): Runner {
+  if (value instanceof Batcher) return { model: value.model, batcher: value };
+  if (value instanceof Model) return { model: value };
+  throw new TypeError(`expected model to be a Model or a Batcher, got ${describe(value)}`);
+}
+
+function planOf({ model, batcher }: Runner, options: ClassifyOptions): Plan {
   const opts = checkOptions(options);
   const { preprocessing, numClasses, device } = model.info;
   const clipsPerVideo = checkInteger(opts.clipsPerVideo, 'options.clipsPerVideo', DEFAULT_CLIPS_PER_VIDEO, { min: 1, max: 10000 });
@@ -77,13 +90,18 @@ function planOf(model: Model, options: ClassifyOptions): Plan {
   const topk = checkInteger(opts.topk, 'options.topk', 5, { min: 1 });
   const defaultBatch = device === 'cpu' ? 1 : clipsPerVideo;
   const batchSize = checkInteger(opts.batchSize, 'options.batchSize', defaultBatch, { min: 1, max: 10000 });
+  if (batcher && batchSize > batcher.options.maxBatchSize && opts.batchSize !== undefined) {
+    throw new RangeError(
+      `expected options.batchSize to be at most the batcher's maxBatchSize ${batcher.options.maxBatchSize}, got ${batchSize}`,
+    );
+  }
   const signal = checkSignal(opts.signal);
   return {
     clipsPerVideo,
     clipLength,
     frameRate,
     topk: Math.min(topk, numClasses),
-    batchSize,
+    batchSize: batcher ? Math.min(batchSize, batcher.options.maxBatchSize) : batchSize,
     preprocess: nativePreprocessOptions({ preprocessing }),
     signal,
   };
@@ -122,13 +140,31 @@ async function prepareVideo(path: string, plan: Plan): Promise<PreparedVideo> {
   return { clipCount: clips.length, batches };
 }
 
-async function scoreVideo(model: Model, prepared: PreparedVideo, plan: Plan): Promise<Classification> {
-  const sum = new Float64Array(model.info.numClasses);
-  try {
-    for (const pending of prepared.batches) {
-      const input = await pending;
-      let logits = await model.forward(input, { signal: plan.signal });
+// Logits of each decoded batch, in order. Through a batcher every batch is queued as soon as it is
+// decoded (the batcher joins them with other callers' clips); a model alone runs one after another.
+function logitsOf({ model, batcher }: Runner, batches: Promise<Tensor>[], signal: AbortSignal | undefined): (() => Promise<Tensor>)[] {
+  const run = async (pending: Promise<Tensor>) => {
+    const input = await pending;
+    try {
+      return await (batcher ? batcher.forward(input, { signal }) : model.forward(input, { signal }));
+    } finally {
       input.dispose();
+    }
+  };
+  if (!batcher) return batches.map((pending) => () => run(pending));
+  const queued = batches.map((pending) => deferRejection(run(pending)));
+  return queued.map((logits) => () => logits);
+}
+
+async function scoreVideo(runner: Runner, prepared: PreparedVideo, plan: Plan): Promise<Classification> {
+  const { model } = runner;
+  const sum = new Float64Array(model.info.numClasses);
+  const results = logitsOf(runner, prepared.batches, plan.signal);
+  let read = 0;
+  try {
+    for (const next of results) {
+      read++;
+      let logits = await next();
       if (logits.device !== 'cpu') {
         const onDevice = logits;
         logits = await onDevice.to('cpu');
@@ -144,6 +180,13 @@ async function scoreVideo(model: Model, prepared: PreparedVideo, plan: Plan): Pr
     }
     throwIfAborted(plan.signal);
   } finally {
+    // On failure, free the logits a batcher still computes for batches not read.
+    for (const unread of results.slice(read))
+      if (runner.batcher)
+        unread().then(
+          (t) => t.dispose(),
+          () => {},
+        );
     // On failure, free the batches decoded ahead too.
     for (const pending of prepared.batches)
       pending.then(
@@ -159,16 +202,18 @@ async function scoreVideo(model: Model, prepared: PreparedVideo, plan: Plan): Pr
  * Classifies one video: `clipsPerVideo` clips evenly spaced over the video resampled to `frameRate`
  * (torchvision's UniformClipSampler), each preprocessed like torchvision's VideoClassification,
  * scored by the mean of the clips' softmax. Decoding of the next clips overlaps the network's work.
+ * `model` may be a Batcher: the clips are then queued as they decode and share forward passes with
+ * other callers' (batchSize is capped at its maxBatchSize).
  * @throws TypeError / RangeError (rejects) for bad arguments.
  * @throws TorchVideoError (rejects) with `path` for a file that cannot be opened or decoded.
  * @throws AbortError (rejects; the signal's reason) when options.signal aborts.
  */
-export async function classifyVideo(model: Model, path: string, options: ClassifyOptions = {}): Promise<Classification> {
-  checkModel(model);
+export async function classifyVideo(model: Model | Batcher, path: string, options: ClassifyOptions = {}): Promise<Classification> {
+  const runner = runnerOf(model);
   checkString(path, 'path');
-  const plan = planOf(model, options);
+  const plan = planOf(runner, options);
   throwIfAborted(plan.signal);
-  return scoreVideo(model, await prepareVideo(path, plan), plan);
+  return scoreVideo(runner, await prepareVideo(path, plan), plan);
 }
 
 /**
@@ -179,18 +224,18 @@ export async function classifyVideo(model: Model, path: string, options: Classif
  *   the iteration, it is not one video's failure.
  */
 export async function* classifyVideos(
-  model: Model,
+  model: Model | Batcher,
   paths: Iterable<string>,
   options: ClassifyVideosOptions = {},
 ): AsyncGenerator<VideoResult> {
-  checkModel(model);
+  const runner = runnerOf(model);
   // A lone string is iterable too (by character): reject it rather than read 'a', '.', 'm', ...
   const iterable = paths !== null && typeof paths !== 'string' && typeof (paths as Iterable<string>)?.[Symbol.iterator] === 'function';
   expectType(iterable, 'paths', 'an iterable of paths (e.g. an array)', paths);
   const list = [...paths];
   list.forEach((p, i) => checkString(p, `paths[${i}]`));
   const prefetch = checkInteger(checkOptions(options).prefetch, 'options.prefetch', 2, { min: 0, max: 64 });
-  const plan = planOf(model, options);
+  const plan = planOf(runner, options);
   throwIfAborted(plan.signal);
   const prepared: Promise<PreparedVideo>[] = [];
   const startPreparing = (i: number) => {
@@ -201,7 +246,7 @@ export async function* classifyVideos(
       for (let ahead = i; ahead <= i + prefetch; ahead++) startPreparing(ahead);
       let result: VideoResult;
       try {
-        result = { path: list[i], ...(await scoreVideo(model, await prepared[i], plan)) };
+        result = { path: list[i], ...(await scoreVideo(runner, await prepared[i], plan)) };
       } catch (error) {
         throwIfAborted(plan.signal);
         result = { path: list[i], error: error instanceof Error ? error : new Error(String(error)) };

@@ -1,5 +1,13 @@
 export { Tensor, type TensorFromOptions } from './tensor';
 export type { TypedArray, Dtype } from './dtypes';
+export {
+  Batcher,
+  type BatcherOptions,
+  type BatcherForwardOptions,
+  type BatcherStats,
+  type BatchInfo,
+  type LatencyPercentiles,
+} from './batcher';
 export { Model, loadModel, type LoadModelOptions, type ModelInfo, type ModelPrecision, type ForwardOptions } from './model';
 export type { Preprocessing } from './sidecar';
 export { TorchVideoError } from './errors';

@@ -1,5 +1,6 @@
 import * as os from 'node:os';
 import { abortable, abortReason, checkSignal } from './abort';
+import { Batcher, type BatcherOptions } from './batcher';
 import { TorchVideoError, withCallSite } from './errors';
 import { checkSha256, verifyPinnedSha256, verifySha256 } from './checksum';
 import { warnDeprecated } from './deprecated';
@@ -124,6 +125,18 @@ export class Model {
       (dropped) => dropped.dispose(),
     );
     return new Tensor(await withCallSite(logits, callSite));
+  }
+
+  /**
+   * A dynamic batcher over this network: concurrent callers' clips run as shared forward passes on the
+   * model's executor, each caller getting its own rows (see Batcher). It runs in turn with this
+   * model's own forward() calls. The model's dispose() makes its forward() reject with ERR_DISPOSED;
+   * what is queued still runs (the batcher holds the network until closed).
+   * @throws TypeError / RangeError for bad options.
+   * @throws TorchVideoError ERR_DISPOSED after dispose().
+   */
+  batcher(options: BatcherOptions = {}): Batcher {
+    return new Batcher(this, this.#handle(), options);
   }
 
   static {

@@ -49,6 +49,21 @@ export interface NativeModel {
     options?: { preprocess?: NativePreprocessOptions; cancel?: NativeCancelToken },
   ): Promise<NativeTensor>;
   dispose(): void;
+  /** A dynamic batcher over this network (cpp/serving/batcher.h); `onBatch` is called after each forward pass. */
+  batcher(
+    options: { maxBatchSize: number; maxDelayMs: number; maxQueueClips: number },
+    onBatch?: (clips: number, requests: number, computeMs: number, queueMs: Float64Array) => void,
+  ): NativeBatcher;
+}
+
+/** binding/batcher.h */
+export interface NativeBatcher {
+  forward(clips: NativeTensor, id: number, high: boolean, timeoutMs: number | undefined): Promise<NativeTensor>;
+  /** True when the request was still queued: it is rejected and never runs. */
+  cancel(id: number): boolean;
+  close(): void;
+  stats(): import('./batcher').BatcherStats;
+  dispose(): void;
 }
 
 /** cpp/video/frame_index.h: what demuxing a video's packets found (timestamps in the stream's time base). */

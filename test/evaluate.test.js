@@ -260,7 +260,7 @@ t.test('abort, progress and bad options', async (t) => {
   t.match(progress[1], { clipsDone: 2, clipsTotal: VIDEOS.length * CLIPS.clipsPerVideo });
   await t.rejects(evaluate({ model: 3, data: dataDir() }), {
     name: 'TypeError',
-    message: /expected options.model to be a Model or the path of an export/,
+    message: /expected options.model to be a Model, a Batcher or the path of an export/,
   });
   await t.rejects(evaluate({ model, data: dataDir(), batchSize: 0 }), { name: 'RangeError', message: /options.batchSize/ });
   await t.rejects(evaluate({ model, data: dataDir(), crops: 2 }), {

@@ -12,6 +12,7 @@ import { DEFAULT_DISTRIBUTED_TIMEOUT_MS, ProcessGroup, rankCores, type Distribut
 import type { RendezvousOptions } from '../distributed/rendezvous';
 import { optionWithAlias } from '../deprecated';
 import { TorchVideoError } from '../errors';
+import { Batcher, forwardPieces } from '../batcher';
 import { checkModel, defaultThreads, forwardFrames, loadModel, Model, type LoadModelOptions } from '../model';
 import { native } from '../native';
 import { resampleFrameIndices, sampleClips } from '../sampling';
@@ -39,10 +40,11 @@ export interface EvaluationProgress {
 
 export interface EvaluateOptions {
   /**
-   * A loaded Model, or the path of an export (loaded with `device`, `threads`, `precision` and `half`, as
-   * loadModel takes them, and disposed at the end).
+   * A loaded Model, a Batcher (the job's forward passes share its batches with other callers; preprocessOn
+   * 'host', batchSize * crops <= its maxBatchSize), or the path of an export (loaded with `device`,
+   * `threads`, `precision` and `half`, as loadModel takes them, and disposed at the end).
    */
-  model: Model | string;
+  model: Model | Batcher | string;
   /** A dataset folder or list file (see loadDataset), or a Dataset already loaded. */
   data: string | Dataset;
   /** Evenly spaced clips per video (default 5, torchvision's UniformClipSampler). */
@@ -283,9 +285,9 @@ export function reportToJson(report: EvaluationReport): string {
 export async function evaluate(options: EvaluateOptions): Promise<EvaluationReport> {
   const opts = checkOptions(options) as Partial<EvaluateOptions>;
   expectType(
-    opts.model instanceof Model || typeof opts.model === 'string',
+    opts.model instanceof Model || opts.model instanceof Batcher || typeof opts.model === 'string',
     'options.model',
-    'a Model or the path of an export',
+    'a Model, a Batcher or the path of an export',
     opts.model,
   );
   expectType(
@@ -317,7 +319,17 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationRepo
     throw new RangeError('expected options.outDir with options.resume: resume continues the job in outDir');
   expectType(opts.indexDir === undefined || typeof opts.indexDir === 'string', 'options.indexDir', 'a folder path', opts.indexDir);
   // Load options mean nothing for a Model already loaded: refused rather than ignored.
-  if (opts.model instanceof Model) {
+  if (opts.model instanceof Batcher) {
+    // A batcher takes preprocessed clips, and each forward it runs holds at most maxBatchSize of them.
+    expectRange(preprocessOn === 'host', 'options.preprocessOn', "'host' with a Batcher (it takes preprocessed clips)", preprocessOn);
+    const { maxBatchSize } = opts.model.options;
+    if (batchSize * crops > maxBatchSize) {
+      throw new RangeError(
+        `expected options.batchSize * options.crops to be at most the batcher's maxBatchSize ${maxBatchSize}, got ${batchSize} * ${crops}`,
+      );
+    }
+  }
+  if (opts.model instanceof Model || opts.model instanceof Batcher) {
     const given = (['threads', 'precision', 'half'] as const).find((key) => opts[key] !== undefined);
     if (given !== undefined) {
       throw new RangeError(
@@ -441,7 +453,8 @@ async function evaluateShard(
   }
   if (opts.precision !== undefined) loadOptions.precision = opts.precision;
   if (opts.half !== undefined) loadOptions.half = opts.half;
-  const model = ownsModel ? await loadModel(opts.model as string, loadOptions) : checkModel(opts.model);
+  const batcher = opts.model instanceof Batcher ? opts.model : undefined;
+  const model = ownsModel ? await loadModel(opts.model as string, loadOptions) : (batcher?.model ?? checkModel(opts.model));
   try {
     const { preprocessing, labels } = model.info;
     const clipLength = checkInteger(opts.clipLength, 'options.clipLength', preprocessing.clipLength, { min: 1, max: 10000 });
@@ -620,7 +633,11 @@ async function evaluateShard(
         const inputs = segments.flatMap((segment, i) => (tensors[i] && !segment.job.failed ? [tensors[i] as Tensor] : []));
         const next: Running = { segments, tensors, ready };
         if (inputs.length > 0) {
-          next.logits = preprocessOn === 'device' ? forwardFrames(model, inputs, preprocess) : model.forward(inputs);
+          next.logits = batcher
+            ? forwardPieces(batcher, inputs)
+            : preprocessOn === 'device'
+              ? forwardFrames(model, inputs, preprocess)
+              : model.forward(inputs);
           // Read after the previous batch settles; a rejection meanwhile is not unhandled.
           next.logits.catch(() => {});
         }
