@@ -7,6 +7,7 @@ import { runFinetune, FINETUNE_USAGE } from './finetune';
 import { runLaunch, LAUNCH_USAGE } from './launch';
 import { watchLauncher } from './launcher-watch';
 import { runQuantize, QUANTIZE_USAGE } from './quantize';
+import { runServe, SERVE_USAGE } from './serve';
 import { versions } from '../versions';
 
 export const USAGE = `Usage:
@@ -15,6 +16,7 @@ export const USAGE = `Usage:
   ${FINETUNE_USAGE}
   ${LAUNCH_USAGE}
   ${QUANTIZE_USAGE}
+  ${SERVE_USAGE}
   ${DEMO_USAGE}
   torchvideo --version
   torchvideo COMMAND --help   that command's usage
@@ -57,6 +59,8 @@ async function dispatch(command: string | undefined, rest: string[], hooks: CliH
       return runFinetune(rest);
     case 'quantize':
       return runQuantize(rest);
+    case 'serve':
+      return runServe(rest);
     case 'launch':
       return runLaunch(rest, { script: hooks.launchScript });
     case 'demo':
