@@ -18,6 +18,7 @@ export class ServeMetrics {
   readonly #queueDuration: Histogram<'model'>;
   readonly #computeDuration: Histogram<'model'>;
   readonly #batchSize: Histogram<'model'>;
+  readonly #inFlight: Gauge;
 
   constructor() {
     const registers = [this.registry];
@@ -46,6 +47,11 @@ export class ServeMetrics {
       help: 'Clips in one batched forward pass',
       labelNames: ['model'],
       buckets: BATCH_BUCKETS,
+      registers,
+    });
+    this.#inFlight = new Gauge({
+      name: 'torchvideo_http_requests_in_flight',
+      help: 'HTTP requests received and not yet answered (a drain waits for these)',
       registers,
     });
     const batchers = this.#batchers;
@@ -94,6 +100,11 @@ export class ServeMetrics {
       this.#computeDuration.observe({ model }, computeMs / 1000);
       for (const ms of queueMs) this.#queueDuration.observe({ model }, ms / 1000);
     };
+  }
+
+  /** Sets the number of requests in flight. */
+  setInFlight(count: number): void {
+    this.#inFlight.set(count);
   }
 
   /** Counts one answered request; `model` is '' for a name that is not served (labels stay bounded). */

@@ -90,13 +90,16 @@ class InFlight {
   count = 0;
   #idle: (() => void)[] = [];
 
+  constructor(readonly onChange: (count: number) => void) {}
+
   enter(): () => void {
-    this.count++;
+    this.onChange(++this.count);
     let left = false;
     return () => {
       if (left) return;
       left = true;
-      if (--this.count === 0) for (const resolve of this.#idle.splice(0)) resolve();
+      this.onChange(--this.count);
+      if (this.count === 0) for (const resolve of this.#idle.splice(0)) resolve();
     };
   }
 
@@ -154,7 +157,7 @@ export async function createServer(options: ServeOptions): Promise<Server> {
   }
 
   const context: ServeContext = { models, isReady: () => !draining, stopSignal: stop.signal, maxBodyBytes };
-  const inFlight = new InFlight();
+  const inFlight = new InFlight((count) => metrics.setInFlight(count));
   const app = Fastify({ logger: false, bodyLimit: maxBodyBytes, return503OnClosing: true, forceCloseConnections: 'idle' });
 
   // Every request is counted in flight until its response closes (sent, or its client gone), and
