@@ -22,7 +22,11 @@ export interface HttpFailure {
 export function failureOf(error: unknown): HttpFailure {
   const message = error instanceof Error ? error.message : String(error);
   if (error instanceof ProtocolError) return { status: error.status, message };
-  if (error instanceof Error && error.name === 'AbortError') return { status: CLIENT_CLOSED, message };
+  if (error instanceof Error && error.name === 'AbortError') {
+    // Streams abort with an AbortError whose cause is the signal's reason: the shutdown's is a 503.
+    if (error.cause instanceof Error) return failureOf(error.cause);
+    return { status: CLIENT_CLOSED, message };
+  }
   if (error instanceof TorchVideoError) {
     switch (error.code) {
       // The queue is full: refused at once, the model untouched; another replica, or this one in a
