@@ -17,6 +17,7 @@ const COMMANDS = [
   ['finetune', /^Usage: torchvideo finetune --model MODEL\.pt --train /],
   ['launch', /^Usage: torchvideo launch --nproc N/],
   ['quantize', /^Usage: torchvideo quantize --model MODEL\.pt --precision bf16\|int8/],
+  ['serve', /^Usage: torchvideo serve --model \[NAME=\]MODEL\.pt/],
   ['demo', /^Usage: torchvideo demo \[video\.\.\.\]/],
 ];
 

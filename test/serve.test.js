@@ -159,7 +159,8 @@ t.test('the classification extension: top-k "value:index:label" per clip, value 
 });
 
 t.test('concurrent callers of mixed sizes each get their own rows', async (t) => {
-  const server = await serve(t, { maxBatch: 4 });
+  // Room for all 30 clips at once (the default, 4 x maxBatch = 16, would refuse some with 503).
+  const server = await serve(t, { maxBatch: 4, maxQueueClips: 32 });
   const model = await reference;
   const cases = Array.from({ length: 12 }, (_, i) => {
     const batch = 1 + (i % 4);
@@ -171,6 +172,7 @@ t.test('concurrent callers of mixed sizes each get their own rows', async (t) =>
     ),
   );
   for (const [i, response] of responses.entries()) {
+    t.equal(response.status, 200, `request ${i} answered`);
     const { head, outputs } = parseInferResponse(response);
     t.equal(head.id, String(i));
     const expected = await solo(model, cases[i].data, [cases[i].batch, ...CLIP_SHAPE]);
