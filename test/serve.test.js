@@ -424,6 +424,28 @@ t.test('the video route equals classifyVideo on the same file, raw body or multi
   t.ok(server.models.get('tiny').batcher.stats().clips >= 6, 'the clips went through the batcher');
 });
 
+t.test('a client that disconnects from the video route has its queued clips cancelled, and its upload removed', async (t) => {
+  // The clips wait for company (maxDelayMs) so that they are still queued when the client goes away.
+  const server = await serve(t, { maxBatch: 4, maxDelayMs: 60000 });
+  const { batcher } = server.models.get('tiny');
+  const before = uploadFolders();
+  const req = http.request(new URL('/v1/models/tiny/classify?clips=2', server.address), {
+    method: 'POST',
+    headers: { 'content-type': 'video/mp4' },
+    agent: false,
+  });
+  req.on('error', () => {});
+  req.end(fs.readFileSync(fixture('h264.mp4')));
+  await until(() => batcher.stats().queuedClips === 2);
+  req.destroy();
+  await until(() => batcher.stats().queuedClips === 0);
+  const stats = batcher.stats();
+  t.equal(stats.batches, 0, 'the clips left the queue without running');
+  t.ok(stats.aborted >= 1, `their requests count as aborted (${stats.aborted})`);
+  await until(() => uploadFolders().length === before.length);
+  t.same(uploadFolders(), before, 'the upload is removed');
+});
+
 t.test('bad video requests name what is wrong', async (t) => {
   const server = await serve(t, { maxBatch: 4 });
   const before = uploadFolders();
