@@ -18,6 +18,11 @@ export interface HttpFailure {
   retryAfter?: number;
 }
 
+/** The 413 for a body past the server's limit, naming the limit and the flag that sets it. */
+export function bodyTooLarge(maxBytes: number, what = 'the request body'): ProtocolError {
+  return new ProtocolError(`${what} is larger than the server's limit of ${maxBytes} bytes (--max-body-mb ${maxBytes / 2 ** 20})`, 413);
+}
+
 /** The status and message `error` is answered with. */
 export function failureOf(error: unknown): HttpFailure {
   const message = error instanceof Error ? error.message : String(error);

@@ -11,6 +11,7 @@ import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { classifyVideo } from '../classify';
 import { lookupModel, requestSignal, type ServeContext } from './context';
+import { bodyTooLarge } from './http-errors';
 import { ProtocolError } from './protocol';
 
 /** Bounds of the query's clips and topk (topk also at most the model's classes). */
@@ -29,8 +30,7 @@ function integerQuery(query: Record<string, string | string[]>, key: string, max
   return value;
 }
 
-const tooLarge = (maxBytes: number) =>
-  new ProtocolError(`the video is larger than the server's limit of ${maxBytes} bytes (--max-body-mb ${maxBytes / 2 ** 20})`, 413);
+const tooLarge = (maxBytes: number) => bodyTooLarge(maxBytes, 'the video');
 
 // Counts the bytes going through and fails past `maxBytes`, so a body larger than the limit stops
 // being written at the limit (the partial file is removed with its folder).

@@ -8,7 +8,7 @@ import { TorchVideoError } from '../errors';
 import { loadModel, type ModelPrecision } from '../model';
 import { requireBearer, UNAUTHENTICATED_PATHS, readTokenFile } from './auth';
 import type { ServeContext, ServedModel } from './context';
-import { CLIENT_CLOSED, RETRY_AFTER_S, sendFailure } from './http-errors';
+import { bodyTooLarge, CLIENT_CLOSED, RETRY_AFTER_S, sendFailure } from './http-errors';
 import { ServeMetrics } from './metrics';
 import type { ModelSpec } from './protocol';
 import { registerClassifyRoute } from './route-classify';
@@ -179,7 +179,10 @@ export async function createServer(options: ServeOptions): Promise<Server> {
     reply.send({ error: 'the server is shutting down' });
     return reply;
   });
-  app.setErrorHandler((error, _request, reply) => sendFailure(reply, error));
+  app.setErrorHandler((error, _request, reply) =>
+    // Fastify's own 413 says only "too large": say the limit and the flag that sets it.
+    sendFailure(reply, (error as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? bodyTooLarge(maxBodyBytes) : error),
+  );
   app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: `no route ${request.method} ${request.url.split('?', 1)[0]}` }));
 
   registerV2Routes(app, context);
