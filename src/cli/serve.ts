@@ -12,6 +12,10 @@ export const SERVE_USAGE = `torchvideo serve --model [NAME=]MODEL.pt [--model ..
                    [--max-queue-clips 4*max-batch] [--max-body-mb 64] [--timeout-ms T] [--token-file FILE]
                    [--grace-s 30]`;
 
+// Model.batcher's limits (src/batcher.ts).
+const MAX_BATCH = 4096;
+const MAX_DELAY_MS = 60_000;
+
 /**
  * A --model value: `name=path`, or a path whose file name without .pt is the name. A path may hold '='
  * itself: the text before the first '=' is a name only when it has no path separator.
@@ -63,7 +67,7 @@ export async function runServe(argv: string[]): Promise<number> {
     precision: precisionFromFlags(values),
     host: values.host,
     port: integerFlag(values.port, 'port', 0, 65535),
-    maxBatch: positiveIntegerFlag(values['max-batch'], 'max-batch'),
+    maxBatch: integerFlag(values['max-batch'], 'max-batch', 1, MAX_BATCH),
     maxDelayMs: numberFlag(values['max-delay-ms'], 'max-delay-ms', { positive: false }),
     maxQueueClips: positiveIntegerFlag(values['max-queue-clips'], 'max-queue-clips'),
     maxBodyMb: numberFlag(values['max-body-mb'], 'max-body-mb', { positive: true, unit: 'MiB' }),
@@ -71,6 +75,14 @@ export async function runServe(argv: string[]): Promise<number> {
     tokenFile: values['token-file'],
     graceS: numberFlag(values['grace-s'], 'grace-s', { positive: false }),
   };
+  // The batcher's own bounds, said with the flags' names.
+  const maxBatch = options.maxBatch ?? 32;
+  if (options.maxQueueClips !== undefined && options.maxQueueClips < maxBatch) {
+    throw new RangeError(`expected --max-queue-clips to be at least --max-batch (${maxBatch}), got ${options.maxQueueClips}`);
+  }
+  if (options.maxDelayMs !== undefined && options.maxDelayMs > MAX_DELAY_MS) {
+    throw new RangeError(`expected --max-delay-ms to be at most ${MAX_DELAY_MS}, got '${values['max-delay-ms']}'`);
+  }
   // Signals are caught from before the models load: a SIGTERM during a long load still drains cleanly.
   const stop = new StopOnSignals();
   try {

@@ -2,6 +2,7 @@
 // v2 routes, the video route and /metrics with Fastify. close() drains: readiness goes false at once, new
 // requests are refused with 503, the ones in flight finish (within the grace period), then the batchers
 // close and the models are freed.
+import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { TorchVideoError } from '../errors';
@@ -39,7 +40,10 @@ export interface ServeOptions {
   timeoutMs?: number;
   /** A file holding the bearer token every route but the health probes requires. */
   tokenFile?: string;
-  /** How long close() lets requests in flight finish, in seconds (default 30). */
+  /**
+   * How long close() lets requests in flight finish, in seconds (default 30). Clips waiting for company
+   * still wait up to maxDelayMs, so keep it above that.
+   */
   graceS?: number;
 }
 
@@ -199,8 +203,8 @@ export async function createServer(options: ServeOptions): Promise<Server> {
     await disposeAll();
     throw error;
   }
-  const bound = app.server.address();
-  if (bound === null || typeof bound === 'string') throw new TorchVideoError(`unexpected listening address ${String(bound)}`, 'ERR_NATIVE');
+  // A TCP listener's address is always an AddressInfo (a string only for a pipe or socket file).
+  const bound = app.server.address() as AddressInfo;
 
   let closing: Promise<number> | undefined;
   const close = async (): Promise<number> => {
