@@ -59,6 +59,16 @@ t.test('a binary request reads the bytes after the JSON, as the JSON form', asyn
   t.same(Array.from(parseInferRequest(shifted, headerLength, SPEC).data), data, 'an unaligned body reads the same');
 });
 
+t.test("Triton's schedule policy parameters: priority 1 is the high lane, timeout is in microseconds", async (t) => {
+  t.match(parseJson({ inputs: [input()] }), { priority: 'normal', timeoutMs: undefined }, 'none given: normal, the server default timeout');
+  t.match(parseJson({ parameters: { priority: 1, timeout: 250000 }, inputs: [input()] }), { priority: 'high', timeoutMs: 250 });
+  t.match(
+    parseJson({ parameters: { priority: 2, timeout: 0 }, inputs: [input()] }),
+    { priority: 'normal', timeoutMs: undefined },
+    'level 2 is below 1; timeout 0 is none',
+  );
+});
+
 t.test('requested outputs: binary_data overrides binary_data_output; classification asks for top-k strings', async (t) => {
   const parsed = parseJson({
     parameters: { binary_data_output: true },
@@ -162,6 +172,17 @@ const BAD_REQUESTS = [
     /outputs\[0\]\.parameters\.binary_data to be a boolean, got "yes"/,
   ],
   ['an id that is a number', { id: 42, inputs: [input()] }, /expected id to be a string, got 42/],
+  [
+    'a priority below 0',
+    { parameters: { priority: -1 }, inputs: [input()] },
+    /expected the request\.parameters\.priority to be an integer >= 0, got -1/,
+  ],
+  ['a priority as a string', { parameters: { priority: '1' }, inputs: [input()] }, /priority to be an integer >= 0, got "1"/],
+  [
+    'a timeout that is not an integer',
+    { parameters: { timeout: 1.5 }, inputs: [input()] },
+    /expected the request\.parameters\.timeout to be an integer >= 0, got 1\.5/,
+  ],
   ['parameters that are an array', { parameters: [], inputs: [input()] }, /expected the request\.parameters to be an object, got \[\]/],
 ];
 

@@ -60,7 +60,10 @@ t.test('health, server metadata, model metadata and readiness as the protocol de
   t.same(await get('/v2/health/live'), { status: 200, body: { live: true } });
   t.same(await get('/v2/health/ready'), { status: 200, body: { ready: true } });
   const { version } = require('../package.json');
-  t.same(await get('/v2'), { status: 200, body: { name: 'torchvideo', version, extensions: ['binary_tensor_data', 'classification'] } });
+  t.same(await get('/v2'), {
+    status: 200,
+    body: { name: 'torchvideo', version, extensions: ['binary_tensor_data', 'classification', 'schedule_policy'] },
+  });
   const metadata = {
     name: 'tiny',
     versions: ['1'],
@@ -343,6 +346,16 @@ t.test('a request that times out in the queue is 503 with Retry-After, and never
   t.match(server.models.get('tiny').batcher.stats(), { timedOut: 1, batches: 0 });
   const metrics = (await request(server.address, 'GET', '/metrics')).body.toString();
   t.match(metrics, /^torchvideo_timed_out_total\{model="tiny"\} 1$/m);
+
+  // Triton's per-request timeout parameter (microseconds), on a server without --timeout-ms.
+  const other = await serve(t, { maxBatch: 4, maxDelayMs: 60000 });
+  const own = await inferJson(other.address, 'tiny', {
+    shape: [1, ...CLIP_SHAPE],
+    data: clipsData(1),
+    parameters: { timeout: 20000, priority: 1 },
+  });
+  t.equal(own.status, 503, "the request's own timeout applies");
+  t.match(other.models.get('tiny').batcher.stats(), { timedOut: 1, batches: 0 });
 });
 
 t.test('--token-file: 401 without the right bearer token, except on the health probes', async (t) => {

@@ -46,6 +46,10 @@ export interface InferRequest {
   data: Float32Array;
   shape: number[];
   outputs: RequestedOutput[];
+  /** Triton's schedule policy extension: priority 1 (the highest level) is 'high', any other 'normal'. */
+  priority: 'high' | 'normal';
+  /** Its timeout parameter (microseconds) in ms; undefined: the server's --timeout-ms. */
+  timeoutMs?: number;
 }
 
 export interface InferOutput {
@@ -113,6 +117,16 @@ function booleanParameter(parameters: Record<string, unknown>, key: string, wher
   if (typeof value !== 'boolean')
     throw new ProtocolError(`expected ${where}.parameters.${key} to be a boolean, got ${describeValue(value)}`);
   return value;
+}
+
+// Triton's schedule policy parameters (int64 in the protocol): priority levels and timeouts in microseconds.
+function nonNegativeIntegerParameter(parameters: Record<string, unknown>, key: string): number | undefined {
+  const value = parameters[key];
+  if (value === undefined) return undefined;
+  if (!Number.isSafeInteger(value) || (value as number) < 0) {
+    throw new ProtocolError(`expected the request.parameters.${key} to be an integer >= 0, got ${describeValue(value)}`);
+  }
+  return value as number;
 }
 
 function checkShape(value: unknown, spec: ModelSpec, where: string): number[] {
@@ -203,6 +217,8 @@ export function parseInferRequest(body: Buffer, headerLength: number | undefined
     throw new ProtocolError(`expected id to be a string, got ${describeValue(json.id)}`);
   const parameters = parametersOf(json.parameters, 'the request');
   const binaryOutput = booleanParameter(parameters, 'binary_data_output', 'the request') ?? false;
+  const priority = nonNegativeIntegerParameter(parameters, 'priority');
+  const timeoutUs = nonNegativeIntegerParameter(parameters, 'timeout');
   const inputs = json.inputs;
   if (!Array.isArray(inputs) || inputs.length !== 1) {
     const got = Array.isArray(inputs) ? `${inputs.length} inputs` : describeValue(inputs);
@@ -252,7 +268,16 @@ export function parseInferRequest(body: Buffer, headerLength: number | undefined
     }
     data = flattenData(input.data, shape, where);
   }
-  return { id: json.id as string | undefined, data, shape, outputs: parseOutputs(json.outputs, spec, binaryOutput) };
+  return {
+    id: json.id as string | undefined,
+    data,
+    shape,
+    outputs: parseOutputs(json.outputs, spec, binaryOutput),
+    // Lower values are higher levels, 0 the default; the batcher has two lanes: level 1 and the rest.
+    priority: priority === 1 ? 'high' : 'normal',
+    // 0 is no timeout of the request's own, as in Triton.
+    timeoutMs: timeoutUs ? timeoutUs / 1000 : undefined,
+  };
 }
 
 /**

@@ -7,7 +7,7 @@ import { lookupModel, MODEL_VERSION, requestSignal, type ServeContext } from './
 import { encodeInferResponse, headerLengthOf, outputsOf, parseInferRequest } from './protocol';
 
 /** The extensions this server implements, as Triton names them in its server metadata. */
-export const EXTENSIONS = ['binary_tensor_data', 'classification'] as const;
+export const EXTENSIONS = ['binary_tensor_data', 'classification', 'schedule_policy'] as const;
 
 /** Triton's platform name for TorchScript models. */
 export const PLATFORM = 'pytorch_libtorch';
@@ -24,7 +24,8 @@ async function runClips(context: ServeContext, request: FastifyRequest<{ Params:
   const clips = Tensor.from(parsed.data, parsed.shape, { transfer: true });
   let logits: Tensor;
   try {
-    logits = await served.batcher.forward(clips, { signal: requestSignal(context, reply) });
+    const { priority, timeoutMs } = parsed;
+    logits = await served.batcher.forward(clips, { signal: requestSignal(context, reply), priority, timeoutMs });
   } finally {
     clips.dispose();
   }
