@@ -495,6 +495,14 @@ t.test('bad video requests name what is wrong', async (t) => {
     t.match(json(response), { error: message }, `${what}: the message names it`);
   }
   t.notMatch(json(cases[6][1]).error, os.tmpdir(), "the decoder's message does not show the server's temporary path");
+  // Refused before its body was read, on a connection the client would keep: the server closes it
+  // instead of reading the rest of the upload.
+  const early = await request(server.address, 'POST', '/v1/models/tiny/classify?clips=0', {
+    headers: { 'content-type': 'video/mp4', connection: 'keep-alive' },
+    body: Buffer.alloc(4 * 2 ** 20),
+  });
+  t.equal(early.status, 400);
+  t.equal(early.headers.connection, 'close', 'an upload refused early closes its connection');
   t.same(uploadFolders(), before, 'no upload is left behind by a failed request');
 });
 

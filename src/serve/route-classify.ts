@@ -73,6 +73,29 @@ async function receiveVideo(request: ClassifyRequest, file: string, maxBytes: nu
   }
 }
 
+async function classifyUpload(context: ServeContext, request: ClassifyRequest, reply: FastifyReply) {
+  const served = lookupModel(context, request.params.name, undefined);
+  const unknown = Object.keys(request.query).filter((key) => !QUERY_KEYS.includes(key));
+  if (unknown.length > 0) {
+    throw new ProtocolError(`unknown query parameter ${unknown.map((k) => `'${k}'`).join(', ')} (expected clips, topk)`);
+  }
+  const clipsPerVideo = integerQuery(request.query, 'clips', MAX_CLIPS);
+  const topk = integerQuery(request.query, 'topk', served.spec.numClasses);
+  const declared = Number(request.headers['content-length']);
+  if (declared > context.maxBodyBytes) throw tooLarge(context.maxBodyBytes);
+  const signal = requestSignal(context, reply);
+  // A folder of its own (mode 0700 from mkdtemp) under the system's temporary folder: no other user can
+  // read the upload or swap the file between its write and its decoding.
+  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'torchvideo-serve-'));
+  try {
+    const file = path.join(dir, 'upload');
+    await receiveVideo(request, file, context.maxBodyBytes, signal);
+    return await classifyVideo(served.batcher, file, { clipsPerVideo, topk, signal });
+  } finally {
+    await fs.promises.rm(dir, { recursive: true, force: true });
+  }
+}
+
 /** Registers the video route on `app`. */
 export function registerClassifyRoute(app: FastifyInstance, context: ServeContext): void {
   void app.register(async (scope) => {
@@ -85,25 +108,13 @@ export function registerClassifyRoute(app: FastifyInstance, context: ServeContex
     await scope.register(multipart, { limits: { fileSize: context.maxBodyBytes, files: 1 } });
 
     scope.post('/v1/models/:name/classify', { config: { endpoint: 'classify' } }, async (request: ClassifyRequest, reply: FastifyReply) => {
-      const served = lookupModel(context, request.params.name, undefined);
-      const unknown = Object.keys(request.query).filter((key) => !QUERY_KEYS.includes(key));
-      if (unknown.length > 0) {
-        throw new ProtocolError(`unknown query parameter ${unknown.map((k) => `'${k}'`).join(', ')} (expected clips, topk)`);
-      }
-      const clipsPerVideo = integerQuery(request.query, 'clips', MAX_CLIPS);
-      const topk = integerQuery(request.query, 'topk', served.spec.numClasses);
-      const declared = Number(request.headers['content-length']);
-      if (declared > context.maxBodyBytes) throw tooLarge(context.maxBodyBytes);
-      const signal = requestSignal(context, reply);
-      // A folder of its own (mode 0700 from mkdtemp) under the system's temporary folder: no other
-      // user can read the upload or swap the file between its write and its decoding.
-      const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'torchvideo-serve-'));
       try {
-        const file = path.join(dir, 'upload');
-        await receiveVideo(request, file, context.maxBodyBytes, signal);
-        return await classifyVideo(served.batcher, file, { clipsPerVideo, topk, signal });
-      } finally {
-        await fs.promises.rm(dir, { recursive: true, force: true });
+        return await classifyUpload(context, request, reply);
+      } catch (error) {
+        // Refused before the whole upload was read (a bad query, a model not served): close the
+        // connection rather than let Node read the rest of the body to keep it alive.
+        if (!request.raw.complete) reply.header('connection', 'close');
+        throw error;
       }
     });
   });
