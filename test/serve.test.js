@@ -465,6 +465,13 @@ t.test('bad video requests name what is wrong', async (t) => {
   const post = (query, body, type = 'video/mp4') =>
     request(server.address, 'POST', `/v1/models/tiny/classify${query}`, { headers: type ? { 'content-type': type } : {}, body });
   const video = fs.readFileSync(fixture('h264.mp4'));
+  const filePart = (name) =>
+    Buffer.concat([
+      Buffer.from(`--b\r\nContent-Disposition: form-data; name="${name}"; filename="${name}.mp4"\r\nContent-Type: video/mp4\r\n\r\n`),
+      video,
+      Buffer.from('\r\n'),
+    ]);
+  const form = 'multipart/form-data; boundary=b';
   const cases = [
     ['clips=0', await post('?clips=0', video), 400, /expected query parameter clips to be an integer in \[1, 64\], got "0"/],
     ['clips=65', await post('?clips=65', video), 400, /clips to be an integer in \[1, 64\], got "65"/],
@@ -480,6 +487,18 @@ t.test('bad video requests name what is wrong', async (t) => {
       await post('', '--b\r\nContent-Disposition: form-data; name="x"\r\n\r\n1\r\n--b--\r\n', 'multipart/form-data; boundary=b'),
       400,
       /expected the multipart form to hold one file field \(the video\), got none/,
+    ],
+    [
+      'two files in the form',
+      await post('', Buffer.concat([filePart('first'), filePart('second'), Buffer.from('--b--\r\n')]), form),
+      400,
+      /expected one file field in the multipart form, got a second: 'second' after 'first'/,
+    ],
+    [
+      'a form cut short',
+      await post('', filePart('first').subarray(0, 5000), form),
+      400,
+      /expected a well-formed multipart form: Unexpected end of multipart data/,
     ],
     [
       'an unknown model',

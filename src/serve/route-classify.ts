@@ -49,14 +49,32 @@ async function saveTo(source: Readable, file: string, maxBytes: number, signal: 
   await pipeline(source, byteLimit(maxBytes), fs.createWriteStream(file, { flags: 'wx', mode: 0o600 }), { signal });
 }
 
+// The one file of a multipart form (text fields before it are allowed and ignored). A second file is
+// refused rather than guessed between; a form cut short is the client's error, not the server's.
+async function receiveMultipart(request: ClassifyRequest, file: string, maxBytes: number, signal: AbortSignal): Promise<void> {
+  let saved: string | undefined;
+  try {
+    for await (const part of request.files({ limits: { fileSize: maxBytes, files: 2, fields: 16, fieldSize: 64 * 1024 } })) {
+      if (saved !== undefined) {
+        part.file.resume();
+        throw new ProtocolError(`expected one file field in the multipart form, got a second: '${part.fieldname}' after '${saved}'`);
+      }
+      await saveTo(part.file, file, maxBytes, signal);
+      // Busboy stops a file at its fileSize limit and marks it truncated instead of failing.
+      if (part.file.truncated) throw tooLarge(maxBytes);
+      saved = part.fieldname;
+    }
+  } catch (error) {
+    const known = error instanceof ProtocolError || (error as { statusCode?: unknown }).statusCode !== undefined || signal.aborted;
+    if (known) throw error;
+    throw new ProtocolError(`expected a well-formed multipart form: ${(error as Error).message}`);
+  }
+  if (saved === undefined) throw new ProtocolError('expected the multipart form to hold one file field (the video), got none');
+}
+
 async function receiveVideo(request: ClassifyRequest, file: string, maxBytes: number, signal: AbortSignal): Promise<void> {
   if (request.isMultipart()) {
-    // Text fields before the file are allowed (a form may carry them) and ignored; one file at most.
-    const part = await request.file({ limits: { fileSize: maxBytes, files: 1, fields: 16, fieldSize: 64 * 1024 } });
-    if (!part) throw new ProtocolError('expected the multipart form to hold one file field (the video), got none');
-    await saveTo(part.file, file, maxBytes, signal);
-    // Busboy stops a file at its fileSize limit and marks it truncated instead of failing.
-    if (part.file.truncated) throw tooLarge(maxBytes);
+    await receiveMultipart(request, file, maxBytes, signal);
   } else {
     const body = request.body as Readable | undefined;
     if (body) await saveTo(body, file, maxBytes, signal);
