@@ -253,11 +253,12 @@ t.test("classification strings are Triton's value:index:label, the value being t
 t.test('responses: JSON data, or JSON then binary with its length in the header', async (t) => {
   const logits = Float32Array.from([0.5, -1, 2, 3, 1, 1, 0, -2]);
   const request = { id: 'x', shape: [2, 3, 2, 2, 2], data: new Float32Array(0), outputs: [{ name: 'logits', binary: false }] };
-  const asJson = encodeInferResponse('tiny', 'x', outputsOf(request, logits, SPEC));
+  const asJson = encodeInferResponse({ name: 'tiny', version: '1' }, 'x', outputsOf(request, logits, SPEC));
   t.equal(asJson.contentType, 'application/json');
   t.equal(asJson.headerLength, undefined, 'all JSON: no Inference-Header-Content-Length');
   t.same(JSON.parse(asJson.body), {
     model_name: 'tiny',
+    model_version: '1',
     id: 'x',
     outputs: [{ name: 'logits', datatype: 'FP32', shape: [2, 4], data: [0.5, -1, 2, 3, 1, 1, 0, -2] }],
   });
@@ -269,7 +270,7 @@ t.test('responses: JSON data, or JSON then binary with its length in the header'
       { name: 'logits', binary: true, classification: 1 },
     ],
   };
-  const encoded = encodeInferResponse('tiny', undefined, outputsOf(mixed, logits, SPEC));
+  const encoded = encodeInferResponse({ name: 'tiny', version: '1' }, undefined, outputsOf(mixed, logits, SPEC));
   t.equal(encoded.contentType, 'application/octet-stream');
   const { head, outputs } = parseInferResponse({
     body: encoded.body,

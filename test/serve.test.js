@@ -97,6 +97,7 @@ t.test('JSON and binary inference equal model.forward on the same clips; the id 
   t.match(viaJson.headers['content-type'], /^application\/json/);
   const fromJson = parseInferResponse(viaJson);
   t.same(fromJson.head.model_name, 'tiny');
+  t.same(fromJson.head.model_version, '1', 'the version that answered');
   t.same(fromJson.head.id, 'request-7', 'the request id comes back');
   t.same(
     fromJson.outputs.map(({ name, datatype, shape }) => ({ name, datatype, shape })),

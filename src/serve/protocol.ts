@@ -341,11 +341,19 @@ function binaryOf(output: InferOutput): Buffer {
   return Buffer.concat(parts);
 }
 
-/** The $inference_response for `outputs`, with binary data after the JSON for outputs asked for as binary. */
-export function encodeInferResponse(modelName: string, id: string | undefined, outputs: InferOutput[]): EncodedResponse {
+/**
+ * The $inference_response for `outputs`, with binary data after the JSON for outputs asked for as binary.
+ * model_version is given as the protocol asks of servers that have versions.
+ */
+export function encodeInferResponse(
+  model: { name: string; version: string },
+  id: string | undefined,
+  outputs: InferOutput[],
+): EncodedResponse {
   const binaries: Buffer[] = [];
   const json = {
-    model_name: modelName,
+    model_name: model.name,
+    model_version: model.version,
     ...(id === undefined ? {} : { id }),
     outputs: outputs.map((output) => {
       const head = { name: output.name, datatype: output.datatype, shape: output.shape };

@@ -85,7 +85,7 @@ export function registerV2Routes(app: FastifyInstance, context: ServeContext): v
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: context.maxBodyBytes }, (_request, body, done) => done(null, body));
     const infer = async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
       const { served, parsed, values } = await runClips(context, request, reply);
-      const encoded = encodeInferResponse(served.name, parsed.id, outputsOf(parsed, values, served.spec));
+      const encoded = encodeInferResponse({ name: served.name, version: MODEL_VERSION }, parsed.id, outputsOf(parsed, values, served.spec));
       if (encoded.headerLength !== undefined) reply.header('inference-header-content-length', String(encoded.headerLength));
       return reply.type(encoded.contentType).send(encoded.body);
     };
