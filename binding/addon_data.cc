@@ -37,6 +37,9 @@ bool AddonData::quiesce(std::chrono::steady_clock::time_point deadline) {
 
 AddonData::~AddonData() {
   *alive = false;
+  for (auto& weak : batchers) {
+    if (auto batcher = weak.lock()) batcher->shutdown();
+  }
   // Destroying the pools runs what is still queued and joins their threads; the thread-safe
   // functions those tasks report through are already closed at this point of teardown, so the
   // results are dropped instead of reaching a dying environment.

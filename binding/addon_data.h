@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "binding/object_executors.h"
+#include "cpp/serving/batcher.h"
 #include "cpp/thread_pool.h"
 
 namespace torchvideo::binding {
@@ -43,6 +44,9 @@ struct AddonData {
   ExecutorHandle objectExecutorFor(const std::string& deviceName);
   // Shared with the wraps that hold executors from it, which may be finalized after this is gone.
   std::shared_ptr<ObjectExecutors> objectExecutors = std::make_shared<ObjectExecutors>();
+  // Every batcher made in this environment, so teardown can stop their timer threads (a batcher whose
+  // wrap is never finalized would otherwise keep one waiting in a terminated worker).
+  std::vector<std::weak_ptr<serving::Batcher>> batchers;
   // Decoding runs here, apart from the compute executors.
   ThreadPool& decodePool();
   // Before the process exits (the TS layer calls it from process 'exit'): drops queued work and waits

@@ -1,5 +1,7 @@
 #include "binding/batcher.h"
 
+#include <algorithm>
+
 #include "binding/addon_data.h"
 #include "binding/async_task.h"
 #include "binding/js_errors.h"
@@ -81,6 +83,12 @@ Napi::Value BatcherWrap::create(Napi::Env env, std::shared_ptr<Model> model, std
     }
   };
   wrap->batcher_ = serving::Batcher::create(batcherOptions, std::move(run), std::move(post), std::move(deliver));
+  auto& batchers = AddonData::of(env).batchers;
+  // Drops the entries of batchers already gone, so the list stays as long as the live ones.
+  batchers.erase(std::remove_if(batchers.begin(), batchers.end(),
+                                [](const std::weak_ptr<serving::Batcher>& weak) { return weak.expired(); }),
+                 batchers.end());
+  batchers.push_back(wrap->batcher_);
   return object;
 }
 

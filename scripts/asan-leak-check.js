@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Drives every native path once (model load/forward/dispose, tensor copies and data(), video open/
-// decode/preprocess/clip batches, failed opens and forwards) and exits, so that LeakSanitizer's
+// decode/preprocess/clip batches, failed opens and forwards, batchers) and exits, so that LeakSanitizer's
 // report at exit lists anything the addon allocated and never freed. Run by scripts/asan.sh.
 'use strict';
 const fs = require('node:fs');
@@ -15,6 +15,17 @@ async function main() {
   const x = tv.Tensor.from(new Float32Array(3 * 4 * 32 * 32).fill(0.5), [1, 3, 4, 32, 32]);
   for (let i = 0; i < 3; i++) (await model.forward(x)).dispose();
   await model.forward(tv.Tensor.from(new Float32Array(4), [4])).catch(() => {});
+  // A batcher: batches, a timeout, an abort of a queued request, close. (Every batcher is closed and
+  // every model disposed before exit: a model's executor thread still parked at exit makes LeakSanitizer's
+  // tracer crash reading its dynamic TLS, with or without a batcher.)
+  const batcher = model.batcher({ maxBatchSize: 2, maxQueueClips: 2, maxDelayMs: 50 });
+  const controller = new AbortController();
+  const calls = [batcher.forward(x), batcher.forward(x, { signal: controller.signal }), batcher.forward(x, { timeoutMs: 0 })].map((call) =>
+    call.then((t) => t.dispose()).catch(() => {}),
+  );
+  controller.abort();
+  await Promise.all(calls);
+  await batcher.close();
   const copy = await x.to('cpu');
   copy.data();
   copy.dispose();

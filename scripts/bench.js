@@ -5,7 +5,7 @@
 // weights; ratios; the p99 event-loop delay while torchvideo computes; RSS growth.
 //
 //   node scripts/bench.js [--arch r3d_18,mc3_18,r2plus1d_18] [--batch 1,8] [--iters 5] [--no-scripted]
-//                         [--no-python] [--no-onnx] [--no-video] [--no-train] [--no-train-data] [--no-scaling] [--no-precision] [--json FILE]
+//                         [--no-python] [--no-onnx] [--no-video] [--no-train] [--no-train-data] [--no-scaling] [--no-precision] [--no-serve] [--serve] [--json FILE]
 //
 // The training row: Trainer.step (forward, cross-entropy, backward, SGD) on r3d_18 at batch 8, ms/clip,
 // beside the same step in PyTorch on the same export (bench_python.py --modes train).
@@ -16,6 +16,8 @@
 // 2 threads at the same global batch, and the share of the gradient allreduce hidden behind backward.
 // The precision rows (--no-precision skips them): scripts/bench-precision.js, fp32 / bf16 / int8 exports
 // and bf16 converted at load, through torchvideo beside PyTorch on the same files.
+// The serving rows (--no-serve skips them; --serve runs only them): scripts/bench-serve.js, concurrent
+// single-clip callers through a batcher and plain forward, and `torchvideo serve` over loopback HTTP.
 //
 // GPU rows: node scripts/bench.js --device cuda[:N] [--arch ...] [--batch 1,32] [--precision float32,half]
 //                                 [--iters 20] [--no-python] [--json FILE]
@@ -33,7 +35,8 @@
 // python3 on CUDA. Without a usable CUDA device it exits 2 with the ERR_DEVICE_UNAVAILABLE message.
 'use strict';
 require('./bench-alone').usageIfAsked(`node scripts/bench.js [--arch r3d_18,mc3_18,r2plus1d_18] [--batch 1,8] [--iters 5] [--no-scripted]
-         [--no-python] [--no-onnx] [--no-video] [--no-train] [--no-train-data] [--no-scaling] [--no-precision] [--json FILE]
+         [--no-python] [--no-onnx] [--no-video] [--no-train] [--no-train-data] [--no-scaling] [--no-precision]
+         [--no-serve] [--serve] [--json FILE]
        node scripts/bench.js --device cuda[:N] [--arch ...] [--batch 1,32] [--precision float32,half] [--iters 20]
          [--no-python] [--json FILE]`);
 const { execFileSync } = require('node:child_process');
@@ -65,6 +68,8 @@ const { values: args } = parseArgs({
     'no-train-data': { type: 'boolean', default: false },
     'no-scaling': { type: 'boolean', default: false },
     'no-precision': { type: 'boolean', default: false },
+    'no-serve': { type: 'boolean', default: false },
+    serve: { type: 'boolean', default: false },
     json: { type: 'string' },
   },
 });
@@ -678,6 +683,11 @@ async function benchInputCopy(results) {
 }
 
 async function main() {
+  if (args.serve) {
+    const serve = await require('./bench-serve').benchServe({ arch: ARCHS[0] });
+    if (args.json) fs.writeFileSync(args.json, JSON.stringify({ versions, serve }, null, 2));
+    return;
+  }
   console.log(`torchvideo ${versions.torchvideo} | LibTorch ${versions.libtorch} | ${THREADS} threads | ${os.cpus()[0].model}`);
   console.log(`median of ${ITERS} runs after 2 warm-up runs; input (B, ${CLIP.join(', ')}) float32\n`);
   const results = [];
@@ -789,10 +799,19 @@ async function main() {
     console.log();
     scaling = await require('./bench-scaling').benchScaling();
   }
+  let serve;
+  if (!args['no-serve']) {
+    console.log();
+    serve = await require('./bench-serve').benchServe({ arch: 'r3d_18' });
+  }
   if (args.json)
     fs.writeFileSync(
       args.json,
-      JSON.stringify({ versions, threads: THREADS, python, results, finite, inputCopy, video, training, precision, scaling }, null, 2),
+      JSON.stringify(
+        { versions, threads: THREADS, python, results, finite, inputCopy, video, training, precision, scaling, serve },
+        null,
+        2,
+      ),
     );
 }
 
