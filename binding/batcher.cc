@@ -46,6 +46,7 @@ Napi::Function BatcherWrap::define(Napi::Env env) {
                          InstanceMethod<&BatcherWrap::cancel>("cancel"),
                          InstanceMethod<&BatcherWrap::close>("close"),
                          InstanceMethod<&BatcherWrap::stats>("stats"),
+                         InstanceMethod<&BatcherWrap::queuedClips>("queuedClips"),
                          InstanceMethod<&BatcherWrap::dispose>("dispose"),
                      });
 }
@@ -225,6 +226,10 @@ Napi::Value BatcherWrap::stats(const Napi::CallbackInfo& info) {
     object.Set("queuedRequests", static_cast<double>(stats.queuedRequests));
     return object;
   });
+}
+
+Napi::Value BatcherWrap::queuedClips(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), batcher_ ? static_cast<double>(batcher_->queuedClips()) : 0.0);
 }
 
 // After close() and every request settled: stops the timer thread and lets the model go.

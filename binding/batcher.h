@@ -50,6 +50,7 @@ class BatcherWrap : public Napi::ObjectWrap<BatcherWrap> {
   Napi::Value cancel(const Napi::CallbackInfo& info);
   void close(const Napi::CallbackInfo& info);
   Napi::Value stats(const Napi::CallbackInfo& info);
+  Napi::Value queuedClips(const Napi::CallbackInfo& info);
   void dispose(const Napi::CallbackInfo& info);
 
   void settle(Napi::Env env, Delivery& delivery);

@@ -209,6 +209,14 @@ export class Batcher {
     void settled.then(() => this.#pending.delete(settled));
   }
 
+  /**
+   * Clips waiting now (stats().queuedClips, without the percentiles): cheap enough to read per request,
+   * e.g. to refuse one before its body is read when `queuedClips >= options.maxQueueClips`.
+   */
+  get queuedClips(): number {
+    return this.#native.queuedClips();
+  }
+
   /** Counters and latency percentiles since the batcher was made. */
   stats(): BatcherStats {
     return this.#native.stats();

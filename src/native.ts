@@ -63,6 +63,7 @@ export interface NativeBatcher {
   cancel(id: number): boolean;
   close(): void;
   stats(): import('./batcher').BatcherStats;
+  queuedClips(): number;
   dispose(): void;
 }
 

@@ -338,6 +338,32 @@ t.test('a disconnected client leaves the queue; 503 with Retry-After when the qu
   );
 });
 
+t.test('a full queue refuses infer and classify before reading their bodies, and counts the refusal', async (t) => {
+  const server = await serve(t, { maxBatch: 4, maxQueueClips: 6, maxDelayMs: 60000 });
+  const { batcher } = server.models.get('tiny');
+  // Filled in-process with two clip shapes, which never share a batch: 3 + 3 clips wait for company.
+  const held = [
+    batcher.forward(Tensor.from(clipsData(3), [3, ...CLIP_SHAPE])),
+    batcher.forward(Tensor.from(new Float32Array(3 * 3 * 4 * 16 * 16), [3, 3, 4, 16, 16])),
+  ];
+  t.equal(batcher.queuedClips, 6);
+  const refused = await inferBinary(server.address, 'tiny', { shape: [1, ...CLIP_SHAPE], data: clipsData(1) });
+  t.equal(refused.status, 503);
+  t.equal(refused.headers['retry-after'], '1');
+  t.equal(refused.headers.connection, 'close', 'the unread body ends the connection');
+  t.match(json(refused), { error: "the model 'tiny' is overloaded: its queue holds 6 clips; retry later" });
+  const video = await request(server.address, 'POST', '/v1/models/tiny/classify', {
+    headers: { 'content-type': 'video/mp4' },
+    body: fs.readFileSync(fixture('h264.mp4')),
+  });
+  t.equal(video.status, 503, 'the video route too');
+  t.match(batcher.stats(), { rejected: 0, requests: 2 }, 'the batcher never saw them');
+  const metrics = (await request(server.address, 'GET', '/metrics')).body.toString();
+  t.match(metrics, /^torchvideo_rejected_total\{model="tiny"\} 2$/m);
+  await batcher.close();
+  for (const pending of held) t.equal((await pending).shape[0], 3);
+});
+
 t.test('a request that times out in the queue is 503 with Retry-After, and never runs', async (t) => {
   const server = await serve(t, { maxBatch: 4, maxDelayMs: 60000, timeoutMs: 20 });
   const response = await inferJson(server.address, 'tiny', { shape: [1, ...CLIP_SHAPE], data: clipsData(1) });

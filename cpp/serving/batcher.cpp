@@ -118,6 +118,11 @@ BatcherStats Batcher::stats() {
   return stats;
 }
 
+int64_t Batcher::queuedClips() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return queue_.queuedClips();
+}
+
 void Batcher::recordLocked(std::vector<double>& samples, size_t& next, double value) {
   if (samples.size() < kLatencySamples) {
     samples.push_back(value);

@@ -91,6 +91,8 @@ class Batcher {
   // environment is going away.
   void shutdown();
   BatcherStats stats();
+  // Clips queued now: a cheap read for refusing a request before its body arrives.
+  int64_t queuedClips();
 
  private:
   Batcher(BatcherOptions options, Run run, Post post, Deliver deliver);

@@ -102,6 +102,11 @@ export class ServeMetrics {
     };
   }
 
+  /** Counts a request refused before its body was read, its queue full (the batcher never saw it). */
+  countRefusedEarly(model: string): void {
+    (this.registry.getSingleMetric('torchvideo_rejected_total') as Counter<'model'>).inc({ model });
+  }
+
   /** Sets the number of requests in flight. */
   setInFlight(count: number): void {
     this.#inFlight.set(count);

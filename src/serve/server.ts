@@ -183,6 +183,21 @@ export async function createServer(options: ServeOptions): Promise<Server> {
     reply.send({ error: 'the server is shutting down' });
     return reply;
   });
+  // Overload is answered before the body is read: a full queue refuses any request (each holds a clip at
+  // least), so a client under overload waits for no upload and the model is never touched. The body left
+  // unread means the connection cannot be reused: it is closed.
+  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    const endpoint = request.routeOptions.config.endpoint;
+    if (endpoint !== 'infer' && endpoint !== 'classify') return;
+    const served = models.get((request.params as { name?: string } | undefined)?.name ?? '');
+    if (served === undefined || served.batcher.queuedClips < served.batcher.options.maxQueueClips) return;
+    metrics.countRefusedEarly(served.name);
+    reply.code(503).header('retry-after', String(RETRY_AFTER_S)).header('connection', 'close');
+    reply.send({
+      error: `the model '${served.name}' is overloaded: its queue holds ${served.batcher.options.maxQueueClips} clips; retry later`,
+    });
+    return reply;
+  });
   app.setErrorHandler((error, _request, reply) =>
     // Fastify's own 413 says only "too large": say the limit and the flag that sets it.
     sendFailure(reply, (error as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? bodyTooLarge(maxBodyBytes) : error),
