@@ -1,5 +1,7 @@
 // The whole native surface, declared once. Only src/ files import this; users never see it.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { inspect } from 'node:util';
 import { isMainThread } from 'node:worker_threads';
 import { TorchVideoError } from './errors';
 import type { TypedArray } from './dtypes';
@@ -290,8 +292,17 @@ function loadBinding(): NativeBinding {
     // EXIT_DEADLINE_MS to finish; past it (a collective stuck on a dead peer waits for its whole
     // timeout, and Gloo cannot be aborted) the main thread ends the process with its code at once,
     // skipping the destructors that would run under that work. A worker thread only stops its own.
+    // Node emits 'exit' for an uncaught exception before it prints the error: ending the process in the
+    // handler would swallow it. The error is kept when it is fatal (no 'uncaughtException' listener
+    // handles it) and written before such an end.
+    let fatal: { error: unknown } | undefined;
+    process.on('uncaughtExceptionMonitor', (error) => {
+      if (process.listenerCount('uncaughtException') === 0) fatal = { error };
+    });
     process.once('exit', (code) => {
-      if (!binding.quiesce(EXIT_DEADLINE_MS) && isMainThread) binding.exitNow(code);
+      if (binding.quiesce(EXIT_DEADLINE_MS) || !isMainThread) return;
+      if (fatal) fs.writeSync(2, `${inspect(fatal.error)}\n\nNode.js ${process.version}\n`);
+      binding.exitNow(code);
     });
     return binding;
   } catch (error) {

@@ -26,8 +26,20 @@ const forwards = `
   model.forward(x);
   model.forward(x);`;
 
+// A forward that outlasts the exit deadline (3 s): the process ends from the 'exit' handler, which Node
+// emits before it prints an uncaught exception; the error must still be printed.
+const longForward = `
+  const model = await loadModel(${JSON.stringify(modelPath('mc3_18'))}, { warmup: false, threads: 1 });
+  const x = Tensor.from(new Float32Array(32 * 3 * 16 * 112 * 112), [32, 3, 16, 112, 112]);
+  model.forward(x);`;
+
 const CASES = [
   ['an uncaught exception while forwards run', `${forwards}\n  setTimeout(() => { throw new Error('boom'); }, 300);`, 1],
+  [
+    'an uncaught exception while a forward outlasts the exit deadline: still printed',
+    `${longForward}\n  setTimeout(() => { throw new Error('boom'); }, 300);`,
+    1,
+  ],
   ['process.exit(3) while forwards run', `${forwards}\n  setTimeout(() => process.exit(3), 300);`, 3],
   [
     'process.exit(4) while frames decode',
