@@ -32,9 +32,12 @@ int64_t nowNs() {
 // Stream times are compared with this slack: pts * time_base and k / frameRate are computed in double
 // and may differ in the last bits where they are mathematically equal.
 constexpr double kTimeEpsilon = 1e-7;
-// A timestamp jump larger than this (either way) is a discontinuity (a restarted encoder, an MPEG-TS pts
-// wrap): the stream clock continues one frame after the last frame instead of following it, so a jump of
-// hours neither stalls the output nor fills it with hours of repeated frames.
+// A timestamp jump back by more than kMaxBackSec or forward by more than kMaxGapSec is a discontinuity (a
+// restarted encoder, an MPEG-TS pts wrap, a source looped): the stream clock continues one frame after the
+// last frame instead of following it, so a jump neither stalls the output until the clock catches up nor
+// fills it with hours of repeated frames. (Frames come out of the decoder in presentation order: a step
+// back is never reordering.)
+constexpr double kMaxBackSec = 1.0;
 constexpr double kMaxGapSec = 10.0;
 constexpr int kAvioBufferBytes = 1 << 16;
 
@@ -252,7 +255,7 @@ void StreamReader::Decode::onFrame(AVFrame* decoded) {
     time = static_cast<double>(ts - firstTs) * av_q2d(timeBase) + offset;
   }
   if (haveCurrent) {
-    if (time < currentTime - kMaxGapSec || time > currentTime + kMaxGapSec) {
+    if (time < currentTime - kMaxBackSec || time > currentTime + kMaxGapSec) {
       offset += currentTime + frameInterval - time;
       time = currentTime + frameInterval;
     } else if (time <= currentTime) {
