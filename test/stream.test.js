@@ -179,6 +179,38 @@ test('garbage bytes in a pipe are skipped: the stream goes on after them', async
   t.ok(results.at(-1).endSec > 7, `windows after the garbage, to the end (${results.at(-1).endSec} s)`);
 });
 
+test('a stream whose timestamps jump back (the same stream twice) keeps its clock going', async (t) => {
+  const model = await tinyModel();
+  const bytes = mpegtsOf(VIDEO);
+  const results = await collect(classifyStream(model, Readable.from([bytes, bytes]), STREAM));
+  t.ok(results.at(-1).endSec > 15, `the last window ends at ${results.at(-1).endSec} s of stream time`);
+  for (let i = 1; i < results.length; i++) t.ok(results[i].endSec > results[i - 1].endSec);
+});
+
+test('backpressure: a Readable is paused while the byte queue is full', async (t) => {
+  const model = await tinyModel();
+  const bytes = mpegtsOf(VIDEO);
+  const copies = 40;
+  let pulled = 0;
+  async function* chunks() {
+    for (let copy = 0; copy < copies; copy++) {
+      for (let at = 0; at < bytes.length; at += 65536) {
+        const chunk = bytes.subarray(at, at + 65536);
+        pulled += chunk.length;
+        yield chunk;
+      }
+    }
+  }
+  // Paced at the stream's rate, the decoder takes about 50 KB in the second before the first result;
+  // without backpressure the Readable would hand over all its bytes meanwhile.
+  for await (const r of classifyStream(model, Readable.from(chunks()), { ...STREAM, realtime: true })) {
+    t.ok(r.endSec >= 1);
+    break;
+  }
+  const total = bytes.length * copies;
+  t.ok(pulled < 6 * 1024 * 1024, `${pulled} of ${total} bytes pulled: the 4 MiB queue and the Readable's buffer at most`);
+});
+
 async function freePort() {
   const server = net.createServer();
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -232,6 +264,42 @@ test('a source that sends nothing for stallTimeoutMs ends with ERR_TIMEOUT', asy
     message: /sent nothing for 300 ms/,
   });
   t.ok(silent.destroyed, 'the Readable is closed');
+});
+
+test('a network source: a stall ends with ERR_TIMEOUT, an abort returns at once from a blocking read', async (t) => {
+  const model = await tinyModel();
+  // Accepts and says nothing: FFmpeg's HTTP client blocks waiting for the response.
+  const sockets = new Set();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket)).resume(); // reads the request, and sees the client's close
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy();
+    server.close();
+  });
+  const url = `http://127.0.0.1:${server.address().port}/silent.ts`;
+  await t.rejects(collect(classifyStream(model, url, { stallTimeoutMs: 300 })), {
+    code: 'ERR_TIMEOUT',
+    message: new RegExp(`'${url}' sent nothing for 300 ms`),
+  });
+  // The server's end of a connection is in this process too: counted once the client has closed it.
+  const settled = async () => {
+    for (let i = 0; i < 500 && sockets.size > 0; i++) await delay(10);
+    return sockets.size;
+  };
+  t.equal(await settled(), 0, 'the stalled connection was closed');
+  const fds = fdCount();
+  const controller = new AbortController();
+  const events = [];
+  const pending = collect(classifyStream(model, url, { signal: controller.signal, onEvent: (e) => events.push(e.type) }));
+  while (sockets.size === 0) await delay(10);
+  controller.abort();
+  await t.rejects(pending, { name: 'AbortError' });
+  t.same(events, [], 'the source never opened');
+  t.equal(await settled(), 0, 'the aborted connection was closed');
+  t.equal(fdCount(), fds, 'no file descriptors left');
 });
 
 test('bad arguments and sources, with messages naming them', async (t) => {
