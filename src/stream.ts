@@ -181,6 +181,8 @@ export async function* classifyStream(
     wakeUp();
   };
   readable?.on('data', onData).on('end', onEnd).on('close', onEnd).on('error', onError);
+  // One that ended (or was destroyed) before it was handed over emits no 'end' any more.
+  if (readable && (readable.readableEnded || readable.destroyed)) handle.end();
   plan.signal?.addEventListener('abort', wakeUp);
   const name = readable ? 'Readable' : (source as string).replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1***@');
   const emitEvent = (type: StreamEvent['type']) => {

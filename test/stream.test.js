@@ -327,6 +327,15 @@ test('bad arguments and sources, with messages naming them', async (t) => {
   await t.rejects(first(42), { name: 'TypeError', message: /expected source to be a path, a URL or a Readable, got number 42/ });
   await t.rejects(first(''), { name: 'RangeError', message: /expected source to be a non-empty string/ });
 
+  // Pushed bytes that are no video (or none at all: a Readable that ended before it was handed over).
+  await t.rejects(first(Readable.from([Buffer.from('not a video at all\n'.repeat(100))])), {
+    code: 'ERR_VIDEO_OPEN',
+    message: /cannot open stream source 'Readable'/,
+  });
+  const drained = Readable.from([]);
+  for await (const chunk of drained) t.fail(`unexpected ${chunk}`);
+  await t.rejects(first(drained), { code: 'ERR_VIDEO_OPEN', message: /cannot open stream source 'Readable'/ });
+
   const missing = path.join(dir, 'missing.mp4');
   await t.rejects(first(missing), { name: 'TorchVideoError', code: 'ERR_VIDEO_OPEN', message: new RegExp(`'${missing}': no such file`) });
   await t.rejects(first(`file://${VIDEO}`), { code: 'ERR_VIDEO_OPEN', message: /the protocol 'file' is not allowed/ });
