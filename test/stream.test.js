@@ -187,6 +187,33 @@ test('a stream whose timestamps jump back (the same stream twice) keeps its cloc
   for (let i = 1; i < results.length; i++) t.ok(results[i].endSec > results[i - 1].endSec);
 });
 
+test('a resolution change mid-stream keeps being classified: later frames are scaled to the first size', async (t) => {
+  const model = await tinyModel();
+  const small = execFileSync(
+    'ffmpeg',
+    [
+      '-v',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc2=size=160x120:rate=25:duration=3',
+      '-c:v',
+      'libx264',
+      '-pix_fmt',
+      'yuv420p',
+      '-f',
+      'mpegts',
+      'pipe:1',
+    ],
+    { maxBuffer: 64 << 20 },
+  );
+  const results = await collect(classifyStream(model, Readable.from([mpegtsOf(VIDEO), small]), STREAM));
+  // 8 s of 320x240, then 3 s of 160x120 (whose timestamps start again: the clock continues).
+  t.ok(results.at(-1).endSec > 10, `windows of the 160x120 part too (the last ends at ${results.at(-1).endSec} s)`);
+  t.ok(results.every((r) => r.top.length > 0 && r.top.every((p) => Number.isFinite(p.score))));
+});
+
 test('backpressure: a Readable is paused while the byte queue is full', async (t) => {
   const model = await tinyModel();
   const bytes = mpegtsOf(VIDEO);
