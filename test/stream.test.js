@@ -273,7 +273,8 @@ test('an HTTP source: an ffmpeg -listen 1 MPEG-TS server on loopback', async (t)
 test('bounded: a slow consumer of a fast stream gets the newest windows, the stale ones dropped', async (t) => {
   const model = await tinyModel();
   const source = Readable.from([mpegtsOf(VIDEO)]);
-  const results = await collect(classifyStream(model, source, STREAM), () => delay(400));
+  // Held up on the first result long enough for the decoder to get well ahead, then slow throughout.
+  const results = await collect(classifyStream(model, source, STREAM), (_, n) => delay(n === 1 ? 1500 : 200));
   const total = (await collect(classifyStream(model, VIDEO, STREAM))).length;
   const last = results.at(-1);
   t.ok(last.dropped > 0, `${last.dropped} windows dropped`);
