@@ -4,7 +4,7 @@
 'use strict';
 const t0 = require('tap');
 const { test } = t0;
-const { spawn, execFileSync } = require('node:child_process');
+const { spawn, spawnSync, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
@@ -408,4 +408,18 @@ test('breaking out of the loop or aborting frees the reader: no fds or threads l
   const already = new AbortController();
   already.abort();
   await t.rejects(classifyStream(model, VIDEO, { signal: already.signal }).next(), { name: 'AbortError' });
+});
+
+test('process.exit() in the middle of a stream exits with its code while the decode thread is busy, without a crash', async (t) => {
+  // A Readable with more to decode (the decode thread busy) and a short hop, so exit comes mid-work.
+  const script = `
+    const { loadModel, classifyStream } = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'index.js'))});
+    (async () => {
+      const model = await loadModel(${JSON.stringify(TINY)}, { threads: 1 });
+      for await (const r of classifyStream(model, process.stdin, { hopSec: 0.05 })) process.exit(7);
+    })();`;
+  const bytes = mpegtsOf(VIDEO);
+  const child = spawnSync(process.execPath, ['-e', script], { input: Buffer.concat([bytes, bytes, bytes]), encoding: 'utf8' });
+  t.equal(child.signal, null, `no crash: ${child.stderr}`);
+  t.equal(child.status, 7);
 });
