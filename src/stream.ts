@@ -12,7 +12,7 @@ import { native, type NativeStreamReader } from './native';
 import { Tensor } from './tensor';
 import { softmax, topK, type Prediction } from './topk';
 import { nativePreprocessOptions } from './video';
-import { checkBoolean, checkInteger, checkOptions, checkString, expectRange, expectType } from './validate';
+import { checkBoolean, checkInteger, checkOptions, checkString, describe, expectRange, expectType } from './validate';
 
 /** What happened to the source, besides results. */
 export interface StreamEvent {
@@ -168,18 +168,23 @@ export async function* classifyStream(
     },
     onNativeWake,
   );
-  const onData = (chunk: Buffer | string) => {
+  const onError = (error: unknown) => {
+    sourceError = error;
+    handle.end();
+    wakeUp();
+  };
+  const onData = (chunk: unknown) => {
+    if (!(chunk instanceof Uint8Array) && typeof chunk !== 'string') {
+      // An object-mode Readable of something else: not bytes of a container.
+      onError(new TypeError(`expected the source's chunks to be Buffers or Uint8Arrays, got ${describe(chunk)}`));
+      return;
+    }
     if (!handle.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)) {
       paused = true;
       readable?.pause();
     }
   };
   const onEnd = () => handle.end();
-  const onError = (error: unknown) => {
-    sourceError = error;
-    handle.end();
-    wakeUp();
-  };
   readable?.on('data', onData).on('end', onEnd).on('close', onEnd).on('error', onError);
   // One that ended (or was destroyed) before it was handed over emits no 'end' any more.
   if (readable && (readable.readableEnded || readable.destroyed)) handle.end();

@@ -360,6 +360,10 @@ test('bad arguments and sources, with messages naming them', async (t) => {
     code: 'ERR_VIDEO_OPEN',
     message: /cannot open stream source 'Readable'/,
   });
+  await t.rejects(first(Readable.from([{ frame: 1 }])), {
+    name: 'TypeError',
+    message: /expected the source's chunks to be Buffers or Uint8Arrays, got a Object/,
+  });
   const drained = Readable.from([]);
   for await (const chunk of drained) t.fail(`unexpected ${chunk}`);
   await t.rejects(first(drained), { code: 'ERR_VIDEO_OPEN', message: /cannot open stream source 'Readable'/ });
