@@ -283,6 +283,24 @@ test('bounded: a slow consumer of a fast stream gets the newest windows, the sta
   for (let i = 1; i < results.length; i++) t.ok(results[i].dropped >= results[i - 1].dropped);
 });
 
+test('realtime: a file played at its pace is live (a held-up consumer loses windows); read as fast as taken it is not', async (t) => {
+  const model = await tinyModel();
+  async function secondResult(realtime) {
+    let n = 0;
+    for await (const r of classifyStream(model, VIDEO, { ...STREAM, realtime })) {
+      if (++n === 2) return r;
+      await delay(1500); // 3 hops of stream time go by at the file's pace
+    }
+  }
+  const paced = await secondResult(true);
+  t.ok(paced.dropped > 0, `paced: ${paced.dropped} windows dropped while the consumer was held up`);
+  // Held from about 1.0 s to 2.5 s of the stream: the windows ending at 1.53 s and 2.0 s were emitted meanwhile.
+  t.ok(paced.endSec >= 2 - 1e-9, `paced: the next result is a newer window than the next one (ends at ${paced.endSec} s)`);
+  const unpaced = await secondResult(false);
+  t.equal(unpaced.dropped, 0, 'unpaced: the reader waited for the consumer');
+  t.ok(Math.abs(unpaced.endSec - 23 / 15) < 1e-9, 'unpaced: the next result is the next window');
+});
+
 test('a source that sends nothing for stallTimeoutMs ends with ERR_TIMEOUT', async (t) => {
   const model = await tinyModel();
   const silent = new PassThrough();
