@@ -12,6 +12,7 @@
 #include "binding/js_errors.h"
 #include "binding/model.h"
 #include "binding/preprocess.h"
+#include "binding/stream_reader.h"
 #include "binding/tensor.h"
 #include "binding/trainer.h"
 #include "binding/video_reader.h"
@@ -145,6 +146,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   const auto videoReader = VideoReaderWrap::define(env);
   data->videoReaderConstructor = Napi::Persistent(videoReader);
   exports.Set("VideoReader", videoReader);
+  exports.Set("StreamReader", StreamReaderWrap::define(env));
   exports.Set("preprocess", Napi::Function::New<preprocess>(env, "preprocess"));
   exports.Set("concat", Napi::Function::New<concat>(env, "concat"));
   exports.Set("Tensor", tensor);

@@ -65,12 +65,14 @@ interface PreparedVideo {
 }
 
 // Who runs the clips: a model alone, or a batcher that shares its forward passes with other callers.
-interface Runner {
+/** @internal */
+export interface Runner {
   model: Model;
   batcher?: Batcher;
 }
 
-function runnerOf(value: unknown): Runner {
+/** @internal */
+export function runnerOf(value: unknown): Runner {
   if (value instanceof Batcher) return { model: value.model, batcher: value };
   if (value instanceof Model) return { model: value };
   throw new TypeError(`expected model to be a Model or a Batcher, got ${describe(value)}`);

@@ -196,6 +196,39 @@ export interface NativeVideoReader {
   close(): void;
 }
 
+export interface NativeStreamOptions {
+  clipLength: number;
+  frameRate: number;
+  hopSec: number;
+  realtime: boolean;
+  stallTimeoutMs: number;
+  preprocess: NativePreprocessOptions;
+}
+
+/** What StreamReader.take() reports: a window when one is pending, and where the source stands. */
+export interface NativeStreamTake {
+  clip?: NativeTensor;
+  startSec?: number;
+  endSec?: number;
+  /** ms since the window's last frame was decoded. */
+  ageMs?: number;
+  dropped?: number;
+  opened?: boolean;
+  ended?: boolean;
+  finished: boolean;
+  error?: Error;
+}
+
+export interface NativeStreamReader {
+  take(): NativeStreamTake;
+  /** false once the byte queue is full: pause the producer until writable() (announced by a wake-up). */
+  push(chunk: Uint8Array): boolean;
+  end(): void;
+  writable(): boolean;
+  ref(waiting: boolean): void;
+  close(): void;
+}
+
 export interface NativePreprocessOptions {
   resizeHeight: number;
   resizeWidth: number;
@@ -240,6 +273,7 @@ export interface NativeBinding {
     readonly ncclAvailable: boolean;
     prototype: NativeProcessGroup;
   };
+  StreamReader: new (source: string, push: boolean, options: NativeStreamOptions, onWake: () => void) => NativeStreamReader;
   preprocess(frames: NativeTensor, options: NativePreprocessOptions): Promise<NativeTensor>;
   /** torch.cat along dimension 0, on the decode pool. */
   concat(tensors: NativeTensor[]): Promise<NativeTensor>;
