@@ -49,6 +49,14 @@ StreamReaderWrap::StreamReaderWrap(const Napi::CallbackInfo& info) : Napi::Objec
     options.realtime = optionalBool(object, "realtime").value_or(false);
     options.stallTimeoutMs = static_cast<int64_t>(requiredNumber(object, "stallTimeoutMs"));
     options.preprocess = readPreprocessOptions(object.Get("preprocess"));
+    // -1: reopen without end (JS passes Infinity as -1).
+    options.reconnectRetries = static_cast<int64_t>(requiredNumber(object, "reconnectRetries"));
+    options.reconnectInitialDelayMs = static_cast<int64_t>(requiredNumber(object, "reconnectInitialDelayMs"));
+    options.reconnectMaxDelayMs = static_cast<int64_t>(requiredNumber(object, "reconnectMaxDelayMs"));
+    if (options.reconnectRetries < -1 || options.reconnectInitialDelayMs < 0 ||
+        options.reconnectMaxDelayMs < options.reconnectInitialDelayMs || options.reconnectMaxDelayMs > 86400000) {
+      throw Error::range("reconnect must have retries >= 0 and 0 <= initialDelayMs <= maxDelayMs <= 86400000");
+    }
     if (options.clipLength < 1 || options.clipLength > 10000) throw Error::range("clipLength must be 1 to 10000");
     // The source is checked (and a missing file refused) before any thread or wake-up exists.
     if (!push) resolveStreamSource(source);
@@ -107,6 +115,21 @@ Napi::Value StreamReaderWrap::take(const Napi::CallbackInfo& info) {
     }
     auto got = reader_->take();
     result.Set("dropped", static_cast<double>(got.dropped));
+    result.Set("reconnects", static_cast<double>(got.reconnects));
+    if (!got.events.empty()) {
+      auto events = Napi::Array::New(env, got.events.size());
+      for (size_t i = 0; i < got.events.size(); ++i) {
+        auto event = Napi::Object::New(env);
+        event.Set("type", got.events[i].type);
+        if (got.events[i].type == "reconnecting") {
+          event.Set("attempt", static_cast<double>(got.events[i].attempt));
+          event.Set("delayMs", static_cast<double>(got.events[i].delayMs));
+          event.Set("reason", got.events[i].message);
+        }
+        events.Set(static_cast<uint32_t>(i), event);
+      }
+      result.Set("events", events);
+    }
     result.Set("opened", got.opened);
     result.Set("ended", got.ended);
     result.Set("finished", got.finished);
@@ -117,6 +140,7 @@ Napi::Value StreamReaderWrap::take(const Napi::CallbackInfo& info) {
       result.Set("startSec", got.window->startSec);
       result.Set("endSec", got.window->endSec);
       result.Set("ageMs", std::chrono::duration<double, std::milli>(age).count());
+      if (got.window->decodeCpuMs >= 0) result.Set("decodeMs", got.window->decodeCpuMs);
     }
     return result;
   });

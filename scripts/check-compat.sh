@@ -15,7 +15,7 @@ SELF=$(realpath "$0")
 cd "$(dirname "$SELF")/.."
 
 SUITE=trixie
-PACKAGES=(libtorch-dev libgloo-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev)
+PACKAGES=(libtorch-dev libgloo-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libavdevice-dev)
 # The majors the trixie end must see, so a fallback to the system's headers cannot pass unnoticed.
 EXPECT_TORCH_MAJOR=2
 EXPECT_AVCODEC_MAJOR=61
@@ -143,6 +143,8 @@ common_flags() {
     -D__STDC_CONSTANT_MACROS -D_GLIBCXX_USE_CXX11_ABI=1
     # cpp/distributed compiled as CMakeLists.txt turns it on where Gloo's headers are found.
     -DUSE_C10D_GLOO -DTORCHVIDEO_DISTRIBUTED=1 -DTORCHVIDEO_WITH_GLOO=1 -DTORCHVIDEO_WITH_NCCL=0
+    # Capture devices, as CMakeLists.txt turns them on where libavdevice is found.
+    -DTORCHVIDEO_HAVE_AVDEVICE
   )
 }
 

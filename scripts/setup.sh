@@ -12,12 +12,15 @@ say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 # calls libblas.so.3, which is the slow reference BLAS unless OpenBLAS is installed.
 # clang-format: npm run lint checks the C++ with Debian 12's (version 14). libgloo-dev: the headers
 # of the Gloo that LibTorch's c10d links (distributed training and evaluation, CMakeLists.txt).
+# libavdevice-dev: /dev/videoN cameras as live sources. rtsp-server-perl: the RTSP server the live-stream
+# tests publish to and read from on loopback (its systemd unit is not started where there is no systemd).
 PACKAGES=(
   build-essential cmake pkg-config
   libtorch-dev libgloo-dev python3-torchvision
-  libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
+  libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libavdevice-dev
   libopenblas0-pthread
   ffmpeg python3-av
+  rtsp-server-perl
   clang-format
   chromium
 )
@@ -35,7 +38,18 @@ install_packages() {
   local sudo=()
   [[ $(id -u) -eq 0 ]] || sudo=(sudo)
   "${sudo[@]}" apt-get update -q
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # rtsp-server-perl ships a service listening on every interface: no service starts during this
+  # install (a policy-rc.d answering 101, "forbidden", where the system has none); the tests start their
+  # own server on loopback.
+  local policy=/usr/sbin/policy-rc.d placed=0 status=0
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+    "${sudo[@]}" chmod 755 "$policy"
+    placed=1
+  fi
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" || status=$?
+  if ((placed)); then "${sudo[@]}" rm -f "$policy"; fi
+  return $status
 }
 
 # Is $1 older than any file under the following paths?

@@ -203,6 +203,18 @@ export interface NativeStreamOptions {
   realtime: boolean;
   stallTimeoutMs: number;
   preprocess: NativePreprocessOptions;
+  /** Reopenings in a row before giving up; -1: without end. */
+  reconnectRetries: number;
+  reconnectInitialDelayMs: number;
+  reconnectMaxDelayMs: number;
+}
+
+/** cpp/video/stream_reader.h's StreamEvent. */
+export interface NativeStreamEvent {
+  type: 'open' | 'reconnecting' | 'end';
+  attempt?: number;
+  delayMs?: number;
+  reason?: string;
 }
 
 /** What StreamReader.take() reports: a window when one is pending, and where the source stands. */
@@ -212,7 +224,12 @@ export interface NativeStreamTake {
   endSec?: number;
   /** ms since the window's last frame was decoded. */
   ageMs?: number;
+  /** The decode thread's CPU ms since the previous window (absent without a per-thread CPU clock). */
+  decodeMs?: number;
   dropped?: number;
+  reconnects?: number;
+  /** What happened to the source since the previous take(), oldest first. */
+  events?: NativeStreamEvent[];
   opened?: boolean;
   ended?: boolean;
   finished: boolean;

@@ -8,7 +8,7 @@ import type { Batcher } from './batcher';
 import { runnerOf } from './classify';
 import { TorchVideoError } from './errors';
 import type { Model } from './model';
-import { native, type NativeStreamReader } from './native';
+import { native, type NativeStreamEvent, type NativeStreamReader } from './native';
 import { Tensor } from './tensor';
 import { softmax, topK, type Prediction } from './topk';
 import { nativePreprocessOptions } from './video';
@@ -16,10 +16,34 @@ import { checkBoolean, checkInteger, checkOptions, checkString, describe, expect
 
 /** What happened to the source, besides results. */
 export interface StreamEvent {
-  /** 'open': the source is open and its video stream found; 'end': the source ended (results may follow). */
-  type: 'open' | 'end';
+  /**
+   * 'open': the source is open and its video stream found (again, after a reconnection);
+   * 'reconnecting': it closed, failed or stalled, and is opened again after `delayMs` (attempt `attempt`
+   * in a row, because of `reason`); 'end': it ended for good (results may follow).
+   */
+  type: 'open' | 'reconnecting' | 'end';
   /** The source as given (a Readable is named 'Readable'), without a URL's user:password. */
   source: string;
+  /** 'reconnecting': which reopening in a row this is, from 1. */
+  attempt?: number;
+  /** 'reconnecting': the wait before it, in ms. */
+  delayMs?: number;
+  /** 'reconnecting': why the source was lost ("the source closed", or the error's message). */
+  reason?: string;
+}
+
+/**
+ * How a network source or a device that closes, fails or stalls is opened again: after initialDelayMs,
+ * doubled after each failed attempt up to maxDelayMs, at most `retries` attempts in a row (an attempt
+ * that delivers frames starts the count again). A first open that fails is retried the same way.
+ */
+export interface ReconnectOptions {
+  /** Attempts in a row before the stream ends (a close) or fails (an error); default Infinity. */
+  retries?: number;
+  /** The first wait, in ms (default 500). */
+  initialDelayMs?: number;
+  /** The longest wait, in ms (default 10000). */
+  maxDelayMs?: number;
 }
 
 export interface ClassifyStreamOptions {
@@ -40,7 +64,16 @@ export interface ClassifyStreamOptions {
    * (default false: a file is read as fast as windows are taken, and none is dropped).
    */
   realtime?: boolean;
-  /** A source that delivers nothing for this long ends the iteration with ERR_TIMEOUT (default 10000; 0: never). */
+  /**
+   * Network sources and devices (not files or Readables): reopening after a close, an error or a stall
+   * (default { retries: Infinity, initialDelayMs: 500, maxDelayMs: 10000 }); false: never, so the
+   * source's end ends the iteration and its failure fails it.
+   */
+  reconnect?: ReconnectOptions | false;
+  /**
+   * A source that delivers nothing for this long counts as closed: a network source is reopened (see
+   * reconnect), any other ends the iteration with ERR_TIMEOUT (default 10000; 0: never).
+   */
   stallTimeoutMs?: number;
   /** Aborting stops the source at once and ends the iteration with the signal's reason. */
   signal?: AbortSignal;
@@ -59,8 +92,12 @@ export interface StreamResult {
   latencyMs: number;
   /** Windows dropped so far because a newer one was ready before they were taken. */
   dropped: number;
-  /** Reconnections so far (always 0: reconnecting is not implemented yet). */
+  /** Reopenings of the source that succeeded so far. */
   reconnects: number;
+  /** The decode thread's CPU time for this window: demuxing, decoding, resampling and preprocessing, in ms (NaN where the platform has no per-thread CPU clock). */
+  decodeMs: number;
+  /** From submitting the window to its logits (time in a batcher's queue included), in ms. */
+  inferenceMs: number;
 }
 
 interface StreamPlan {
@@ -71,6 +108,7 @@ interface StreamPlan {
   average: number;
   threshold: number | undefined;
   realtime: boolean;
+  reconnect: { retries: number; initialDelayMs: number; maxDelayMs: number };
   stallTimeoutMs: number;
   signal: AbortSignal | undefined;
   onEvent: ((event: StreamEvent) => void) | undefined;
@@ -81,6 +119,29 @@ function checkPositiveNumber(value: unknown, name: string, fallback: number, max
   expectType(typeof value === 'number', name, 'a number', value);
   expectRange((value as number) > 0 && (value as number) <= max, name, `a positive number up to ${max}`, value);
   return value as number;
+}
+
+const MAX_DELAY_MS = 86_400_000;
+
+function reconnectOf(value: unknown): StreamPlan['reconnect'] {
+  if (value === false) return { retries: 0, initialDelayMs: 0, maxDelayMs: 0 };
+  expectType(
+    value === undefined || (typeof value === 'object' && value !== null && !Array.isArray(value)),
+    'options.reconnect',
+    'false or an object',
+    value,
+  );
+  const opts = checkOptions(value, 'options.reconnect') as ReconnectOptions;
+  let retries = Infinity;
+  if (opts.retries !== undefined && opts.retries !== Infinity) {
+    retries = checkInteger(opts.retries, 'options.reconnect.retries', 0, { min: 0, max: 2 ** 31 - 1 });
+  }
+  const initialDelayMs = checkInteger(opts.initialDelayMs, 'options.reconnect.initialDelayMs', 500, { min: 0, max: MAX_DELAY_MS });
+  const maxDelayMs = checkInteger(opts.maxDelayMs, 'options.reconnect.maxDelayMs', Math.max(10_000, initialDelayMs), {
+    min: initialDelayMs,
+    max: MAX_DELAY_MS,
+  });
+  return { retries, initialDelayMs, maxDelayMs };
 }
 
 function planOf(model: Model, options: ClassifyStreamOptions): StreamPlan {
@@ -100,6 +161,7 @@ function planOf(model: Model, options: ClassifyStreamOptions): StreamPlan {
     average: checkInteger(opts.average, 'options.average', 1, { min: 1, max: 10000 }),
     threshold: threshold as number | undefined,
     realtime: checkBoolean(opts.realtime, 'options.realtime', false),
+    reconnect: reconnectOf(opts.reconnect),
     stallTimeoutMs: checkInteger(opts.stallTimeoutMs, 'options.stallTimeoutMs', 10_000, { min: 0, max: 2 ** 31 - 1 }),
     signal: checkSignal(opts.signal),
     onEvent: opts.onEvent as StreamPlan['onEvent'],
@@ -112,15 +174,18 @@ function planOf(model: Model, options: ClassifyStreamOptions): StreamPlan {
  * clip) go through the model, or through a Batcher, where the windows of many streams share batches.
  *
  * `source`: a file path (opened as a local file only), a URL of http, https, udp, tcp, rtsp or srt
- * (FFmpeg may open exactly that protocol and what it runs on), or a Readable of container bytes
- * (MPEG-TS, Matroska, ...), read with backpressure. A file or a Readable that ends ends the iteration;
- * breaking out of the loop or aborting the signal stops the source at once (a Readable is destroyed).
+ * (FFmpeg may open exactly that protocol and what it runs on), /dev/videoN (a V4L2 camera, where the
+ * build has libavdevice), or a Readable of container bytes (MPEG-TS, Matroska, ...), read with
+ * backpressure. A file or a Readable that ends ends the iteration; a network source or a device that
+ * closes, fails or stalls is opened again (options.reconnect; onEvent says so, results count it), its
+ * stream time going on from the last frame. Breaking out of the loop or aborting the signal stops the
+ * source at once (a Readable is destroyed).
  * Windows not taken before a newer one is ready are dropped (counted in `dropped`), except from a file
  * read without `realtime`, which waits for the consumer instead. A stream with fewer than clipLength
  * frames yields nothing.
  * @throws TypeError / RangeError (from the iteration) for bad arguments, naming them.
- * @throws TorchVideoError ERR_VIDEO_OPEN naming the source when it cannot be opened or its protocol is
- *   not allowed, ERR_NOT_A_FILE for a path that is not a regular file, ERR_NO_VIDEO_STREAM, ERR_TIMEOUT
+ * @throws TorchVideoError ERR_VIDEO_OPEN naming the source when it cannot be opened (after the
+ *   reconnect retries) or its protocol is not allowed, ERR_NOT_A_FILE for a path that is not a regular file, ERR_NO_VIDEO_STREAM, ERR_TIMEOUT
  *   when it stalls for stallTimeoutMs, ERR_VIDEO_DECODE when reading it fails mid-way.
  * @throws AbortError (the signal's reason) when options.signal aborts.
  */
@@ -165,6 +230,9 @@ export async function* classifyStream(
       realtime: plan.realtime,
       stallTimeoutMs: plan.stallTimeoutMs,
       preprocess,
+      reconnectRetries: Number.isFinite(plan.reconnect.retries) ? plan.reconnect.retries : -1,
+      reconnectInitialDelayMs: plan.reconnect.initialDelayMs,
+      reconnectMaxDelayMs: plan.reconnect.maxDelayMs,
     },
     onNativeWake,
   );
@@ -190,39 +258,32 @@ export async function* classifyStream(
   if (readable && (readable.readableEnded || readable.destroyed)) handle.end();
   plan.signal?.addEventListener('abort', wakeUp);
   const name = readable ? 'Readable' : (source as string).replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1***@');
-  const emitEvent = (type: StreamEvent['type']) => {
+  const emitEvent = (event: NativeStreamEvent) => {
     try {
-      plan.onEvent?.({ type, source: name });
+      plan.onEvent?.({ ...event, source: name });
     } catch (error) {
       process.emitWarning(`options.onEvent threw: ${error instanceof Error ? error.message : String(error)}`);
     }
   };
 
   const history: Float64Array[] = [];
-  let opened = false;
-  let ended = false;
   let refused = 0; // windows a full batcher queue refused: dropped like stale ones
   try {
     for (;;) {
       throwIfAborted(plan.signal);
       if (sourceError !== undefined) throw sourceError;
       const got = handle.take();
-      if (got.opened && !opened) {
-        opened = true;
-        emitEvent('open');
-      }
-      if (got.ended && !ended) {
-        ended = true;
-        emitEvent('end');
-      }
+      for (const event of got.events ?? []) emitEvent(event);
       if (got.clip) {
         const takenAt = performance.now();
         const clip = new Tensor(got.clip);
         let logits: Tensor;
+        let inferenceMs: number;
         try {
           logits = await (runner.batcher
             ? runner.batcher.forward(clip, { signal: plan.signal })
             : runner.model.forward(clip, { signal: plan.signal }));
+          inferenceMs = performance.now() - takenAt;
         } catch (error) {
           if (!(error instanceof TorchVideoError && error.code === 'ERR_QUEUE_FULL')) throw error;
           refused++;
@@ -248,7 +309,9 @@ export async function* classifyStream(
           top,
           latencyMs: (got.ageMs as number) + (performance.now() - takenAt),
           dropped: (got.dropped as number) + refused,
-          reconnects: 0,
+          reconnects: got.reconnects as number,
+          decodeMs: got.decodeMs ?? NaN,
+          inferenceMs,
         };
         continue;
       }

@@ -259,7 +259,8 @@ test('an HTTP source: an ffmpeg -listen 1 MPEG-TS server on loopback', async (t)
   let results;
   for (let attempt = 0; ; attempt++) {
     try {
-      results = await collect(classifyStream(model, url, STREAM));
+      // Not reopened: its end (ffmpeg -listen 1 serves one client) is the stream's end.
+      results = await collect(classifyStream(model, url, { ...STREAM, reconnect: false }));
       break;
     } catch (error) {
       if (!(error instanceof TorchVideoError && error.code === 'ERR_VIDEO_OPEN') || attempt >= 100) throw error;
@@ -326,10 +327,26 @@ test('a network source: a stall ends with ERR_TIMEOUT, an abort returns at once 
     server.close();
   });
   const url = `http://127.0.0.1:${server.address().port}/silent.ts`;
-  await t.rejects(collect(classifyStream(model, url, { stallTimeoutMs: 300 })), {
+  await t.rejects(collect(classifyStream(model, url, { stallTimeoutMs: 300, reconnect: false })), {
     code: 'ERR_TIMEOUT',
     message: new RegExp(`'${url}' sent nothing for 300 ms`),
   });
+  // Reopened after each stall, then given up on, the last failure naming the retries.
+  const retried = [];
+  const reconnect = { retries: 2, initialDelayMs: 20, maxDelayMs: 30 };
+  await t.rejects(collect(classifyStream(model, url, { stallTimeoutMs: 200, reconnect, onEvent: (e) => retried.push(e) })), {
+    code: 'ERR_TIMEOUT',
+    message: new RegExp(`'${url}' sent nothing for 200 ms \\(stallTimeoutMs\\) \\(gave up after 2 retries\\)`),
+  });
+  t.same(
+    retried.map((e) => [e.type, e.attempt, e.delayMs]),
+    [
+      ['reconnecting', 1, 20],
+      ['reconnecting', 2, 30],
+    ],
+    'two reopenings, the wait doubled up to maxDelayMs',
+  );
+  t.match(retried[0].reason, /sent nothing for 200 ms/);
   // The server's end of a connection is in this process too: counted once the client has closed it.
   const settled = async () => {
     for (let i = 0; i < 500 && sockets.size > 0; i++) await delay(10);
@@ -366,6 +383,11 @@ test('bad arguments and sources, with messages naming them', async (t) => {
     [{ stallTimeoutMs: -1 }, RangeError, /options\.stallTimeoutMs/],
     [{ signal: {} }, TypeError, /options\.signal/],
     [{ onEvent: 5 }, TypeError, /options\.onEvent/],
+    [{ reconnect: true }, TypeError, /expected options\.reconnect to be false or an object, got boolean true/],
+    [{ reconnect: { retries: -1 } }, RangeError, /options\.reconnect\.retries/],
+    [{ reconnect: { retries: 1.5 } }, RangeError, /options\.reconnect\.retries/],
+    [{ reconnect: { initialDelayMs: 'soon' } }, TypeError, /options\.reconnect\.initialDelayMs/],
+    [{ reconnect: { initialDelayMs: 2000, maxDelayMs: 1000 } }, RangeError, /options\.reconnect\.maxDelayMs/],
     ['nope', TypeError, /expected options to be an object/],
   ];
   for (const [options, type, message] of bad) await t.rejects(first(VIDEO, options), { name: type.name, message });
@@ -398,10 +420,16 @@ test('bad arguments and sources, with messages naming them', async (t) => {
   await t.rejects(first(text), { code: 'ERR_VIDEO_OPEN', message: new RegExp(`cannot open stream source '${text}'`) });
   // A refused connection on loopback: the source is named, its password is not.
   const port = await freePort();
-  const refused = await first(`rtsp://user:secret@127.0.0.1:${port}/cam`).catch((error) => error);
+  const refused = await first(`rtsp://user:secret@127.0.0.1:${port}/cam`, { reconnect: false }).catch((error) => error);
   t.equal(refused.code, 'ERR_VIDEO_OPEN');
   t.match(refused.message, `rtsp://***@127.0.0.1:${port}/cam`);
   t.notMatch(refused.message, /secret/);
+  // A camera path: a device this machine does not have is named (with libavdevice; without it, the
+  // build says it has no capture devices).
+  await t.rejects(first('/dev/video987'), {
+    code: 'ERR_VIDEO_OPEN',
+    message: /'\/dev\/video987': (no such device|this build has no capture devices)/,
+  });
 });
 
 test('breaking out of the loop or aborting frees the reader: no fds or threads left', async (t) => {

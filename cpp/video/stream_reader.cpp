@@ -1,12 +1,10 @@
 #include "cpp/video/stream_reader.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <filesystem>
-#include <system_error>
+#include <ctime>
 
 #include <torch/torch.h>
 
@@ -26,6 +24,17 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// CPU time of the calling thread, -1 where there is no per-thread clock.
+double threadCpuMs() {
+#ifdef CLOCK_THREAD_CPUTIME_ID
+  timespec ts{};
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0) {
+    return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+  }
+#endif
+  return -1;
+}
+
 int64_t nowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
 }
@@ -41,75 +50,12 @@ constexpr double kTimeEpsilon = 1e-7;
 constexpr double kMaxBackSec = 1.0;
 constexpr double kMaxGapSec = 10.0;
 constexpr int kAvioBufferBytes = 1 << 16;
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-
-// "rtsp://user:secret@host/x" -> "rtsp://***@host/x": messages and logs must not carry credentials.
-std::string redactUserInfo(const std::string& url) {
-  const auto scheme = url.find("://");
-  if (scheme == std::string::npos) return url;
-  const auto hostStart = scheme + 3;
-  const auto hostEnd = url.find_first_of("/?#", hostStart);
-  const auto at = url.rfind('@', hostEnd == std::string::npos ? url.size() : hostEnd);
-  if (at == std::string::npos || at < hostStart) return url;
-  return url.substr(0, hostStart) + "***" + url.substr(at);
-}
+constexpr size_t kMaxPendingEvents = 64;
 
 }  // namespace
 
-StreamTarget resolveStreamSource(const std::string& source) {
-  StreamTarget target;
-  const auto sep = source.find("://");
-  bool schemeShaped = sep != std::string::npos && sep > 0 && std::isalpha(static_cast<unsigned char>(source[0]));
-  for (size_t i = 0; schemeShaped && i < sep; ++i) {
-    const char c = source[i];
-    schemeShaped = std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.';
-  }
-  if (schemeShaped) {
-    const std::string scheme = lower(source.substr(0, sep));
-    target.displayName = redactUserInfo(source);
-    // Each protocol with what it is built on in FFmpeg, and nothing else: a redirect or a nested URL
-    // to any other protocol (file, concat, subfile, data, ...) is refused by FFmpeg itself.
-    static const std::pair<const char*, const char*> kProtocols[] = {
-        {"http", "http,tcp"}, {"https", "https,tls,tcp"},   {"udp", "udp"},
-        {"tcp", "tcp"},       {"rtsp", "rtsp,rtp,udp,tcp"}, {"srt", "srt"},
-    };
-    for (const auto& [name, whitelist] : kProtocols) {
-      if (scheme != name) continue;
-      target.url = source;
-      target.protocolWhitelist = whitelist;
-      target.formatWhitelist = kAllowedContainers;
-      if (scheme == "rtsp") target.formatWhitelist += ",rtsp,sdp,rtp";
-      return target;
-    }
-    throw Error::torchvideo(codes::kVideoOpen,
-                            "cannot open stream source '" + target.displayName + "': the protocol '" + scheme +
-                                "' is not allowed (allowed: http, https, udp, tcp, rtsp, srt; a local file is "
-                                "given as a plain path)");
-  }
-  // Anything else is a local path, opened as "file:<path>" exactly as openVideo opens files, so
-  // "concat:a|b" or "subfile:..." is a (missing) file name, not an FFmpeg protocol.
-  target.displayName = source;
-  std::error_code ec;
-  if (source.empty() || std::filesystem::status(source, ec).type() == std::filesystem::file_type::not_found) {
-    throw Error::torchvideo(codes::kVideoOpen,
-                            "cannot open stream source '" + source +
-                                "': no such file (a source is a file path or a URL of http, https, udp, tcp, rtsp "
-                                "or srt)");
-  }
-  checkRegularFile(source);
-  target.url = "file:" + source;
-  target.protocolWhitelist = kAllowedProtocols;
-  target.formatWhitelist = kAllowedContainers;
-  target.isFile = true;
-  return target;
-}
-
-// The FFmpeg side of one run of the decode thread.
-struct StreamReader::Decode {
+// One opening of the source: FFmpeg's demuxer and decoder. A reconnection opens a new Connection.
+struct StreamReader::Connection {
   StreamReader& owner;
   ffmpeg::FormatContextPtr fmt;
   AVIOContext* avio = nullptr;  // custom I/O of pushed bytes; not owned by fmt (AVFMT_FLAG_CUSTOM_IO)
@@ -119,27 +65,9 @@ struct StreamReader::Decode {
   ffmpeg::CodecContextPtr codec;
   ffmpeg::PacketPtr packet{av_packet_alloc()};
   ffmpeg::FramePtr frame{av_frame_alloc()};
-  ffmpeg::FramePtr current{av_frame_alloc()};  // the newest decoded frame, not yet superseded
-  RgbConverter rgb;
 
-  bool haveCurrent = false;
-  double currentTime = 0;
-  Clock::time_point currentArrival;
-  bool haveFirstTs = false;
-  int64_t firstTs = 0;
-  double offset = 0;  // added to pts times after discontinuities
-  Clock::time_point wallStart;
-
-  // The resampled output: frame k (stream time k / frameRate) and the ring of the newest clipLength.
-  int64_t nextOut = 0;
-  int width = 0, height = 0;
-  torch::Tensor ring;  // uint8 (clipLength, H, W, 3)
-  std::vector<Clock::time_point> ringArrival;
-  int64_t emitted = 0;
-  double firstEmitSec = 0;
-
-  explicit Decode(StreamReader& o) : owner(o) {}
-  ~Decode() {
+  explicit Connection(StreamReader& o) : owner(o) {}
+  ~Connection() {
     fmt.reset();
     if (avio) {
       av_freep(&avio->buffer);
@@ -147,15 +75,47 @@ struct StreamReader::Decode {
     }
   }
 
-  double outTime(int64_t k) const { return static_cast<double>(k) / owner.options_.frameRate; }
-
   void open();
-  void onFrame(AVFrame* decoded);
-  void outputCurrent();
-  void finish();
 };
 
-void StreamReader::Decode::open() {
+// The stream clock, the resampling to frameRate and the ring of the newest frames. They outlive
+// connections: after a reconnection stream time goes on, and windows are made of the new connection's
+// frames only.
+struct StreamReader::Output {
+  StreamReader& owner;
+  ffmpeg::FramePtr current{av_frame_alloc()};  // the newest decoded frame, not yet superseded
+  RgbConverter rgb;
+
+  bool haveCurrent = false;
+  double currentTime = 0;
+  double startTime = 0;  // stream time of a connection's first frame: 0, or where a reconnection resumes
+  Clock::time_point currentArrival;
+  bool haveFirstTs = false;
+  int64_t firstTs = 0;
+  double offset = 0;  // added to pts times: the connection's start, and after discontinuities
+  Clock::time_point wallStart;
+
+  // The resampled output: frame k (stream time k / frameRate) and the ring of the newest clipLength.
+  int64_t nextOut = 0;
+  int64_t segmentStart = 0;  // the first output frame of the current connection
+  int width = 0, height = 0;
+  torch::Tensor ring;  // uint8 (clipLength, H, W, 3)
+  std::vector<Clock::time_point> ringArrival;
+  int64_t emitted = 0;
+  double firstEmitSec = 0;
+  double cpuAtLastWindowMs = 0;  // the thread's CPU clock starts at 0
+
+  explicit Output(StreamReader& o) : owner(o) {}
+
+  double outTime(int64_t k) const { return static_cast<double>(k) / owner.options_.frameRate; }
+
+  void onFrame(AVFrame* decoded, const Connection& from);
+  void outputCurrent();
+  void finish();
+  void resumeAfterReconnect();
+};
+
+void StreamReader::Connection::open() {
   const auto& name = owner.sourceName_;
   AVFormatContext* raw = avformat_alloc_context();
   if (!raw) throw Error::torchvideo(codes::kVideoOpen, "cannot open stream source '" + name + "': out of memory");
@@ -192,8 +152,19 @@ void StreamReader::Decode::open() {
     av_dict_set(&dict, "protocol_whitelist", owner.target_.protocolWhitelist.c_str(), 0);
     av_dict_set(&dict, "format_whitelist", owner.target_.formatWhitelist.c_str(), 0);
   }
+  const AVInputFormat* inputFormat = nullptr;
+  if (!owner.target_.inputFormat.empty()) {
+    registerCaptureDevices();
+    inputFormat = av_find_input_format(owner.target_.inputFormat.c_str());
+    if (!inputFormat) {
+      av_dict_free(&dict);
+      avformat_free_context(raw);
+      throw Error::torchvideo(codes::kVideoOpen, "cannot open stream source '" + name + "': this FFmpeg has no " +
+                                                     owner.target_.inputFormat + " input");
+    }
+  }
   owner.lastDataNs_ = nowNs();
-  int ret = avformat_open_input(&raw, url.c_str(), nullptr, &dict);
+  int ret = avformat_open_input(&raw, url.c_str(), inputFormat, &dict);
   av_dict_free(&dict);
   if (ret < 0) {
     if (owner.stalled_) owner.markStall();
@@ -220,6 +191,10 @@ void StreamReader::Decode::open() {
     }
   }
   const AVCodec* decoder = avcodec_find_decoder(stream->codecpar->codec_id);
+  if (!decoder) {
+    throw Error::torchvideo(codes::kVideoDecode, "no decoder for the video codec of '" + name + "' (" +
+                                                     avcodec_get_name(stream->codecpar->codec_id) + ")");
+  }
   codec.reset(avcodec_alloc_context3(decoder));
   if (!codec) throw Error::torchvideo(codes::kVideoDecode, "cannot allocate a decoder for '" + name + "'");
   ret = avcodec_parameters_to_context(codec.get(), stream->codecpar);
@@ -234,11 +209,11 @@ void StreamReader::Decode::open() {
     throw Error::torchvideo(codes::kVideoDecode, "cannot open the " + std::string(decoder->name) + " decoder for '" +
                                                      name + "': " + ffmpeg::errorString(ret));
   }
-  if (!packet || !frame || !current) throw Error::torchvideo(codes::kVideoOpen, "out of memory opening '" + name + "'");
+  if (!packet || !frame) throw Error::torchvideo(codes::kVideoOpen, "out of memory opening '" + name + "'");
 }
 
 // A decoded frame: times it, paces it (realtime), and outputs the resampled frames it settles.
-void StreamReader::Decode::onFrame(AVFrame* decoded) {
+void StreamReader::Output::onFrame(AVFrame* decoded, const Connection& from) {
   // A frame the decoder flags as damaged is skipped: the previous frame stands in for it.
   if (decoded->decode_error_flags != 0 || (decoded->flags & AV_FRAME_FLAG_CORRUPT)) {
     av_frame_unref(decoded);
@@ -247,25 +222,26 @@ void StreamReader::Decode::onFrame(AVFrame* decoded) {
   const int64_t ts = decoded->best_effort_timestamp;
   double time;
   if (ts == AV_NOPTS_VALUE) {
-    time = haveCurrent ? currentTime + frameInterval : 0;
+    time = haveCurrent ? currentTime + from.frameInterval : startTime;
   } else {
     if (!haveFirstTs) {
       haveFirstTs = true;
       firstTs = ts;
     }
-    time = static_cast<double>(ts - firstTs) * av_q2d(timeBase) + offset;
+    time = static_cast<double>(ts - firstTs) * av_q2d(from.timeBase) + offset;
   }
   if (haveCurrent) {
     if (time < currentTime - kMaxBackSec || time > currentTime + kMaxGapSec) {
-      offset += currentTime + frameInterval - time;
-      time = currentTime + frameInterval;
+      offset += currentTime + from.frameInterval - time;
+      time = currentTime + from.frameInterval;
     } else if (time <= currentTime) {
       av_frame_unref(decoded);  // a repeated or out-of-order timestamp: the newest frame stands
       return;
     }
   } else {
-    time = 0;  // the stream clock starts at the first frame shown
-    wallStart = Clock::now();
+    time = startTime;  // the stream clock starts at the connection's first frame shown
+    // Paced from here: the connection's first frame is due now.
+    wallStart = Clock::now() - std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(startTime));
   }
   if (owner.options_.realtime) {
     const auto due = wallStart + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(time));
@@ -289,7 +265,7 @@ void StreamReader::Decode::onFrame(AVFrame* decoded) {
   currentArrival = arrival;
 }
 
-void StreamReader::Decode::outputCurrent() {
+void StreamReader::Output::outputCurrent() {
   const int length = owner.options_.clipLength;
   if (!ring.defined()) {
     // The first frame's size is the stream's: frames of another size later (a resolution change) are
@@ -305,7 +281,7 @@ void StreamReader::Decode::outputCurrent() {
   const int64_t slot = k % length;
   rgb.convert(current.get(), ring[slot].data_ptr<uint8_t>(), width, height);
   ringArrival[slot] = currentArrival;
-  if (k + 1 < length) return;
+  if (k + 1 - segmentStart < length) return;
   const double end = outTime(k);
   if (emitted == 0) {
     firstEmitSec = end;
@@ -323,12 +299,32 @@ void StreamReader::Decode::outputCurrent() {
   window.startSec = outTime(k - length + 1);
   window.endSec = end;
   window.arrival = ringArrival[slot];
+  const double cpuMs = threadCpuMs();
+  if (cpuMs >= 0) {
+    window.decodeCpuMs = cpuMs - cpuAtLastWindowMs;
+    cpuAtLastWindowMs = cpuMs;
+  }
   owner.emit(std::move(window));
 }
 
 // The source ended: the frames up to the last frame's time are settled.
-void StreamReader::Decode::finish() {
+void StreamReader::Output::finish() {
   while (haveCurrent && outTime(nextOut) <= currentTime + kTimeEpsilon && !owner.closing_) outputCurrent();
+}
+
+// A new connection after one that ended or failed: its timestamps have nothing to do with the last
+// one's, so its first frame starts at the next output frame's time (the outage is not counted), and
+// the next window waits for clipLength of its own frames rather than joining frames of both.
+void StreamReader::Output::resumeAfterReconnect() {
+  finish();
+  if (!haveCurrent) return;  // nothing was shown yet: the clock has not started
+  startTime = outTime(nextOut);
+  offset = startTime;
+  haveCurrent = false;
+  haveFirstTs = false;
+  av_frame_unref(current.get());
+  segmentStart = nextOut;
+  emitted = 0;
 }
 
 StreamReader::StreamReader(const std::string& source, bool push, const StreamOptions& options,
@@ -444,6 +440,9 @@ StreamTake StreamReader::take() {
     changed_.notify_all();
   }
   result.dropped = dropped_;
+  result.reconnects = reconnects_;
+  result.events.assign(std::make_move_iterator(events_.begin()), std::make_move_iterator(events_.end()));
+  events_.clear();
   result.opened = opened_;
   result.ended = ended_;
   result.finished = done_ && !result.window;
@@ -469,44 +468,139 @@ void StreamReader::run() {
   notify_();
 }
 
-void StreamReader::decodeAll() {
-  {
-    Decode d(*this);
-    d.open();
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      opened_ = true;
-    }
-    notify_();
-    AVPacket* packet = d.packet.get();
-    for (;;) {
-      // A stall is a read that waits stallTimeoutMs for data, not time spent decoding or waiting for
-      // the consumer between reads.
-      lastDataNs_ = nowNs();
-      const int ret = av_read_frame(d.fmt.get(), packet);
-      if (closing_) return;
-      if (ret == AVERROR_EOF) break;
-      if (ret < 0) {
-        if (stalled_) markStall();
-        throw Error::torchvideo(codes::kVideoDecode,
-                                "reading stream source '" + sourceName_ + "' failed: " + ffmpeg::errorString(ret));
-      }
-      lastDataNs_ = nowNs();
-      // Decode errors of a packet (garbage, a damaged packet) are skipped: the decoder resynchronises.
-      if (packet->stream_index == d.streamIndex && packet->size > 0) avcodec_send_packet(d.codec.get(), packet);
-      av_packet_unref(packet);
-      while (!closing_ && avcodec_receive_frame(d.codec.get(), d.frame.get()) == 0) d.onFrame(d.frame.get());
-      if (closing_) return;
-    }
-    avcodec_send_packet(d.codec.get(), nullptr);
-    while (!closing_ && avcodec_receive_frame(d.codec.get(), d.frame.get()) == 0) d.onFrame(d.frame.get());
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      ended_ = true;
-    }
-    notify_();
-    d.finish();
+namespace {
+
+// Failures a reopening may cure: the source could not be reached, broke off, or went quiet. Anything
+// else (a frame too large, no decoder for its codec) would fail the same way again.
+bool transient(const std::exception_ptr& failure) {
+  try {
+    std::rethrow_exception(failure);
+  } catch (const Error& e) {
+    return e.code() == codes::kVideoOpen || e.code() == codes::kVideoDecode || e.code() == codes::kTimeout ||
+           e.code() == codes::kNoVideoStream;
+  } catch (...) {
+    return false;
   }
+}
+
+// Throws the last failure, its message saying that the reopenings were tried and given up on.
+[[noreturn]] void throwGivingUp(const std::exception_ptr& failure, int64_t retries) {
+  try {
+    std::rethrow_exception(failure);
+  } catch (const Error& e) {
+    throw Error::torchvideo(e.code(), std::string(e.what()) + " (gave up after " + std::to_string(retries) +
+                                          (retries == 1 ? " retry)" : " retries)"));
+  }
+}
+
+std::string messageOf(const std::exception_ptr& failure) {
+  try {
+    std::rethrow_exception(failure);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "unknown error";
+  }
+}
+
+}  // namespace
+
+void StreamReader::readConnection(Connection& c, Output& out, bool& delivered) {
+  AVPacket* packet = c.packet.get();
+  const auto deliver = [&] {
+    while (!closing_ && avcodec_receive_frame(c.codec.get(), c.frame.get()) == 0) {
+      delivered = true;
+      out.onFrame(c.frame.get(), c);
+    }
+  };
+  for (;;) {
+    // A stall is a read that waits stallTimeoutMs for data, not time spent decoding or waiting for
+    // the consumer between reads.
+    lastDataNs_ = nowNs();
+    const int ret = av_read_frame(c.fmt.get(), packet);
+    if (closing_) return;
+    if (ret == AVERROR_EOF) break;
+    if (ret < 0) {
+      if (stalled_) markStall();
+      throw Error::torchvideo(codes::kVideoDecode,
+                              "reading stream source '" + sourceName_ + "' failed: " + ffmpeg::errorString(ret));
+    }
+    lastDataNs_ = nowNs();
+    // Decode errors of a packet (garbage, a damaged packet) are skipped: the decoder resynchronises.
+    if (packet->stream_index == c.streamIndex && packet->size > 0) avcodec_send_packet(c.codec.get(), packet);
+    av_packet_unref(packet);
+    deliver();
+    if (closing_) return;
+  }
+  avcodec_send_packet(c.codec.get(), nullptr);
+  deliver();
+}
+
+void StreamReader::decodeAll() {
+  Output out(*this);
+  if (!out.current) throw Error::torchvideo(codes::kVideoOpen, "out of memory opening '" + sourceName_ + "'");
+  const bool reopens = !push_ && target_.reopens();
+  const int64_t retries = reopens ? options_.reconnectRetries : 0;
+  int64_t failedInARow = 0;  // openings since the last one that delivered a frame
+  bool everOpened = false;
+  for (;;) {
+    std::exception_ptr failure;
+    bool delivered = false;
+    try {
+      stalled_ = false;
+      Connection c(*this);
+      c.open();
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (everOpened) ++reconnects_;
+        opened_ = true;
+      }
+      if (everOpened) out.resumeAfterReconnect();
+      everOpened = true;
+      addEvent({"open", 0, 0, ""});
+      readConnection(c, out, delivered);
+    } catch (...) {
+      if (closing_) return;
+      failure = std::current_exception();
+      if (!reopens || !transient(failure)) throw;
+    }
+    if (closing_) return;
+    if (delivered) failedInARow = 0;
+    ++failedInARow;
+    if (retries >= 0 && failedInARow > retries) {
+      if (failure) {
+        if (retries == 0) std::rethrow_exception(failure);
+        throwGivingUp(failure, retries);
+      }
+      break;  // closed, and no reopening left: the stream's end
+    }
+    const int64_t shift = std::min<int64_t>(failedInARow - 1, 30);
+    const int64_t delayMs = std::min(options_.reconnectMaxDelayMs, options_.reconnectInitialDelayMs << shift);
+    addEvent({"reconnecting", failedInARow, delayMs, failure ? messageOf(failure) : "the source closed"});
+    if (!backOff(delayMs)) return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ended_ = true;
+  }
+  addEvent({"end", 0, 0, ""});
+  out.finish();
+}
+
+void StreamReader::addEvent(StreamEvent event) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    // A consumer that never looks must not make the log grow: the oldest events give way.
+    if (events_.size() >= kMaxPendingEvents) events_.pop_front();
+    events_.push_back(std::move(event));
+  }
+  notify_();
+}
+
+bool StreamReader::backOff(int64_t ms) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  changed_.wait_for(lock, std::chrono::milliseconds(ms), [&] { return closing_.load(); });
+  return !closing_;
 }
 
 void StreamReader::close() {

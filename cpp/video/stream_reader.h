@@ -20,22 +20,9 @@
 #include <torch/types.h>
 
 #include "cpp/video/preprocess.h"
+#include "cpp/video/stream_source.h"
 
 namespace torchvideo {
-
-// What FFmpeg is asked to open for a source string, with exactly the protocols and demuxers it needs.
-struct StreamTarget {
-  std::string url;                // passed to avformat_open_input: "file:<path>" or the URL itself
-  std::string protocolWhitelist;  // e.g. "https,tls,tcp"
-  std::string formatWhitelist;    // kAllowedContainers, plus rtsp,sdp,rtp for rtsp://
-  std::string displayName;        // the source for messages, without any user:password@ of a URL
-  bool isFile = false;
-};
-
-// A path opens as a local file; "scheme://..." as a URL of http, https, udp, tcp, rtsp or srt. Throws
-// kVideoOpen naming the source for any other scheme (file://, ftp://, ...) and for a path that does not
-// exist; kNotAFile for a directory or a non-regular file.
-StreamTarget resolveStreamSource(const std::string& source);
 
 struct StreamOptions {
   int clipLength = 16;
@@ -48,6 +35,23 @@ struct StreamOptions {
   PreprocessOptions preprocess;
   // Pushed bytes held at most (plus one chunk): push() reports "full" beyond it.
   size_t queueBytes = size_t{4} << 20;
+  // A network source or a device that closes, fails or stalls is opened again, after initialDelayMs,
+  // doubled after each failed attempt up to maxDelayMs; after `reconnectRetries` attempts in a row
+  // without a frame (-1: without end) the stream ends (a close) or fails (an error). A first open that
+  // fails is retried the same way. Files and pushed bytes are never reopened.
+  int64_t reconnectRetries = 0;
+  int64_t reconnectInitialDelayMs = 500;
+  int64_t reconnectMaxDelayMs = 10000;
+};
+
+// Something that happened to the source, for the caller's log: "open" (each time it opens, reopenings
+// included), "reconnecting" (it closed or failed: `attempt` of the reopening, after `delayMs`, and why),
+// "end" (it ended for good).
+struct StreamEvent {
+  std::string type;
+  int64_t attempt = 0;
+  int64_t delayMs = 0;
+  std::string message;
 };
 
 struct StreamWindow {
@@ -55,15 +59,20 @@ struct StreamWindow {
   double startSec = 0, endSec = 0;
   // When the source frame that is the window's last frame was decoded.
   std::chrono::steady_clock::time_point arrival;
+  // CPU time of the decode thread since the previous window was made: demuxing, decoding, resampling
+  // and preprocessing (-1 where the platform has no per-thread CPU clock).
+  double decodeCpuMs = -1;
 };
 
 struct StreamTake {
   std::optional<StreamWindow> window;
   int64_t dropped = 0;
-  bool opened = false;       // the source is open and its video stream found
-  bool ended = false;        // the source reached its end (pending windows may remain)
-  bool finished = false;     // nothing more will come: the thread is done and no window is pending
-  std::exception_ptr error;  // with finished: why the stream stopped, when it failed
+  int64_t reconnects = 0;           // reopenings that succeeded
+  std::vector<StreamEvent> events;  // since the previous take(), oldest first
+  bool opened = false;              // the source is open and its video stream found
+  bool ended = false;               // the source reached its end (pending windows may remain)
+  bool finished = false;            // nothing more will come: the thread is done and no window is pending
+  std::exception_ptr error;         // with finished: why the stream stopped, when it failed
 };
 
 class StreamReader {
@@ -89,11 +98,18 @@ class StreamReader {
   void close();
 
  private:
-  struct Decode;
-  friend struct Decode;
+  struct Connection;
+  struct Output;
+  friend struct Connection;
+  friend struct Output;
 
   void run();
   void decodeAll();
+  // Reads one connection to its end; true when it delivered at least one frame.
+  void readConnection(Connection& connection, Output& output, bool& delivered);
+  void addEvent(StreamEvent event);
+  // Waits `ms` or until close(); false when closing.
+  bool backOff(int64_t ms);
   bool shouldInterrupt();
   int readPushed(uint8_t* buf, int size);
   void emit(StreamWindow window);
@@ -122,6 +138,8 @@ class StreamReader {
   bool full_ = false;
   std::optional<StreamWindow> slot_;
   int64_t dropped_ = 0;
+  int64_t reconnects_ = 0;
+  std::deque<StreamEvent> events_;
   bool opened_ = false, ended_ = false, done_ = false;
   std::exception_ptr error_;
 
