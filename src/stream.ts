@@ -321,6 +321,11 @@ export async function* classifyStream(
       }
       // Woken by the decode thread (a window, the end, room for bytes) or by an abort.
       await new Promise<void>((resolve) => {
+        // onEvent may have aborted the signal or a source error may have come meanwhile: no wake-up follows those.
+        if (plan.signal?.aborted || sourceError !== undefined) {
+          resolve();
+          return;
+        }
         wake = resolve;
         handle.ref(true);
       });

@@ -432,6 +432,44 @@ test('bad arguments and sources, with messages naming them', async (t) => {
   });
 });
 
+test('a source that never opens: retried, then ERR_VIDEO_OPEN naming it; an abort ends the wait between attempts', async (t) => {
+  const model = await tinyModel();
+  const url = `rtsp://127.0.0.1:${await freePort()}/cam`;
+  const events = [];
+  const reconnect = { retries: 1, initialDelayMs: 10, maxDelayMs: 10 };
+  await t.rejects(collect(classifyStream(model, url, { reconnect, onEvent: (e) => events.push(e) })), {
+    code: 'ERR_VIDEO_OPEN',
+    message: new RegExp(`cannot open stream source '${url}': .* \\(gave up after 1 retry\\)$`),
+  });
+  t.same(
+    events.map((e) => [e.type, e.attempt]),
+    [['reconnecting', 1]],
+  );
+  t.match(events[0].reason, `cannot open stream source '${url}'`);
+  // Waiting a minute before the next attempt: the abort ends the wait, the thread goes.
+  const threads = threadCount();
+  const controller = new AbortController();
+  const pending = collect(
+    classifyStream(model, url, {
+      reconnect: { initialDelayMs: 60_000, maxDelayMs: 60_000 },
+      signal: controller.signal,
+      onEvent: (e) => {
+        if (e.type === 'reconnecting') controller.abort();
+      },
+    }),
+  );
+  // Without the abort ending it the wait lasts a minute: whichever settles first tells.
+  const outcome = await Promise.race([
+    pending.then(
+      () => 'finished',
+      (error) => error.name,
+    ),
+    delay(20_000, 'still waiting'),
+  ]);
+  t.equal(outcome, 'AbortError', 'the abort ended the wait between attempts');
+  t.equal(threadCount(), threads, 'the decode thread is gone');
+});
+
 test('breaking out of the loop or aborting frees the reader: no fds or threads left', async (t) => {
   const model = await tinyModel();
   // Warm up LibTorch's own thread pools first: they stay for the process, the reader's thread does not.
