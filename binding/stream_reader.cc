@@ -67,8 +67,11 @@ StreamReaderWrap::StreamReaderWrap(const Napi::CallbackInfo& info) : Napi::Objec
     auto wake = wake_;
     auto notify = [pending, wake]() mutable {
       if (pending->exchange(true)) return;
-      wake.NonBlockingCall([pending](Napi::Env, Napi::Function callback) {
+      wake.NonBlockingCall([pending](Napi::Env env, Napi::Function callback) {
         pending->store(false);
+        // A wake-up still queued when the environment goes (the process exiting right after a stream
+        // stopped) is delivered without one: no JS can run then, and calling would throw into terminate.
+        if (env == nullptr || callback.IsEmpty()) return;
         callback.Call({});
       });
     };
