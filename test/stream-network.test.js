@@ -4,7 +4,7 @@
 'use strict';
 const t0 = require('tap');
 const { test } = t0;
-const { spawn, execFileSync } = require('node:child_process');
+const { spawn, spawnSync, execFileSync } = require('node:child_process');
 const dgram = require('node:dgram');
 const fs = require('node:fs');
 const net = require('node:net');
@@ -242,4 +242,23 @@ test('bounded: a stream paced faster than r3d_18 can classify it, for 60 s: flat
   const worst = Math.max(...results.slice(warmResults).map((r) => r.latencyMs));
   t.ok(computeMs.length > 10, `${computeMs.length} forward passes timed (slowest ${compute.toFixed(0)} ms)`);
   t.ok(worst <= bound, `latency at most ${worst.toFixed(0)} ms (bound: one compute + one hop + 240 ms = ${bound.toFixed(0)} ms)`);
+});
+
+// Found while writing the streams bench: the reader's last wake-up (queued by the decode thread as it
+// stops) is still queued when the event loop empties, and runs during teardown, where JS cannot run;
+// the ThreadSafeFunction callback in binding/stream_reader.cc calls it anyway, and the Napi::Error that
+// throws ends the process in std::terminate (SIGABRT, "terminate called after throwing an instance of
+// 'Napi::Error'"). Its assertions are todo until that callback skips the call when env is null or JS cannot run.
+test('a process that breaks out of a stream and then has nothing left to do exits with 0', async (t) => {
+  const script = `
+    const { loadModel, classifyStream } = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'index.js'))});
+    (async () => {
+      const model = await loadModel(${JSON.stringify(TINY)}, { threads: 1 });
+      for await (const r of classifyStream(model, ${JSON.stringify(VIDEO)}, { hopSec: 0.5 })) break;
+    })();`;
+  const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+  // Reported, not failed, until the binding is fixed (tap counts these as todo).
+  const todo = 'binding/stream_reader.cc: the wake-up callback throws at environment teardown';
+  t.equal(child.signal, null, `no abort: ${child.stderr.trim()}`, { todo });
+  t.equal(child.status, 0, 'exit code 0', { todo });
 });
