@@ -89,14 +89,15 @@ const mean = (xs) => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs
 
 // N streams through `batcher` for warm-up + span seconds; what was measured in the span.
 async function holdStreams(batcher, passes, source, streamCount, spanSec) {
-  const controller = new AbortController();
-  const streams = Array.from({ length: streamCount }, () => ({ results: [] }));
+  // A signal per stream, as separate sources have: one shared by all would carry a listener per stream and
+  // per queued forward pass, and Node warns past 10 (MaxListenersExceededWarning).
+  const streams = Array.from({ length: streamCount }, () => ({ results: [], controller: new AbortController() }));
   const started = performance.now();
   const loops = streams.map(async (stream, i) => {
     // Started a hop / N apart: unsynchronized cameras, whose windows are not all due at once.
     await new Promise((resolve) => setTimeout(resolve, (i * HOP_SEC * 1000) / streamCount));
     try {
-      for await (const r of classifyStream(batcher, source, { ...STREAM_OPTIONS, signal: controller.signal })) {
+      for await (const r of classifyStream(batcher, source, { ...STREAM_OPTIONS, signal: stream.controller.signal })) {
         stream.results.push({ ...r, at: performance.now() });
       }
     } catch (error) {
@@ -111,7 +112,7 @@ async function holdStreams(batcher, passes, source, streamCount, spanSec) {
   await new Promise((resolve) => setTimeout(resolve, spanEnd - performance.now()));
   const cpu = process.cpuUsage(cpuBefore);
   const statsAfter = batcher.stats();
-  controller.abort();
+  for (const stream of streams) stream.controller.abort();
   await Promise.all(loops);
   // The readers' last wake-ups, queued as their threads stopped, run before anything else: one queued
   // when the process ends aborts it (binding/stream_reader.cc's callback throws at teardown).
