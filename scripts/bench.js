@@ -5,7 +5,8 @@
 // weights; ratios; the p99 event-loop delay while torchvideo computes; RSS growth.
 //
 //   node scripts/bench.js [--arch r3d_18,mc3_18,r2plus1d_18] [--batch 1,8] [--iters 5] [--no-scripted]
-//                         [--no-python] [--no-onnx] [--no-video] [--no-train] [--no-train-data] [--no-scaling] [--no-precision] [--no-serve] [--serve] [--json FILE]
+//                         [--no-python] [--no-onnx] [--no-video] [--no-train] [--no-train-data] [--no-scaling] [--no-precision] [--no-serve] [--serve]
+//                         [--no-streams] [--streams] [--streams-quick] [--json FILE]
 //
 // The training row: Trainer.step (forward, cross-entropy, backward, SGD) on r3d_18 at batch 8, ms/clip,
 // beside the same step in PyTorch on the same export (bench_python.py --modes train).
@@ -18,6 +19,9 @@
 // and bf16 converted at load, through torchvideo beside PyTorch on the same files.
 // The serving rows (--no-serve skips them; --serve runs only them): scripts/bench-serve.js, concurrent
 // single-clip callers through a batcher and plain forward, and `torchvideo serve` over loopback HTTP.
+// The streams rows (--no-streams skips them; --streams runs only them; --streams-quick, or
+// TORCHVIDEO_BENCH_STREAMS_QUICK=1, makes them a short smoke run): scripts/bench-streams.js, how many paced
+// 320x240 live streams r3d_18 fp32 and int8 classify through one batcher without drops or falling behind.
 //
 // GPU rows: node scripts/bench.js --device cuda[:N] [--arch ...] [--batch 1,32] [--precision float32,half]
 //                                 [--iters 20] [--no-python] [--json FILE]
@@ -36,7 +40,7 @@
 'use strict';
 require('./bench-alone').usageIfAsked(`node scripts/bench.js [--arch r3d_18,mc3_18,r2plus1d_18] [--batch 1,8] [--iters 5] [--no-scripted]
          [--no-python] [--no-onnx] [--no-video] [--no-train] [--no-train-data] [--no-scaling] [--no-precision]
-         [--no-serve] [--serve] [--json FILE]
+         [--no-serve] [--serve] [--no-streams] [--streams] [--streams-quick] [--json FILE]
        node scripts/bench.js --device cuda[:N] [--arch ...] [--batch 1,32] [--precision float32,half] [--iters 20]
          [--no-python] [--json FILE]`);
 const { execFileSync } = require('node:child_process');
@@ -70,6 +74,9 @@ const { values: args } = parseArgs({
     'no-precision': { type: 'boolean', default: false },
     'no-serve': { type: 'boolean', default: false },
     serve: { type: 'boolean', default: false },
+    'no-streams': { type: 'boolean', default: false },
+    streams: { type: 'boolean', default: false },
+    'streams-quick': { type: 'boolean', default: process.env.TORCHVIDEO_BENCH_STREAMS_QUICK === '1' },
     json: { type: 'string' },
   },
 });
@@ -688,6 +695,11 @@ async function main() {
     if (args.json) fs.writeFileSync(args.json, JSON.stringify({ versions, serve }, null, 2));
     return;
   }
+  if (args.streams) {
+    const streams = await require('./bench-streams').benchStreams({ quick: args['streams-quick'] });
+    if (args.json) fs.writeFileSync(args.json, JSON.stringify({ versions, streams }, null, 2));
+    return;
+  }
   console.log(`torchvideo ${versions.torchvideo} | LibTorch ${versions.libtorch} | ${THREADS} threads | ${os.cpus()[0].model}`);
   console.log(`median of ${ITERS} runs after 2 warm-up runs; input (B, ${CLIP.join(', ')}) float32\n`);
   const results = [];
@@ -804,11 +816,16 @@ async function main() {
     console.log();
     serve = await require('./bench-serve').benchServe({ arch: 'r3d_18' });
   }
+  let streams;
+  if (!args['no-streams']) {
+    console.log();
+    streams = await require('./bench-streams').benchStreams({ quick: args['streams-quick'] });
+  }
   if (args.json)
     fs.writeFileSync(
       args.json,
       JSON.stringify(
-        { versions, threads: THREADS, python, results, finite, inputCopy, video, training, precision, scaling, serve },
+        { versions, threads: THREADS, python, results, finite, inputCopy, video, training, precision, scaling, serve, streams },
         null,
         2,
       ),
