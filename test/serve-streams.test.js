@@ -62,7 +62,7 @@ function follow(server, id, headers = {}) {
           buffer = buffer.slice(at + 2);
           const name = /^event: (.+)$/m.exec(block)?.[1];
           const data = /^data: (.+)$/m.exec(block)?.[1];
-          events.push({ name, data: JSON.parse(data) });
+          if (data !== undefined) events.push({ name, data: JSON.parse(data) }); // not a ': keep-alive' comment
         }
         notify();
       });
@@ -159,6 +159,8 @@ t.test('a subscriber that disconnects is unsubscribed; one slower than the event
   t.same(fast.written, ['event: result\ndata: {"n":1}\n\n']);
   t.ok(slow.destroyed, 'the slow subscriber is closed');
   t.equal(feed.size, 1, 'and forgotten');
+  feed.keepAlive();
+  t.equal(fast.written.at(-1), ': keep-alive\n\n', 'a comment line keeps an idle connection open');
   fast.emit('close');
   t.equal(feed.size, 0, 'a closed response leaves the feed');
 });

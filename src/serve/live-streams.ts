@@ -8,7 +8,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { classifyStream, type ClassifyStreamOptions, type StreamResult } from '../stream';
 import type { ServedModel } from './context';
 import type { ServeMetrics } from './metrics';
-import { EventFeed, formatEvent } from './sse';
+import { EventFeed, formatEvent, KEEP_ALIVE_MS } from './sse';
 
 /** How long the event loop runs after streams were stopped by a drain (see LiveStreams.close). */
 const NATIVE_SETTLE_MS = 100;
@@ -70,6 +70,12 @@ export class LiveStreams {
   readonly #running = new Map<string, LiveStream>();
   // Insertion order is finishing order: the first key is the oldest, forgotten first.
   readonly #finished = new Map<string, LiveStream>();
+
+  // A stream may be silent for long (opening, a stalled source, a long hop): its subscribers get a
+  // comment now and then. Unreferenced: it never keeps the process alive; close() stops it.
+  readonly #keepAlive = setInterval(() => {
+    for (const stream of this.#running.values()) stream.feed.keepAlive();
+  }, KEEP_ALIVE_MS).unref();
 
   constructor(
     readonly maxStreams: number,
@@ -177,6 +183,7 @@ export class LiveStreams {
 
   /** Stops every running stream and ends its feeds (the server's drain); resolves when all stopped. */
   async close(): Promise<void> {
+    clearInterval(this.#keepAlive);
     const running = [...this.#running.values()];
     for (const stream of running) stream.controller.abort('server shutting down' satisfies StopReason);
     await Promise.all(running.map((stream) => stream.done));

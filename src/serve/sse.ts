@@ -4,6 +4,9 @@
 // starts from the newest event) rather than let one slow reader hold the server's memory.
 import type { ServerResponse } from 'node:http';
 
+/** How often an idle feed's subscribers get a comment line (proxies commonly cut a connection idle for 60 s). */
+export const KEEP_ALIVE_MS = 15_000;
+
 /** Bytes a subscriber may leave unread before it is closed (some thousands of results). */
 export const MAX_PENDING_BYTES = 1 << 20;
 
@@ -52,6 +55,11 @@ export class EventFeed {
       }
       response.write(message);
     }
+  }
+
+  /** Writes a comment line, which clients ignore: an idle connection is not cut by a proxy's timeout. */
+  keepAlive(): void {
+    for (const response of this.#subscribers) if (response.writableLength <= MAX_PENDING_BYTES) response.write(': keep-alive\n\n');
   }
 
   /** Writes a last event (if any) and ends every subscriber's response; later subscribers are ended at once. */
