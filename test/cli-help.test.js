@@ -18,6 +18,7 @@ const COMMANDS = [
   ['launch', /^Usage: torchvideo launch --nproc N/],
   ['quantize', /^Usage: torchvideo quantize --model MODEL\.pt --precision bf16\|int8/],
   ['serve', /^Usage: torchvideo serve --model \[NAME=\]MODEL\.pt/],
+  ['watch', /^Usage: torchvideo watch SOURCE\.\.\. --model MODEL\.pt/],
   ['demo', /^Usage: torchvideo demo \[video\.\.\.\]/],
 ];
 

@@ -8,6 +8,7 @@ import { runLaunch, LAUNCH_USAGE } from './launch';
 import { watchLauncher } from './launcher-watch';
 import { runQuantize, QUANTIZE_USAGE } from './quantize';
 import { runServe, SERVE_USAGE } from './serve';
+import { runWatch, WATCH_USAGE } from './watch';
 import { versions } from '../versions';
 
 export const USAGE = `Usage:
@@ -17,6 +18,7 @@ export const USAGE = `Usage:
   ${LAUNCH_USAGE}
   ${QUANTIZE_USAGE}
   ${SERVE_USAGE}
+  ${WATCH_USAGE}
   ${DEMO_USAGE}
   torchvideo --version
   torchvideo COMMAND --help   that command's usage
@@ -31,7 +33,7 @@ export interface CliHooks {
 // Commands whose only product is what they print: when the reader goes away (`torchvideo classify ... |
 // head -1`) there is nothing left to do, so they stop quietly with success, like any Unix tool.
 // process.exit is safe mid-forward: the addon quiesces its threads first.
-const OUTPUT_ONLY = new Set(['classify', 'evaluate-merge', '--version', '--help', '-h']);
+const OUTPUT_ONLY = new Set(['classify', 'watch', 'evaluate-merge', '--version', '--help', '-h']);
 
 /**
  * What a closed stdout or stderr (EPIPE) does. An output-only command exits 0. A job that writes files
@@ -61,6 +63,8 @@ async function dispatch(command: string | undefined, rest: string[], hooks: CliH
       return runQuantize(rest);
     case 'serve':
       return runServe(rest);
+    case 'watch':
+      return runWatch(rest);
     case 'launch':
       return runLaunch(rest, { script: hooks.launchScript });
     case 'demo':

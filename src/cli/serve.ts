@@ -10,11 +10,13 @@ export const SERVE_USAGE = `torchvideo serve --model [NAME=]MODEL.pt [--model ..
                    ${PRECISION_USAGE}
                    [--host 127.0.0.1] [--port 8000 (0: any free port)] [--max-batch 32] [--max-delay-ms 0]
                    [--max-queue-clips 4*max-batch] [--max-body-mb 64] [--timeout-ms T] [--token-file FILE]
-                   [--grace-s 30]`;
+                   [--grace-s 30] [--max-streams 16] [--allow-file-sources]`;
 
 // Model.batcher's limits (src/batcher.ts).
 const MAX_BATCH = 4096;
 const MAX_DELAY_MS = 60_000;
+// Each live stream holds a decode thread and a ring of frames.
+const MAX_STREAMS = 1024;
 
 /**
  * A --model value: `name=path`, or a path whose file name without .pt is the name. A path may hold '='
@@ -53,6 +55,8 @@ export async function runServe(argv: string[]): Promise<number> {
       'timeout-ms': { type: 'string' },
       'token-file': { type: 'string' },
       'grace-s': { type: 'string' },
+      'max-streams': { type: 'string' },
+      'allow-file-sources': { type: 'boolean', default: false },
     },
     SERVE_USAGE,
   );
@@ -74,6 +78,8 @@ export async function runServe(argv: string[]): Promise<number> {
     timeoutMs: numberFlag(values['timeout-ms'], 'timeout-ms', { positive: true, unit: 'milliseconds' }),
     tokenFile: values['token-file'],
     graceS: numberFlag(values['grace-s'], 'grace-s', { positive: false }),
+    maxStreams: integerFlag(values['max-streams'], 'max-streams', 0, MAX_STREAMS),
+    allowFileSources: values['allow-file-sources'],
   };
   // The batcher's own bounds, said with the flags' names.
   const maxBatch = options.maxBatch ?? 32;

@@ -19,6 +19,9 @@ export class ServeMetrics {
   readonly #computeDuration: Histogram<'model'>;
   readonly #batchSize: Histogram<'model'>;
   readonly #inFlight: Gauge;
+  readonly #streamsActive: Gauge<'model'>;
+  readonly #streamResults: Counter<'model'>;
+  readonly #streamDropped: Counter<'model'>;
 
   constructor() {
     const registers = [this.registry];
@@ -52,6 +55,24 @@ export class ServeMetrics {
     this.#inFlight = new Gauge({
       name: 'torchvideo_http_requests_in_flight',
       help: 'HTTP requests received and not yet answered (a drain waits for these)',
+      registers,
+    });
+    this.#streamsActive = new Gauge({
+      name: 'torchvideo_streams_active',
+      help: 'Live streams running (POST /v1/streams), by model',
+      labelNames: ['model'],
+      registers,
+    });
+    this.#streamResults = new Counter({
+      name: 'torchvideo_stream_results_total',
+      help: 'Results the live streams delivered, by model',
+      labelNames: ['model'],
+      registers,
+    });
+    this.#streamDropped = new Counter({
+      name: 'torchvideo_stream_dropped_windows_total',
+      help: 'Windows of live streams dropped for a newer one (the model or the batcher fell behind), by model',
+      labelNames: ['model'],
       registers,
     });
     const batchers = this.#batchers;
@@ -91,6 +112,9 @@ export class ServeMetrics {
     // Every label set starts at 0, so a rate() over the first refusal sees it.
     (this.registry.getSingleMetric('torchvideo_rejected_total') as Counter<'model'>).inc({ model }, 0);
     (this.registry.getSingleMetric('torchvideo_timed_out_total') as Counter<'model'>).inc({ model }, 0);
+    this.#streamsActive.set({ model }, 0);
+    this.#streamResults.inc({ model }, 0);
+    this.#streamDropped.inc({ model }, 0);
   }
 
   /** The batcher option that records `model`'s forward passes. */
@@ -105,6 +129,17 @@ export class ServeMetrics {
   /** Counts a request refused before its body was read, its queue full (the batcher never saw it). */
   countRefusedEarly(model: string): void {
     (this.registry.getSingleMetric('torchvideo_rejected_total') as Counter<'model'>).inc({ model });
+  }
+
+  /** Sets the number of live streams running through `model`. */
+  setStreamsActive(model: string, count: number): void {
+    this.#streamsActive.set({ model }, count);
+  }
+
+  /** Counts one live-stream result of `model` and the windows dropped since that stream's last one. */
+  countStreamResult(model: string, newlyDropped: number): void {
+    this.#streamResults.inc({ model });
+    this.#streamDropped.inc({ model }, newlyDropped);
   }
 
   /** Sets the number of requests in flight. */

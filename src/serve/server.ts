@@ -12,7 +12,9 @@ import type { ServeContext, ServedModel } from './context';
 import { bodyTooLarge, CLIENT_CLOSED, RETRY_AFTER_S, sendFailure } from './http-errors';
 import { ServeMetrics } from './metrics';
 import type { ModelSpec } from './protocol';
+import { LiveStreams } from './live-streams';
 import { registerClassifyRoute } from './route-classify';
+import { registerStreamRoutes } from './route-streams';
 import { registerV2Routes } from './routes-v2';
 
 export interface ServeModelSource {
@@ -45,6 +47,10 @@ export interface ServeOptions {
    * still wait up to maxDelayMs, so keep it above that.
    */
   graceS?: number;
+  /** Live streams (POST /v1/streams) running at once (default 16): 429 beyond; 0 turns them off. */
+  maxStreams?: number;
+  /** Lets clients name local files and devices as stream sources (default false: network URLs only). */
+  allowFileSources?: boolean;
 }
 
 export interface Server {
@@ -62,6 +68,9 @@ export interface Server {
    */
   close(): Promise<number>;
 }
+
+/** Live streams running at once unless --max-streams says otherwise. */
+export const DEFAULT_MAX_STREAMS = 16;
 
 /** The model names and exports must be distinct names safe in a URL path segment. */
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
@@ -206,6 +215,8 @@ export async function createServer(options: ServeOptions): Promise<Server> {
 
   registerV2Routes(app, context);
   registerClassifyRoute(app, context);
+  const streams = new LiveStreams(options.maxStreams ?? DEFAULT_MAX_STREAMS, metrics);
+  registerStreamRoutes(app, context, { streams, allowFileSources: options.allowFileSources ?? false });
   app.get('/metrics', { config: { endpoint: 'metrics' } }, async (_request, reply) => {
     const text = await metrics.registry.metrics();
     return reply.type(metrics.registry.contentType).send(text);
@@ -224,6 +235,9 @@ export async function createServer(options: ServeOptions): Promise<Server> {
   let closing: Promise<number> | undefined;
   const close = async (): Promise<number> => {
     draining = true;
+    // Streams never end by themselves: stopped first, their feeds ended (each an open response, counted
+    // in flight), so that the wait below is for the requests alone.
+    await streams.close();
     let cut = 0;
     if (inFlight.count > 0) {
       const finished = await Promise.race([inFlight.idle().then(() => true), delay(graceMs).then(() => false)]);
