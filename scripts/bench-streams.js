@@ -114,9 +114,6 @@ async function holdStreams(batcher, passes, source, streamCount, spanSec) {
   const statsAfter = batcher.stats();
   for (const stream of streams) stream.controller.abort();
   await Promise.all(loops);
-  // The readers' last wake-ups, queued as their threads stopped, run before anything else: one queued
-  // when the process ends aborts it (binding/stream_reader.cc's callback throws at teardown).
-  await new Promise((resolve) => setTimeout(resolve, 50));
 
   const inSpan = [];
   let dropped = 0;

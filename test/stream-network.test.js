@@ -245,10 +245,8 @@ test('bounded: a stream paced faster than r3d_18 can classify it, for 60 s: flat
 });
 
 // Found while writing the streams bench: the reader's last wake-up (queued by the decode thread as it
-// stops) is still queued when the event loop empties, and runs during teardown, where JS cannot run;
-// the ThreadSafeFunction callback in binding/stream_reader.cc calls it anyway, and the Napi::Error that
-// throws ends the process in std::terminate (SIGABRT, "terminate called after throwing an instance of
-// 'Napi::Error'"). Its assertions are todo until that callback skips the call when env is null or JS cannot run.
+// stops) may still be queued when the event loop empties, and is then delivered during teardown, where
+// JS cannot run; calling it there threw into std::terminate (SIGABRT). binding/stream_reader.cc now drops it.
 test('a process that breaks out of a stream and then has nothing left to do exits with 0', async (t) => {
   const script = `
     const { loadModel, classifyStream } = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'index.js'))});
@@ -257,8 +255,6 @@ test('a process that breaks out of a stream and then has nothing left to do exit
       for await (const r of classifyStream(model, ${JSON.stringify(VIDEO)}, { hopSec: 0.5 })) break;
     })();`;
   const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
-  // Reported, not failed, until the binding is fixed (tap counts these as todo).
-  const todo = 'binding/stream_reader.cc: the wake-up callback throws at environment teardown';
-  t.equal(child.signal, null, `no abort: ${child.stderr.trim()}`, { todo });
-  t.equal(child.status, 0, 'exit code 0', { todo });
+  t.equal(child.signal, null, `no abort: ${child.stderr.trim()}`);
+  t.equal(child.status, 0, 'exit code 0');
 });

@@ -3,7 +3,6 @@
 // line per stream rewritten in place (watch-board.ts); otherwise JSON lines, one per result and one per
 // event. Runs until every source ends, or until SIGINT / SIGTERM, which stop it cleanly with exit code 0
 // (stopping is how a watch of live sources normally ends, as for `serve`); 1 when any source failed.
-import { setTimeout as delay } from 'node:timers/promises';
 import { loadModel } from '../model';
 import { classifyStream, type ClassifyStreamOptions, type StreamEvent, type StreamResult } from '../stream';
 import { integerFlag, numberFlag, parseCommand, positiveIntegerFlag, printUsage, probabilityFlag } from './args';
@@ -16,9 +15,6 @@ export const WATCH_USAGE = `torchvideo watch SOURCE... --model MODEL.pt [--devic
                    [--hop 0.5 (s)] [--average 1] [--threshold P] [--topk 5] [--clip-length N] [--frame-rate FPS]
                    [--realtime] [--stall-timeout 10 (s; 0: never)] [--retries N] [--threads N] [--max-batch 32]
                    [--json]   (SOURCE: a file, or an http/https/udp/tcp/rtsp/srt URL)`;
-
-/** How long the event loop runs after the streams stopped, before the command returns (see watchAll). */
-const NATIVE_SETTLE_MS = 100;
 
 // classifyStream's own bounds (src/stream.ts), said here with the flags' names.
 const MAX_CLIP_LENGTH = 10000;
@@ -197,10 +193,6 @@ async function watchAll(options: Exclude<ReturnType<typeof parseWatch>, 'help'>,
     // Every loop has settled (Promise.all above): nothing is queued on the batcher any more.
     await batcher.close();
     model.dispose();
-    // A stream stopped early may still have a wake-up queued from its native thread; delivered during
-    // the process's teardown it aborts the process (binding/stream_reader.cc calls the callback without
-    // checking for a torn-down env). Letting the event loop run a moment delivers it first.
-    await delay(NATIVE_SETTLE_MS);
   }
 }
 

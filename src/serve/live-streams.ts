@@ -4,14 +4,10 @@
 // feed's last event) up to the same number, the oldest forgotten first.
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { setTimeout as delay } from 'node:timers/promises';
 import { classifyStream, type ClassifyStreamOptions, type StreamResult } from '../stream';
 import type { ServedModel } from './context';
 import type { ServeMetrics } from './metrics';
 import { EventFeed, formatEvent, KEEP_ALIVE_MS } from './sse';
-
-/** How long the event loop runs after streams were stopped by a drain (see LiveStreams.close). */
-const NATIVE_SETTLE_MS = 100;
 
 export type LiveStreamState = 'running' | 'ended' | 'failed';
 
@@ -187,9 +183,5 @@ export class LiveStreams {
     const running = [...this.#running.values()];
     for (const stream of running) stream.controller.abort('server shutting down' satisfies StopReason);
     await Promise.all(running.map((stream) => stream.done));
-    // A stream stopped early may still have a wake-up queued from its native thread; delivered during
-    // the process's teardown it aborts the process (binding/stream_reader.cc calls the callback without
-    // checking for a torn-down env). Letting the event loop run a moment delivers it first.
-    if (running.length > 0) await delay(NATIVE_SETTLE_MS);
   }
 }
