@@ -64,14 +64,16 @@ StreamReaderWrap::StreamReaderWrap(const Napi::CallbackInfo& info) : Napi::Objec
     // Unreferenced until JS waits on it: an abandoned stream must not keep the process alive.
     wake_.Unref(env);
     auto pending = wakePending_;
+    auto shut = shut_;
     auto wake = wake_;
-    auto notify = [pending, wake]() mutable {
+    auto notify = [pending, shut, wake]() mutable {
       if (pending->exchange(true)) return;
-      wake.NonBlockingCall([pending](Napi::Env env, Napi::Function callback) {
+      wake.NonBlockingCall([pending, shut](Napi::Env env, Napi::Function callback) {
         pending->store(false);
-        // A wake-up still queued when the environment goes (the process exiting right after a stream
-        // stopped) is delivered without one: no JS can run then, and calling would throw into terminate.
-        if (env == nullptr || callback.IsEmpty()) return;
+        // After close() nothing waits for a wake-up; one still queued then may be delivered during the
+        // environment's teardown (a process exiting right after a stream stopped), where calling into
+        // JS throws into std::terminate.
+        if (shut->load() || env == nullptr || callback.IsEmpty()) return;
         callback.Call({});
       });
     };
@@ -96,6 +98,7 @@ void StreamReaderWrap::shutDown() {
     return;
   }
   closed_ = true;
+  shut_->store(true);
   reader_->close();  // joins the decode thread: after this nothing calls wake_
   reader_.reset();
   wake_.Release();

@@ -33,6 +33,9 @@ class StreamReaderWrap : public Napi::ObjectWrap<StreamReaderWrap> {
   Napi::ThreadSafeFunction wake_;
   // At most one wake-up queued at a time, so a fast decode thread cannot grow the queue.
   std::shared_ptr<std::atomic<bool>> wakePending_ = std::make_shared<std::atomic<bool>>(false);
+  // Set by shutDown: a wake-up still queued after the reader closed has no one to wake, and may be
+  // delivered while the environment is torn down, where calling into JS throws.
+  std::shared_ptr<std::atomic<bool>> shut_ = std::make_shared<std::atomic<bool>>(false);
   bool closed_ = false;
   napi_env env_ = nullptr;
   bool inCleanupHook_ = false;

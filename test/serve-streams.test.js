@@ -179,7 +179,8 @@ t.test('an HTTP MPEG-TS source (ffmpeg -listen 1): results to its end, then a la
   // ffmpeg says nothing when it listens (a probe would take its one connection): retry while refused.
   let info;
   for (let attempt = 0; ; attempt++) {
-    const started = await post(server, { model: 'tiny', source: url, stallTimeoutMs: 5000 });
+    // Not reopened: ffmpeg -listen 1 serves one client, and its end is the stream's end.
+    const started = await post(server, { model: 'tiny', source: url, stallTimeoutMs: 5000, reconnect: false });
     t.equal(started.status, 201);
     const { id } = json(started);
     const feed = follow(server, id);
