@@ -54,6 +54,7 @@ Napi::Function VideoReaderWrap::define(Napi::Env env) {
                          InstanceAccessor<&VideoReaderWrap::info>("info"),
                          InstanceAccessor<&VideoReaderWrap::closed>("closed"),
                          InstanceAccessor<&VideoReaderWrap::frameIndex>("frameIndex"),
+                         InstanceAccessor<&VideoReaderWrap::decodeStats>("decodeStats"),
                          InstanceMethod<&VideoReaderWrap::readFrames>("readFrames"),
                          InstanceMethod<&VideoReaderWrap::readClips>("readClips"),
                          InstanceMethod<&VideoReaderWrap::close>("close"),
@@ -72,7 +73,7 @@ Napi::Value VideoReaderWrap::open(const Napi::CallbackInfo& info) {
   return promiseOrReject(env, [&]() -> Napi::Value {
     if (!info[0].IsString()) throw Error::type("expected path to be a string");
     const std::string path = info[0].As<Napi::String>().Utf8Value();
-    // Options: { threads, frameIndex } (VideoDecoderOptions).
+    // Options: { threads, frameIndex, skipUnwanted } (VideoDecoderOptions).
     VideoDecoderOptions options;
     if (!info[1].IsUndefined()) {
       if (!info[1].IsObject()) throw Error::type("expected options to be an object");
@@ -80,6 +81,7 @@ Napi::Value VideoReaderWrap::open(const Napi::CallbackInfo& info) {
       if (auto threads = optionalUnsigned(object, "threads"))
         options.threads = static_cast<int>(std::min<uint64_t>(*threads, 1024));
       if (!object.Get("frameIndex").IsUndefined()) options.index = frameIndexFromJs(object.Get("frameIndex"));
+      if (auto skip = optionalBool(object, "skipUnwanted")) options.skipUnwanted = *skip;
     }
     return AsyncJob<std::shared_ptr<Shared>>::start(
         env, AddonData::of(env).decodePool(), [path, options] { return std::make_shared<Shared>(path, options); },
@@ -110,6 +112,19 @@ Napi::Value VideoReaderWrap::info(const Napi::CallbackInfo& info) {
 Napi::Value VideoReaderWrap::frameIndex(const Napi::CallbackInfo& info) {
   const auto env = info.Env();
   return callNative(env, [&]() -> Napi::Value { return frameIndexToJs(env, live()->decoder.frameIndex()); });
+}
+
+Napi::Value VideoReaderWrap::decodeStats(const Napi::CallbackInfo& info) {
+  const auto env = info.Env();
+  return callNative(env, [&]() -> Napi::Value {
+    // Read without the decoder's mutex (the counter is atomic): a read in flight must not block JS.
+    const auto stats = live()->decoder.stats();
+    auto object = Napi::Object::New(env);
+    object.Set("framesDecoded", static_cast<double>(stats.framesDecoded));
+    object.Set("skipsUnwanted", stats.skipsUnwanted);
+    object.Set("planFallbacks", static_cast<double>(stats.planFallbacks));
+    return object;
+  });
 }
 
 Napi::Value VideoReaderWrap::closed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !shared_); }

@@ -32,6 +32,7 @@ class VideoReaderWrap : public Napi::ObjectWrap<VideoReaderWrap> {
   Napi::Value info(const Napi::CallbackInfo& info);
   Napi::Value closed(const Napi::CallbackInfo& info);
   Napi::Value frameIndex(const Napi::CallbackInfo& info);
+  Napi::Value decodeStats(const Napi::CallbackInfo& info);
   Napi::Value readFrames(const Napi::CallbackInfo& info);
   Napi::Value readClips(const Napi::CallbackInfo& info);
   void close(const Napi::CallbackInfo& info);

@@ -88,6 +88,8 @@ export interface NativeOpenOptions {
   threads?: number;
   /** The index an earlier open of the unchanged file gave: skips demuxing every packet. */
   frameIndex?: NativeFrameIndex;
+  /** false: decode every frame between keyframes (the decode bench's baseline); default true. */
+  skipUnwanted?: boolean;
   cancel?: NativeCancelToken;
 }
 
@@ -192,6 +194,8 @@ export interface NativeVideoReader {
   readonly closed: boolean;
   readFrames(indices: number[], options?: { cancel?: NativeCancelToken }): Promise<NativeTensor>;
   readonly frameIndex: NativeFrameIndex;
+  /** Frames the codec produced since opening, and whether unwanted non-reference frames are skipped. */
+  readonly decodeStats: { framesDecoded: number; skipsUnwanted: boolean; planFallbacks: number };
   readClips(clips: number[][], options: NativePreprocessOptions, output?: NativeClipBatchOutput): Promise<NativeTensor>;
   close(): void;
 }

@@ -1,6 +1,8 @@
 #include "cpp/video/video_decoder.h"
 
 #include <algorithm>
+#include <atomic>
+#include <set>
 #include <string>
 
 #include "cpp/errors.h"
@@ -35,6 +37,18 @@ struct VideoDecoder::Impl {
   int64_t nextFrame = 0;
   int64_t outputCount = 0;  // frames output since the start (when frames are counted, not timed)
   std::string lastProblem;  // FFmpeg's last complaint, for the error naming a frame we couldn't get
+  // Whether packets of unwanted frames are sent with skip_frame = AVDISCARD_NONREF: the decoder drops
+  // them itself when no other frame references them (it reads that from the bitstream, so the frames
+  // it does decode are exactly those of a full decode). Only where frames are known by timestamp: when
+  // frames are counted in output order, a frame left out would shift every later number.
+  std::atomic<bool> skipsUnwanted{false};           // read by stats() from other threads
+  const std::vector<int64_t>* wantedNow = nullptr;  // what decodeUntil is after (sorted)
+  // Frames at or past nextFrame whose packets went in with AVDISCARD_NONREF since the last seek: they
+  // may never come out, so a later read that wants one seeks rather than waiting for it.
+  std::set<int64_t> maybeSkipped;
+  std::atomic<int64_t> framesDecoded{0};  // read by stats() from other threads
+  std::atomic<int64_t> planFallbacks{0};  // times skipping was given up for this file
+  bool sawDecodeErrors = false;           // in the current read: a packet or frame the decoder complained of
 
   void open();
   void openCodec();
@@ -44,7 +58,57 @@ struct VideoDecoder::Impl {
   bool receiveFrame();
   int64_t frameNumberOfCurrent();
   bool decodeUntil(int64_t target, const std::vector<int64_t>& wanted, std::vector<char>& filled, torch::Tensor& out);
+  void chooseSkipFor(const AVPacket* pkt);
+  bool abandonPlanAfterErrors();
 };
+
+// After a read: when it skipped frames and met decoder errors, skipping stops for this file and the
+// decoder goes back to the start; true when the read must be done again.
+bool VideoDecoder::Impl::abandonPlanAfterErrors() {
+  if (!skipsUnwanted || !sawDecodeErrors) return false;
+  skipsUnwanted = false;
+  ++planFallbacks;
+  codec->skip_frame = AVDISCARD_DEFAULT;
+  rewind();
+  return true;
+}
+
+namespace {
+
+// Codecs whose decoders honour AVDISCARD_NONREF by dropping only pictures nothing refers to: H.264 and
+// HEVC (nal_ref_idc 0 / sub-layer non-reference NAL types), MPEG-4 Part 2 and MPEG-1/2 (B-frames).
+// Others (VP9, AV1, ...) decode everything between keyframes. MPEG-4 Part 2 in AVI is left out: DivX's
+// packed bitstream carries a B-frame inside the packet of the P-frame before it, so a packet's
+// timestamp does not name the frame the decoder makes of it.
+bool codecSkipsNonReference(AVCodecID id, const char* container) {
+  switch (id) {
+    case AV_CODEC_ID_H264:
+    case AV_CODEC_ID_HEVC:
+    case AV_CODEC_ID_MPEG1VIDEO:
+    case AV_CODEC_ID_MPEG2VIDEO: return true;
+    case AV_CODEC_ID_MPEG4: return std::string(container) != "avi";
+    default: return false;
+  }
+}
+
+}  // namespace
+
+// Before a packet goes to the decoder: its frame is wanted (or unknown: decoded, to be safe), or it may
+// be left out when nothing references it. With frame threads the setting travels with the packet
+// (libavcodec copies skip_frame to the thread the packet is submitted to).
+void VideoDecoder::Impl::chooseSkipFor(const AVPacket* pkt) {
+  if (!skipsUnwanted) return;
+  bool keep = true;
+  if (wantedNow && pkt->pts != AV_NOPTS_VALUE) {
+    const int64_t n = index.frameForPts(pkt->pts);
+    keep = n < 0 || std::binary_search(wantedNow->begin(), wantedNow->end(), n);
+    if (!keep) {
+      maybeSkipped.erase(maybeSkipped.begin(), maybeSkipped.lower_bound(nextFrame));
+      maybeSkipped.insert(n);
+    }
+  }
+  codec->skip_frame = keep ? AVDISCARD_DEFAULT : AVDISCARD_NONREF;
+}
 
 void VideoDecoder::Impl::open() {
   fmt = openMediaFile(path);
@@ -75,6 +139,7 @@ void VideoDecoder::Impl::openCodec() {
 // file is simply reopened, which always starts at the beginning.
 void VideoDecoder::Impl::rewind() {
   avcodec_flush_buffers(codec.get());
+  maybeSkipped.clear();
   av_packet_unref(packet.get());
   draining = false;
   havePending = false;
@@ -109,6 +174,7 @@ void VideoDecoder::Impl::rewind() {
 
 void VideoDecoder::Impl::seekToKeyframe(int64_t slot) {
   avcodec_flush_buffers(codec.get());
+  maybeSkipped.clear();
   av_packet_unref(packet.get());
   draining = false;
   havePending = false;
@@ -122,7 +188,7 @@ void VideoDecoder::Impl::seekToKeyframe(int64_t slot) {
 }
 
 bool VideoDecoder::Impl::canContinueTo(int64_t target) const {
-  if (!active || nextFrame > target) return false;
+  if (!active || nextFrame > target || maybeSkipped.count(target) != 0) return false;
   if (!index.byTimestamp) return true;  // counted frames: forward only, rewinds to the start
   // Worth seeking only when a keyframe lies past where we are: it skips the frames in between.
   const int64_t slot = index.keyframeSlotFor(target);
@@ -136,10 +202,14 @@ bool VideoDecoder::Impl::receiveFrame() {
   int errorsInARow = 0;
   for (;;) {
     int ret = avcodec_receive_frame(codec.get(), frame.get());
-    if (ret == 0) return true;
+    if (ret == 0) {
+      ++framesDecoded;
+      return true;
+    }
     if (ret == AVERROR_EOF) return false;
     if (ret != AVERROR(EAGAIN)) {
       lastProblem = ffmpeg::errorString(ret);
+      sawDecodeErrors = true;
       if (++errorsInARow > 1000) return false;
       continue;
     }
@@ -161,9 +231,13 @@ bool VideoDecoder::Impl::receiveFrame() {
       }
     }
     havePending = false;
+    chooseSkipFor(packet.get());
     ret = avcodec_send_packet(codec.get(), packet.get());
     av_packet_unref(packet.get());
-    if (ret < 0 && ret != AVERROR(EAGAIN)) lastProblem = ffmpeg::errorString(ret);
+    if (ret < 0 && ret != AVERROR(EAGAIN)) {
+      lastProblem = ffmpeg::errorString(ret);
+      sawDecodeErrors = true;
+    }
   }
 }
 
@@ -185,11 +259,17 @@ bool VideoDecoder::Impl::decodeUntil(int64_t target, const std::vector<int64_t>&
   // numbers arrive shuffled within the reorder depth (PyAV sorts them, and so does torchvision).
   // Past this window the target isn't coming.
   const int64_t reorderWindow = 32 + codec->has_b_frames;
+  wantedNow = &wanted;
+  struct Forget {
+    const std::vector<int64_t>*& wanted;
+    ~Forget() { wanted = nullptr; }
+  } forget{wantedNow};
   while (!filled[targetSlot]) {
     if (!receiveFrame()) {
       active = false;
       return false;
     }
+    if (frame->decode_error_flags != 0 || (frame->flags & AV_FRAME_FLAG_CORRUPT)) sawDecodeErrors = true;
     const int64_t n = frameNumberOfCurrent();
     if (n < minFrame) continue;  // unknown timestamp, or a leading picture with missing references
     nextFrame = std::max(nextFrame, n + 1);
@@ -250,6 +330,8 @@ VideoDecoder::VideoDecoder(const std::string& path, const VideoDecoderOptions& o
     throw Error::torchvideo(codes::kVideoDecode, "cannot determine the frame size of '" + path + "'");
   }
   checkFrameSize(d.info.width, d.info.height, path);
+  d.skipsUnwanted = options.skipUnwanted && d.index.byTimestamp &&
+                    codecSkipsNonReference(stream->codecpar->codec_id, d.fmt->iformat->name);
   // Indexing read to the end (or nothing was read past the headers); the first readFrames rewinds or seeks.
   d.active = false;
 }
@@ -261,6 +343,10 @@ const VideoInfo& VideoDecoder::info() const { return impl_->info; }
 const FrameIndex& VideoDecoder::frameIndex() const { return impl_->index; }
 
 const std::string& VideoDecoder::path() const { return impl_->path; }
+
+DecodeStats VideoDecoder::stats() const {
+  return {impl_->framesDecoded.load(), impl_->skipsUnwanted.load(), impl_->planFallbacks.load()};
+}
 
 // Decodes every frame of `wanted` (sorted, unique) into `out`, seeking to keyframes where that skips
 // work. Throws kVideoDecode naming the first frame that can't be had.
@@ -293,6 +379,15 @@ void VideoDecoder::decodeWanted(const std::vector<int64_t>& wanted, std::vector<
       d.rewind();
       ok = d.decodeUntil(target, wanted, filled, out);
     }
+    // A stream whose packets do not name their frames after all (a packed or odd bitstream): a wanted
+    // frame went missing while unwanted ones were being skipped. This file is decoded in full from now.
+    if (!ok && d.skipsUnwanted) {
+      d.skipsUnwanted = false;
+      ++d.planFallbacks;
+      d.codec->skip_frame = AVDISCARD_DEFAULT;
+      d.rewind();
+      ok = d.decodeUntil(target, wanted, filled, out);
+    }
     if (!ok) {
       d.active = false;
       throw Error::torchvideo(codes::kVideoDecode,
@@ -300,6 +395,26 @@ void VideoDecoder::decodeWanted(const std::vector<int64_t>& wanted, std::vector<
                                   " in '" + d.path +
                                   "': " + (d.lastProblem.empty() ? "the stream ends before it" : d.lastProblem));
     }
+  }
+}
+
+// decodeWanted, unless the stream turns out damaged while frames are being skipped: what a damaged
+// packet does to the decoder's state depends on which of its slices are decoded, so a skip could
+// change the frames after it. The read is then done again in full, and so is the rest of the file.
+void VideoDecoder::decodePlanned(const std::vector<int64_t>& wanted, std::vector<char>& filled, torch::Tensor& out) {
+  Impl& d = *impl_;
+  d.sawDecodeErrors = false;
+  try {
+    decodeWanted(wanted, filled, out);
+  } catch (const Error&) {
+    if (!d.abandonPlanAfterErrors()) throw;
+    std::fill(filled.begin(), filled.end(), 0);
+    decodeWanted(wanted, filled, out);
+    return;
+  }
+  if (d.abandonPlanAfterErrors()) {
+    std::fill(filled.begin(), filled.end(), 0);
+    decodeWanted(wanted, filled, out);
   }
 }
 
@@ -321,7 +436,7 @@ torch::Tensor VideoDecoder::readFrames(const std::vector<int64_t>& indices) {
                                       torch::TensorOptions().dtype(torch::kUInt8));
   std::vector<char> filled(wanted.size(), 0);
   try {
-    decodeWanted(wanted, filled, unique);
+    decodePlanned(wanted, filled, unique);
   } catch (const Error& error) {
     if (d.threads == 1 || error.code() != codes::kVideoDecode) throw;
     // With frame threads, which frame of a damaged stream comes out flagged (or missing) depends on
@@ -332,7 +447,7 @@ torch::Tensor VideoDecoder::readFrames(const std::vector<int64_t>& indices) {
     d.openCodec();
     d.rewind();
     std::fill(filled.begin(), filled.end(), 0);
-    decodeWanted(wanted, filled, unique);
+    decodePlanned(wanted, filled, unique);
   }
 
   const bool sortedUnique = indices.size() == wanted.size() && std::is_sorted(indices.begin(), indices.end());

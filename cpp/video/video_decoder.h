@@ -22,6 +22,20 @@ struct VideoDecoderOptions {
   // The index an earlier open of the same, unchanged file built (frameIndex()): opening then reads
   // the headers only, not every packet. Checked for consistency (Error::range), not against the file.
   std::optional<FrameIndex> index;
+  // Frames no one asked for that no other frame references (H.264/HEVC non-reference pictures, MPEG-4
+  // Part 2 and MPEG-1/2 B-frames) are not decoded at all, where the codec supports it and frames are
+  // known by timestamp. Every frame handed out is the same either way; false decodes everything (the
+  // bench's baseline).
+  bool skipUnwanted = true;
+};
+
+// What the decoder did, for benchmarks: frames the codec produced since the file was opened, whether
+// unwanted non-reference frames are skipped for this file, and how often skipping had to be given up
+// (a wanted frame went missing; the file is then decoded in full).
+struct DecodeStats {
+  int64_t framesDecoded = 0;
+  bool skipsUnwanted = false;
+  int64_t planFallbacks = 0;
 };
 
 // Not thread-safe: one VideoDecoder is used by one thread at a time (callers serialise).
@@ -43,6 +57,8 @@ class VideoDecoder {
   const VideoInfo& info() const;
   const FrameIndex& frameIndex() const;
   const std::string& path() const;
+  // Safe to call while another thread reads frames.
+  DecodeStats stats() const;
 
   // uint8 tensor (T, H, W, 3), RGB24, frame t = frame indices[t]; any order, repeats allowed.
   // Seeks to the nearest keyframe at or before a wanted frame instead of decoding from the start,
@@ -54,6 +70,7 @@ class VideoDecoder {
 
  private:
   void decodeWanted(const std::vector<int64_t>& wanted, std::vector<char>& filled, torch::Tensor& out);
+  void decodePlanned(const std::vector<int64_t>& wanted, std::vector<char>& filled, torch::Tensor& out);
 
   struct Impl;
   std::unique_ptr<Impl> impl_;

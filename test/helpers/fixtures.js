@@ -42,6 +42,52 @@ const RECIPES = {
   'hd-720p-7s.mp4': [...SRC('1280x720', 30, 7), '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-g', '30'],
   // Matroska keeps no frame count in its header: the 37 frames the recipe asks for must be counted.
   'h264-37-frames.mkv': ['-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=30000/1001', '-frames:v', '37', ...X264],
+  // For the decode plan (test/decode-plan.test.js): B-frames and references of every kind it handles.
+  // x264's defaults with 3 B-frames (B-pyramid, 250-frame GOPs): most frames are never referenced.
+  'h264-pyramid-10s.mp4': [...SRC('320x240', 30, 10), '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-bf', '3'],
+  'h264-pyramid-720p.mp4': [...SRC('1280x720', 30, 4), '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-bf', '3'],
+  // Open GOPs: B-frames before a keyframe in display order reference the GOP before.
+  'h264-open-gop.mp4': [
+    ...SRC('320x240', 25, 4),
+    '-c:v',
+    'libx264',
+    '-pix_fmt',
+    'yuv420p',
+    '-bf',
+    '3',
+    '-x264-params',
+    'open-gop=1:keyint=25:min-keyint=25:scenecut=0',
+  ],
+  // x265's defaults keep open GOPs (RASL pictures) and non-reference B-frames.
+  'hevc.mp4': [
+    ...SRC('320x240', 25, 4),
+    '-c:v',
+    'libx265',
+    '-pix_fmt',
+    'yuv420p',
+    '-tag:v',
+    'hvc1',
+    '-x265-params',
+    'log-level=error:keyint=25',
+  ],
+  'mpeg4-bvop.mp4': [...SRC('320x240', 25, 4), '-c:v', 'mpeg4', '-g', '12', '-bf', '2', '-q:v', '4'],
+  'mpeg2.ts': [...SRC('320x240', 25, 4), '-c:v', 'mpeg2video', '-g', '12', '-bf', '2', '-q:v', '4'],
+  // SVT-AV1 prints its configuration to stderr whatever the log level: made quietly.
+  'av1.mkv': (file) =>
+    execFileSync(
+      'ffmpeg',
+      ['-hide_banner', '-loglevel', 'error', '-y', ...SRC('320x240', 25, 2), '-c:v', 'libsvtav1', '-preset', '12', '-g', '25', file],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    ),
+  // Garbage over 2 % of an H.264 stream's bytes, in the middle: packets the decoder conceals or rejects.
+  'h264-damaged.mp4': (file) => {
+    const bytes = Buffer.from(fs.readFileSync(fixture('h264-pyramid-10s.mp4')));
+    const from = Math.floor(bytes.length * 0.45);
+    for (let i = from; i < from + Math.floor(bytes.length * 0.02); i++) bytes[i] = (i * 7919) & 0xff;
+    fs.writeFileSync(file, bytes);
+  },
   'audio-only.m4a': ['-f', 'lavfi', '-i', 'sine=duration=2', '-c:a', 'aac'],
   'moov-at-end.mp4': [...SRC('320x240', 25, 4), '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-g', '25'],
   'faststart.mp4': [...SRC('320x240', 25, 4), '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-g', '25', '-movflags', '+faststart'],
