@@ -6,7 +6,7 @@
 //
 //   node scripts/bench.js [--arch r3d_18,mc3_18,r2plus1d_18] [--batch 1,8] [--iters 5] [--no-scripted]
 //                         [--no-python] [--no-onnx] [--no-video] [--no-train] [--no-train-data] [--no-scaling] [--no-precision] [--no-serve] [--serve]
-//                         [--no-streams] [--streams] [--streams-quick] [--json FILE]
+//                         [--no-streams] [--streams] [--streams-quick] [--no-decode-plan] [--decode-plan] [--json FILE]
 //
 // The training row: Trainer.step (forward, cross-entropy, backward, SGD) on r3d_18 at batch 8, ms/clip,
 // beside the same step in PyTorch on the same export (bench_python.py --modes train).
@@ -22,6 +22,8 @@
 // The streams rows (--no-streams skips them; --streams runs only them; --streams-quick, or
 // TORCHVIDEO_BENCH_STREAMS_QUICK=1, makes them a short smoke run): scripts/bench-streams.js, how many paced
 // 320x240 live streams r3d_18 fp32 and int8 classify through one batcher without drops or falling behind.
+// The decode plan's rows (--no-decode-plan skips them; --decode-plan runs only them): scripts/bench-decode.js,
+// decode-only clips/s for evaluation's sampling with and without skipping unwanted non-reference frames.
 //
 // GPU rows: node scripts/bench.js --device cuda[:N] [--arch ...] [--batch 1,32] [--precision float32,half]
 //                                 [--iters 20] [--no-python] [--json FILE]
@@ -40,7 +42,7 @@
 'use strict';
 require('./bench-alone').usageIfAsked(`node scripts/bench.js [--arch r3d_18,mc3_18,r2plus1d_18] [--batch 1,8] [--iters 5] [--no-scripted]
          [--no-python] [--no-onnx] [--no-video] [--no-train] [--no-train-data] [--no-scaling] [--no-precision]
-         [--no-serve] [--serve] [--no-streams] [--streams] [--streams-quick] [--json FILE]
+         [--no-serve] [--serve] [--no-streams] [--streams] [--streams-quick] [--no-decode-plan] [--decode-plan] [--json FILE]
        node scripts/bench.js --device cuda[:N] [--arch ...] [--batch 1,32] [--precision float32,half] [--iters 20]
          [--no-python] [--json FILE]`);
 const { execFileSync } = require('node:child_process');
@@ -75,6 +77,8 @@ const { values: args } = parseArgs({
     'no-serve': { type: 'boolean', default: false },
     serve: { type: 'boolean', default: false },
     'no-streams': { type: 'boolean', default: false },
+    'no-decode-plan': { type: 'boolean', default: false },
+    'decode-plan': { type: 'boolean', default: false },
     streams: { type: 'boolean', default: false },
     'streams-quick': { type: 'boolean', default: process.env.TORCHVIDEO_BENCH_STREAMS_QUICK === '1' },
     json: { type: 'string' },
@@ -700,6 +704,11 @@ async function main() {
     if (args.json) fs.writeFileSync(args.json, JSON.stringify({ versions, streams }, null, 2));
     return;
   }
+  if (args['decode-plan']) {
+    const decodePlan = await require('./bench-decode').benchDecodePlan();
+    if (args.json) fs.writeFileSync(args.json, JSON.stringify({ versions, decodePlan }, null, 2));
+    return;
+  }
   console.log(`torchvideo ${versions.torchvideo} | LibTorch ${versions.libtorch} | ${THREADS} threads | ${os.cpus()[0].model}`);
   console.log(`median of ${ITERS} runs after 2 warm-up runs; input (B, ${CLIP.join(', ')}) float32\n`);
   const results = [];
@@ -821,11 +830,16 @@ async function main() {
     console.log();
     streams = await require('./bench-streams').benchStreams({ quick: args['streams-quick'] });
   }
+  let decodePlan;
+  if (!args['no-decode-plan']) {
+    console.log();
+    decodePlan = await require('./bench-decode').benchDecodePlan();
+  }
   if (args.json)
     fs.writeFileSync(
       args.json,
       JSON.stringify(
-        { versions, threads: THREADS, python, results, finite, inputCopy, video, training, precision, scaling, serve, streams },
+        { versions, threads: THREADS, python, results, finite, inputCopy, video, training, precision, scaling, serve, streams, decodePlan },
         null,
         2,
       ),

@@ -49,7 +49,7 @@ t.test('torchvideo --help and -h list every command', async (t) => {
 t.test('the bench scripts print their usage and exit 0, loading nothing', async (t) => {
   // An addon path that cannot load: a script that loaded the addon (or a model through it) would fail.
   const env = { ...process.env, TORCHVIDEO_ADDON: path.join(ROOT, 'no-such-build', 'torchvideo.node') };
-  for (const script of ['bench.js', 'bench-precision.js', 'bench-scaling.js']) {
+  for (const script of ['bench.js', 'bench-precision.js', 'bench-scaling.js', 'bench-streams.js', 'bench-decode.js']) {
     for (const flag of ['--help', '-h']) {
       const result = run([path.join(ROOT, 'scripts', script), flag], env);
       t.equal(result.status, 0, `${script} ${flag}: exit 0 (${result.stderr.trim().split('\n')[0] ?? ''})`);
