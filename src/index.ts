@@ -33,7 +33,7 @@ export {
   type Classification,
   type VideoResult,
 } from './classify';
-export { classifyStream, type ClassifyStreamOptions, type StreamResult, type StreamEvent } from './stream';
+export { classifyStream, type ClassifyStreamOptions, type ReconnectOptions, type StreamResult, type StreamEvent } from './stream';
 export { softmax, topK, type Prediction } from './topk';
 export { evaluate, type EvaluateOptions, type EvaluationReport, type EvaluationPrediction, type EvaluationProgress } from './eval/evaluate';
 export { mergeEvaluations } from './eval/merge';

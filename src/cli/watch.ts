@@ -24,9 +24,7 @@ const MAX_AVERAGE = 10000;
 const MAX_BATCH = 4096;
 const MAX_STALL_S = (2 ** 31 - 1) / 1000;
 
-/** Reconnect settings as classifyStream takes them (src/stream.ts owns their meaning and defaults). */
-type ReconnectOption = { retries: number } | false;
-type WatchStreamOptions = Omit<ClassifyStreamOptions, 'signal' | 'onEvent'> & { reconnect?: ReconnectOption };
+type WatchStreamOptions = Omit<ClassifyStreamOptions, 'signal' | 'onEvent'>;
 
 /** How one stream's loop ended. */
 type Outcome = { source: string; error?: unknown };
