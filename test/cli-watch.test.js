@@ -52,7 +52,7 @@ t.test('--json: one line per window of the file, then its end', async (t) => {
   t.ok(expected > 2, `${expected} windows expected`);
   t.equal(windows.length, expected, 'one line per window');
   for (const [i, w] of windows.entries()) {
-    t.same(Object.keys(w).sort(), ['dropped', 'endSec', 'latencyMs', 'reconnects', 'source', 'startSec', 'top']);
+    t.same(Object.keys(w).sort(), ['decodeMs', 'dropped', 'endSec', 'inferenceMs', 'latencyMs', 'reconnects', 'source', 'startSec', 'top']);
     t.equal(w.source, video);
     t.equal(w.top.length, 2, '--topk 2');
     t.match(w.top[0], { label: String, index: Number, score: Number });

@@ -52,8 +52,8 @@ function jsonOutput(sources: string[]): WatchOutput {
       if (event.type !== 'end') print({ source: sources[index], event: event.type });
     },
     result(index, r) {
-      const { startSec, endSec, top, latencyMs, dropped, reconnects } = r;
-      print({ source: sources[index], startSec, endSec, top, latencyMs, dropped, reconnects });
+      const { startSec, endSec, top, latencyMs, dropped, reconnects, decodeMs, inferenceMs } = r;
+      print({ source: sources[index], startSec, endSec, top, latencyMs, dropped, reconnects, decodeMs, inferenceMs });
     },
     ended(index, { error }, stopped) {
       if (error === undefined) print({ source: sources[index], event: stopped ? 'stopped' : 'end' });
