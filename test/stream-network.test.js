@@ -7,11 +7,11 @@ const { test } = t0;
 const { spawn, spawnSync, execFileSync } = require('node:child_process');
 const dgram = require('node:dgram');
 const fs = require('node:fs');
-const net = require('node:net');
 const path = require('node:path');
 const { setTimeout: delay } = require('node:timers/promises');
 const { loadModel, classifyStream } = require('../dist/index.js');
 const { fixture } = require('./helpers/fixtures');
+const { freeTcpPort } = require('./helpers/ports');
 const { makeTinyModel } = require('./helpers/kserve-client');
 const { modelPath } = require('./helpers/models');
 const { requirePrerequisite } = require('./helpers/prerequisites');
@@ -41,14 +41,6 @@ function sender(t, output, { input = ['-re', '-i', VIDEO], format = ['-f', 'mpeg
     await exited;
   });
   return { child, exited };
-}
-
-async function freeTcpPort() {
-  const server = net.createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function freeUdpPort() {

@@ -12,6 +12,7 @@ const path = require('node:path');
 const { setTimeout: delay } = require('node:timers/promises');
 const { loadModel, classifyStream, TorchVideoError } = require('../dist/index.js');
 const { fixture } = require('./helpers/fixtures');
+const { freeTcpPort: freePort } = require('./helpers/ports');
 const { makeTinyModel } = require('./helpers/kserve-client');
 
 const SERVER = 'rtsp-server-perl';
@@ -32,14 +33,6 @@ const children = new Set();
 t0.teardown(() => {
   for (const child of children) child.kill('SIGKILL');
 });
-
-async function freePort() {
-  const server = net.createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function track(child) {
   children.add(child);
@@ -116,11 +109,17 @@ async function rtspSetup() {
   return setup;
 }
 
-test('an RTSP camera: results arrive in stream order from an rtsp-server-perl on loopback', async (t) => {
-  const model = await tinyModel();
+// A server with its publisher running, both killed when test `t` ends.
+async function startedRtsp(t) {
   const rtsp = await rtspSetup();
   t.teardown(() => rtsp.kill());
   await rtsp.start();
+  return rtsp;
+}
+
+test('an RTSP camera: results arrive in stream order from an rtsp-server-perl on loopback', async (t) => {
+  const model = await tinyModel();
+  const rtsp = await startedRtsp(t);
   const events = [];
   const results = [];
   const reconnect = { retries: 20, initialDelayMs: 100, maxDelayMs: 500 };
@@ -139,9 +138,7 @@ test('an RTSP camera: results arrive in stream order from an rtsp-server-perl on
 
 test('the RTSP server killed mid-stream and started again: the stream is reopened and results resume', async (t) => {
   const model = await tinyModel();
-  const rtsp = await rtspSetup();
-  t.teardown(() => rtsp.kill());
-  await rtsp.start();
+  const rtsp = await startedRtsp(t);
   const events = [];
   const results = [];
   let restarted;
@@ -185,9 +182,7 @@ test('the RTSP server killed mid-stream and started again: the stream is reopene
 
 test('the RTSP server gone for good: the reopenings give up with ERR_VIDEO_OPEN naming the source', async (t) => {
   const model = await tinyModel();
-  const rtsp = await rtspSetup();
-  t.teardown(() => rtsp.kill());
-  await rtsp.start();
+  const rtsp = await startedRtsp(t);
   const events = [];
   const reconnect = { retries: 3, initialDelayMs: 50, maxDelayMs: 200 };
   let seen = 0;
@@ -215,9 +210,7 @@ test('the RTSP server gone for good: the reopenings give up with ERR_VIDEO_OPEN 
 
 test('a frozen publisher: a stall counts as a close, the stream is reopened and goes on', async (t) => {
   const model = await tinyModel();
-  const rtsp = await rtspSetup();
-  t.teardown(() => rtsp.kill());
-  await rtsp.start();
+  const rtsp = await startedRtsp(t);
   const events = [];
   const results = [];
   const reconnect = { retries: 50, initialDelayMs: 100, maxDelayMs: 200 };

@@ -12,6 +12,7 @@ const { PassThrough, Readable } = require('node:stream');
 const { setTimeout: delay } = require('node:timers/promises');
 const { loadModel, classifyStream, openVideo, preprocess, resampleFrameIndices, softmax, TorchVideoError } = require('../dist/index.js');
 const { fixture } = require('./helpers/fixtures');
+const { freeTcpPort: freePort } = require('./helpers/ports');
 const { makeTinyModel } = require('./helpers/kserve-client');
 const { tempDir } = require('./helpers/models');
 
@@ -237,14 +238,6 @@ test('backpressure: a Readable is paused while the byte queue is full', async (t
   const total = bytes.length * copies;
   t.ok(pulled < 6 * 1024 * 1024, `${pulled} of ${total} bytes pulled: the 4 MiB queue and the Readable's buffer at most`);
 });
-
-async function freePort() {
-  const server = net.createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 test('an HTTP source: an ffmpeg -listen 1 MPEG-TS server on loopback', async (t) => {
   const model = await tinyModel();
