@@ -121,6 +121,12 @@ function checkPositiveNumber(value: unknown, name: string, fallback: number, max
   return value as number;
 }
 
+/**
+ * A source as messages, events and listings show it: a URL's user:password@ replaced by ***@ (the
+ * addon's errors do the same). @internal
+ */
+export const redactSource = (source: string): string => source.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1***@');
+
 const MAX_DELAY_MS = 86_400_000;
 
 function reconnectOf(value: unknown): StreamPlan['reconnect'] {
@@ -257,7 +263,7 @@ export async function* classifyStream(
   // One that ended (or was destroyed) before it was handed over emits no 'end' any more.
   if (readable && (readable.readableEnded || readable.destroyed)) handle.end();
   plan.signal?.addEventListener('abort', wakeUp);
-  const name = readable ? 'Readable' : (source as string).replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1***@');
+  const name = readable ? 'Readable' : redactSource(source as string);
   const emitEvent = (event: NativeStreamEvent) => {
     try {
       plan.onEvent?.({ ...event, source: name });

@@ -59,13 +59,14 @@ struct VideoDecoder::Impl {
   int64_t frameNumberOfCurrent();
   bool decodeUntil(int64_t target, const std::vector<int64_t>& wanted, std::vector<char>& filled, torch::Tensor& out);
   void chooseSkipFor(const AVPacket* pkt);
-  bool abandonPlanAfterErrors();
+  bool abandonPlan(bool readFailed);
 };
 
-// After a read: when it skipped frames and met decoder errors, skipping stops for this file and the
-// decoder goes back to the start; true when the read must be done again.
-bool VideoDecoder::Impl::abandonPlanAfterErrors() {
-  if (!skipsUnwanted || !sawDecodeErrors) return false;
+// After a read that skipped frames and failed (a wanted frame went missing: the packets did not name
+// their frames after all) or met decoder errors: skipping stops for this file and the decoder goes
+// back to the start. True when the read must be done again.
+bool VideoDecoder::Impl::abandonPlan(bool readFailed) {
+  if (!skipsUnwanted || !(readFailed || sawDecodeErrors)) return false;
   skipsUnwanted = false;
   ++planFallbacks;
   codec->skip_frame = AVDISCARD_DEFAULT;
@@ -379,15 +380,6 @@ void VideoDecoder::decodeWanted(const std::vector<int64_t>& wanted, std::vector<
       d.rewind();
       ok = d.decodeUntil(target, wanted, filled, out);
     }
-    // A stream whose packets do not name their frames after all (a packed or odd bitstream): a wanted
-    // frame went missing while unwanted ones were being skipped. This file is decoded in full from now.
-    if (!ok && d.skipsUnwanted) {
-      d.skipsUnwanted = false;
-      ++d.planFallbacks;
-      d.codec->skip_frame = AVDISCARD_DEFAULT;
-      d.rewind();
-      ok = d.decodeUntil(target, wanted, filled, out);
-    }
     if (!ok) {
       d.active = false;
       throw Error::torchvideo(codes::kVideoDecode,
@@ -398,24 +390,21 @@ void VideoDecoder::decodeWanted(const std::vector<int64_t>& wanted, std::vector<
   }
 }
 
-// decodeWanted, unless the stream turns out damaged while frames are being skipped: what a damaged
-// packet does to the decoder's state depends on which of its slices are decoded, so a skip could
-// change the frames after it. The read is then done again in full, and so is the rest of the file.
+// decodeWanted, done again in full (and so is the rest of the file) when, while frames were being
+// skipped, a wanted frame went missing or the stream turned out damaged: what a damaged packet does
+// to the decoder's state depends on which of its slices are decoded, so a skip could change the
+// frames after it.
 void VideoDecoder::decodePlanned(const std::vector<int64_t>& wanted, std::vector<char>& filled, torch::Tensor& out) {
   Impl& d = *impl_;
   d.sawDecodeErrors = false;
   try {
     decodeWanted(wanted, filled, out);
-  } catch (const Error&) {
-    if (!d.abandonPlanAfterErrors()) throw;
-    std::fill(filled.begin(), filled.end(), 0);
-    decodeWanted(wanted, filled, out);
-    return;
+    if (!d.abandonPlan(false)) return;
+  } catch (const Error& error) {
+    if (error.code() != codes::kVideoDecode || !d.abandonPlan(true)) throw;
   }
-  if (d.abandonPlanAfterErrors()) {
-    std::fill(filled.begin(), filled.end(), 0);
-    decodeWanted(wanted, filled, out);
-  }
+  std::fill(filled.begin(), filled.end(), 0);
+  decodeWanted(wanted, filled, out);
 }
 
 torch::Tensor VideoDecoder::readFrames(const std::vector<int64_t>& indices) {

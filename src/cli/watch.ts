@@ -4,7 +4,7 @@
 // event. Runs until every source ends, or until SIGINT / SIGTERM, which stop it cleanly with exit code 0
 // (stopping is how a watch of live sources normally ends, as for `serve`); 1 when any source failed.
 import { loadModel } from '../model';
-import { classifyStream, type ClassifyStreamOptions, type StreamEvent, type StreamResult } from '../stream';
+import { classifyStream, redactSource, type ClassifyStreamOptions, type StreamEvent, type StreamResult } from '../stream';
 import { integerFlag, numberFlag, parseCommand, positiveIntegerFlag, printUsage, probabilityFlag } from './args';
 import { PRECISION_FLAGS, PRECISION_USAGE, precisionFromFlags } from './precision-flag';
 import { StopOnSignals } from './signals';
@@ -35,9 +35,6 @@ interface WatchOutput {
   result(index: number, result: StreamResult): void;
   ended(index: number, outcome: Outcome, stopped: boolean): void;
 }
-
-// A URL's user:password is never printed (classifyStream's events leave it out the same way).
-const redact = (source: string) => source.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1***@');
 
 const errorOf = (error: unknown) => ({
   code: (error as { code?: string }).code,
@@ -163,7 +160,8 @@ export async function runWatch(argv: string[]): Promise<number> {
 async function watchAll(options: Exclude<ReturnType<typeof parseWatch>, 'help'>, stop: StopOnSignals): Promise<number> {
   const model = await loadModel(options.model, options.load);
   const batcher = model.batcher({ maxBatchSize: options.maxBatch });
-  const sources = options.sources.map(redact);
+  // A URL's user:password is never printed.
+  const sources = options.sources.map(redactSource);
   const output = options.json ? jsonOutput(sources) : boardOutput(sources);
   try {
     const watchOne = async (source: string, index: number): Promise<Outcome> => {

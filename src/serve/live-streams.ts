@@ -4,7 +4,7 @@
 // feed's last event) up to the same number, the oldest forgotten first.
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { classifyStream, type ClassifyStreamOptions, type StreamResult } from '../stream';
+import { classifyStream, redactSource, type ClassifyStreamOptions, type StreamResult } from '../stream';
 import type { ServedModel } from './context';
 import type { ServeMetrics } from './metrics';
 import { EventFeed, formatEvent, KEEP_ALIVE_MS } from './sse';
@@ -26,13 +26,10 @@ export interface LiveStreamInfo {
 }
 
 /** The options a client may set (validated by the route before a stream starts). */
-export type LiveStreamOptions = Omit<ClassifyStreamOptions, 'signal' | 'onEvent'> & { reconnect?: unknown };
+export type LiveStreamOptions = Omit<ClassifyStreamOptions, 'signal' | 'onEvent'>;
 
 /** Why a stream stopped without its source ending: its feed's 'end' event says so. */
 export type StopReason = 'deleted' | 'server shutting down';
-
-// A URL's user:password is never listed or sent back (classifyStream's events leave it out the same way).
-export const redactSource = (source: string) => source.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1***@');
 
 class LiveStream {
   readonly id = randomUUID();
@@ -100,7 +97,7 @@ export class LiveStreams {
   async #run(stream: LiveStream, source: string, options: LiveStreamOptions): Promise<void> {
     const { served, controller } = stream;
     try {
-      const results = classifyStream(served.batcher, source, { ...(options as ClassifyStreamOptions), signal: controller.signal });
+      const results = classifyStream(served.batcher, source, { ...options, signal: controller.signal });
       for await (const result of results) this.#deliver(stream, result);
       this.#finish(stream, 'ended', 'end', { id: stream.id, state: 'ended', results: stream.results });
     } catch (error) {
