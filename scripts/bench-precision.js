@@ -29,6 +29,8 @@ const { loadModel, Tensor } = require(ROOT);
 const OUT = path.join(ROOT, 'bench-out', 'precision');
 const PYTHON = process.env.PYTHON || '/usr/bin/python3';
 const CLIP = [3, 16, 112, 112];
+// The int8 export's arguments (bench-streams.js reuses the same file).
+const INT8_EXPORT_ARGS = ['--precision', 'int8', '--calibrate', 'random', '--calibration-clips', '16', '--agreement-clips', '4'];
 // torchvideo's name of each row, bench_python.py's, and the file torchvideo loads.
 const PRECISIONS = [
   { name: 'fp32', python: 'float32', file: (arch) => `${arch}.pt` },
@@ -44,7 +46,7 @@ function ensureExports(arch) {
     });
   run();
   run('--precision', 'bf16', '--agreement-clips', '4');
-  run('--precision', 'int8', '--calibrate', 'random', '--calibration-clips', '16', '--agreement-clips', '4');
+  run(...INT8_EXPORT_ARGS);
 }
 
 async function timeTorchvideo(arch, precision, batches, iters) {
@@ -193,7 +195,7 @@ async function agreementOnDemo() {
   return rows;
 }
 
-module.exports = { benchPrecision };
+module.exports = { benchPrecision, PRECISION_OUT: OUT, INT8_EXPORT_ARGS };
 
 if (require.main === module) {
   const { runAlone } = require('./bench-alone');

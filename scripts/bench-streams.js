@@ -35,8 +35,7 @@ const { loadModel, classifyStream, Tensor } = require(ROOT);
 const { percentile } = require('./bench-serve');
 const PYTHON = process.env.PYTHON || '/usr/bin/python3';
 // bench-precision.js makes its exports there with these arguments: the same call reuses its int8 file.
-const PRECISION_OUT = path.join(ROOT, 'bench-out', 'precision');
-const INT8_EXPORT_ARGS = ['--precision', 'int8', '--calibrate', 'random', '--calibration-clips', '16', '--agreement-clips', '4'];
+const { PRECISION_OUT, INT8_EXPORT_ARGS } = require('./bench-precision');
 
 const HOP_SEC = 1;
 const STREAM_OPTIONS = { clipLength: 16, frameRate: 15, hopSec: HOP_SEC, topk: 1, realtime: true, stallTimeoutMs: 30_000 };
