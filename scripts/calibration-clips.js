@@ -20,10 +20,10 @@ const { parseArgs } = require('node:util');
 
 const ROOT = path.resolve(__dirname, '..');
 const { loadDataset, sampleClips, openVideo } = require(ROOT);
-const { readSidecar, DEFAULT_PREPROCESSING } = require(path.join(ROOT, 'dist', 'sidecar.js'));
-const { nativePreprocessOptions, readClipBatch } = require(path.join(ROOT, 'dist', 'video.js'));
+const { readSidecar, DEFAULT_PREPROCESSING } = require(path.join(ROOT, 'dist', 'internal.js'));
+const { nativePreprocessOptions, readClipBatch } = require(path.join(ROOT, 'dist', 'internal.js'));
 // mulberry32, sampleClips' own seeded generator: the same seed picks the same clips on every machine.
-const { seededRandom } = require(path.join(ROOT, 'dist', 'sampling.js'));
+const { seededRandom } = require(path.join(ROOT, 'dist', 'internal.js'));
 
 const USAGE = 'usage: node scripts/calibration-clips.js DATA --clips N --out FILE.bin [--model export.pt] [--seed S]';
 

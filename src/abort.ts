@@ -25,6 +25,14 @@ export function abortReason(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
 }
 
+/**
+ * The AbortError a long job (evaluation, fine-tuning, the demo) rejects with when its own stop flag
+ * ends it, as `message` says ('the evaluation was aborted').
+ */
+export function abortError(message: string): DOMException {
+  return new DOMException(message, 'AbortError');
+}
+
 /** Throws the signal's reason when it has aborted: for the steps between native calls. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw abortReason(signal);

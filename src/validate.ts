@@ -57,3 +57,14 @@ export function checkDevice(value: unknown, name = 'device'): string {
   expectRange(DEVICE_PATTERN.test(value as string), name, "'cpu', 'cuda' or 'cuda:N'", value);
   return value as string;
 }
+
+/**
+ * An optional rate option (a learning rate, weight decay, momentum): a finite number >= 0, or `fallback`.
+ * @throws TypeError when not a number; RangeError when negative or not finite.
+ */
+export function checkRate(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  expectType(typeof value === 'number', name, 'a number', value);
+  expectRange(Number.isFinite(value as number) && (value as number) >= 0, name, 'a finite number >= 0', value);
+  return value as number;
+}

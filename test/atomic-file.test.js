@@ -1,5 +1,5 @@
 'use strict';
-// The one atomic-write module of the TypeScript side (dist/eval/atomic-file.js): a symlink planted at a
+// The one atomic-write module of the TypeScript side (src/common/atomic-file.ts): a symlink planted at a
 // temporary name or at the target is never written through, two writers of one file never leave it torn,
 // and the evaluation journal (predictions.jsonl) is neither truncated nor appended through a planted link.
 const fs = require('node:fs');
@@ -8,9 +8,9 @@ const { Worker } = require('node:worker_threads');
 const t = require('tap');
 const { ROOT, tempDir } = require('./helpers/models');
 
-const ATOMIC = path.join(ROOT, 'dist', 'eval', 'atomic-file.js');
+const ATOMIC = path.join(ROOT, 'dist', 'internal.js');
 const { writeFileAtomic, copyFileAtomic } = require(ATOMIC);
-const { PredictionsLog } = require(path.join(ROOT, 'dist', 'eval', 'predictions-log.js'));
+const { PredictionsLog } = require(path.join(ROOT, 'dist', 'internal.js'));
 
 const root = tempDir('torchvideo-atomic-');
 t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));

@@ -9,7 +9,7 @@ const { spawnSync } = require('node:child_process');
 const t = require('tap');
 const { ROOT, tempDir } = require('./helpers/models');
 const { movingShapesJob } = require('./helpers/training');
-const { resolveRendezvous } = require(path.join(ROOT, 'dist', 'distributed', 'rendezvous.js'));
+const { resolveRendezvous } = require(path.join(ROOT, 'dist', 'internal.js'));
 
 const CLI = path.join(ROOT, 'dist', 'cli.js');
 const LAUNCHER_VARIABLES = ['RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT', 'SLURM_PROCID', 'SLURM_NTASKS'];

@@ -7,7 +7,7 @@ const t0 = require('tap');
 const { test } = t0;
 const fs = require('node:fs');
 const path = require('node:path');
-const { native } = require('../dist/native.js');
+const { native } = require('../dist/internal.js');
 const { sampleClips } = require('../dist/index.js');
 const { fixture } = require('./helpers/fixtures');
 

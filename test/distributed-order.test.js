@@ -4,7 +4,7 @@
 const path = require('node:path');
 const t = require('tap');
 const { requirePrerequisite } = require('./helpers/prerequisites');
-const { ProcessGroup } = require('../dist/distributed/process-group.js');
+const { ProcessGroup } = require('../dist/internal.js');
 const { startRanks, waitForLine } = require('./helpers/distributed');
 const { modelPath } = require('./helpers/models');
 

@@ -7,9 +7,9 @@ const path = require('node:path');
 const { spawn } = require('node:child_process');
 const t = require('tap');
 const { requirePrerequisite } = require('./helpers/prerequisites');
-const { ProcessGroup } = require('../dist/distributed/process-group.js');
-const { freePort } = require('../dist/distributed/free-port.js');
-const { torchrunEnvironment } = require('../dist/distributed/torchrun-env.js');
+const { ProcessGroup } = require('../dist/internal.js');
+const { freePort } = require('../dist/internal.js');
+const { torchrunEnvironment } = require('../dist/internal.js');
 const { tempDir } = require('./helpers/models');
 
 if (

@@ -2,8 +2,8 @@
 // The pure pieces of a distributed job: each rank's share of an epoch (torchvision's DistributedSampler
 // over the sampler's list), the device and threads a rank takes.
 const t = require('tap');
-const { rankShare } = require('../dist/train/clip-sampler.js');
-const { rankDevice, rankThreads, rankCores } = require('../dist/distributed/process-group.js');
+const { rankShare } = require('../dist/internal.js');
+const { rankDevice, rankThreads, rankCores } = require('../dist/internal.js');
 const os = require('node:os');
 
 t.test('rankShare: disjoint, equally long, padded from the start, batch b of all ranks = batch b at W x B', async (t) => {

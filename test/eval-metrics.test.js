@@ -5,7 +5,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const t = require('tap');
-const { videoRecord, metricsOf, softmaxRow, mergeRecords } = require('../dist/eval/metrics.js');
+const { videoRecord, metricsOf, softmaxRow, mergeRecords } = require('../dist/internal.js');
 const { randomFloats, tempDir, pythonReference, maxAbsDiff } = require('./helpers/models');
 
 // Probabilities are float64 softmax rounded to float32 here and float32 softmax in torch: ~1e-8 apart.

@@ -214,7 +214,7 @@ t.test('the index caches each frame index; evaluation opens with it, and falls b
 });
 
 t.test('pipeline sizes follow the cores and the device', async (t) => {
-  const { pipelineSizes } = require(path.join(ROOT, 'dist', 'eval', 'evaluate.js'));
+  const { pipelineSizes } = require(path.join(ROOT, 'dist', 'internal.js'));
   t.same(pipelineSizes({ device: 'cuda:0', batchSize: 32, clipsPerVideo: 5, cores: 16 }), {
     decodeThreads: 15,
     threadsPerVideo: 1,

@@ -11,7 +11,7 @@ const path = require('node:path');
 const { execFileSync, spawnSync } = require('node:child_process');
 const t = require('tap');
 const { openVideo, preprocess } = require('..');
-const { makeMovingShapes, shapesStartingExport, DIRECTIONS } = require('../dist/train/moving-shapes.js');
+const { makeMovingShapes, shapesStartingExport, DIRECTIONS } = require('../dist/internal.js');
 const { ROOT, PYTHON, tempDir } = require('./helpers/models');
 
 const EXPORT = path.join(ROOT, 'scripts', 'export_models.py');
@@ -248,7 +248,7 @@ t.test("calibration-clips.js writes torchvideo's own preprocessed clips", async 
   const reader = await openVideo(path.join(data, info.clips[0].video));
   const frames = await reader.readFrames(Array.from({ length: last - first + 1 }, (_, i) => first + i));
   reader.close();
-  const { preprocessing } = require('../dist/sidecar.js').readSidecar(model);
+  const { preprocessing } = require('../dist/internal.js').readSidecar(model);
   const clip = (await preprocess(frames, { preprocessing })).data();
   let diff = 0;
   for (let i = 0; i < clipLength; i++) diff = Math.max(diff, Math.abs(clip[i] - written[i]));

@@ -10,7 +10,7 @@ const path = require('node:path');
 const t = require('tap');
 const { fineTune, loadModel, classifyVideo } = require('..');
 const { ROOT, PYTHON, modelPath, tempDir } = require('./helpers/models');
-const { makeMovingShapes, shapesStartingExport } = require(path.join(ROOT, 'dist', 'train', 'moving-shapes.js'));
+const { makeMovingShapes, shapesStartingExport } = require(path.join(ROOT, 'dist', 'internal.js'));
 
 const root = tempDir('torchvideo-finetune-');
 t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));

@@ -3,7 +3,7 @@
 const path = require('node:path');
 const t = require('tap');
 const { ROOT } = require('./helpers/models');
-const { toRuns, fromRuns, packFrameIndex, unpackFrameIndex } = require(path.join(ROOT, 'dist', 'eval', 'packed-frame-index.js'));
+const { toRuns, fromRuns, packFrameIndex, unpackFrameIndex } = require(path.join(ROOT, 'dist', 'internal.js'));
 
 t.test('runs round-trip any integer list', async (t) => {
   const lists = [[], [7], [0, 512], [0, 512, 1024, 1536], [-1024, 0, 1024, 3072, 4096, 4097, 4098, 9000], [5, 5, 5], [3, 2, 1, 0]];

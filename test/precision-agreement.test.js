@@ -9,7 +9,7 @@ const { execFileSync, spawnSync } = require('node:child_process');
 const t = require('tap');
 const { evaluate, fineTune, loadModel, Tensor } = require('..');
 const { ROOT, modelPath, tempDir } = require('./helpers/models');
-const { makeMovingShapes, shapesStartingExport } = require('../dist/train/moving-shapes.js');
+const { makeMovingShapes, shapesStartingExport } = require('../dist/internal.js');
 
 const CLI = path.join(ROOT, 'dist', 'cli.js');
 const root = tempDir('torchvideo-agreement-');

@@ -4,7 +4,7 @@
 const path = require('node:path');
 const t = require('tap');
 const { ROOT } = require('./helpers/models');
-const { resolveRendezvous, firstSlurmHost, DEFAULT_MASTER_PORT } = require(path.join(ROOT, 'dist', 'distributed', 'rendezvous.js'));
+const { resolveRendezvous, firstSlurmHost, DEFAULT_MASTER_PORT } = require(path.join(ROOT, 'dist', 'internal.js'));
 
 t.test('torchrun: rank 0 hosts the store, or the agent does under /worker/attempt_<restart>', async (t) => {
   const env = { RANK: '3', WORLD_SIZE: '4', LOCAL_RANK: '1', MASTER_ADDR: '10.0.0.5', MASTER_PORT: '29400' };

@@ -9,7 +9,7 @@ const path = require('node:path');
 const { execFile } = require('node:child_process');
 const { promisify } = require('node:util');
 const t = require('tap');
-const { renderReportHtml } = require('../dist/eval/report-html.js');
+const { renderReportHtml } = require('../dist/internal.js');
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SCRIPT_LABEL = '<script>alert(1)</script>';

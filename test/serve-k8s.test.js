@@ -8,7 +8,7 @@ const path = require('node:path');
 const t = require('tap');
 const YAML = require('yaml');
 const { ROOT } = require('./helpers/models');
-const { SERVE_USAGE } = require('../dist/cli/serve');
+const { SERVE_USAGE } = require('../dist/internal.js');
 
 const file = path.join(ROOT, 'examples', 'serving', 'deployment.yaml');
 const documents = YAML.parseAllDocuments(fs.readFileSync(file, 'utf8')).map((document) => {

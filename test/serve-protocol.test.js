@@ -11,7 +11,7 @@ const {
   classificationStrings,
   formatFloat32,
   outputsOf,
-} = require('../dist/serve/protocol');
+} = require('../dist/internal.js');
 const { binaryBody, parseInferResponse } = require('./helpers/kserve-client');
 
 const SPEC = {

@@ -11,8 +11,8 @@ const os = require('node:os');
 const path = require('node:path');
 const { setTimeout: delay } = require('node:timers/promises');
 const t = require('tap');
-const { createServer } = require('../dist/serve/server');
-const { EventFeed, MAX_PENDING_BYTES } = require('../dist/serve/sse');
+const { createServer } = require('../dist/internal.js');
+const { EventFeed, MAX_PENDING_BYTES } = require('../dist/internal.js');
 const { fixture } = require('./helpers/fixtures');
 const { tempDir } = require('./helpers/models');
 const { request, json, makeTinyModel } = require('./helpers/kserve-client');
@@ -320,7 +320,7 @@ t.test('the drain stops every stream and ends its feeds before the server closes
 });
 
 t.test('serve --max-streams is checked by name', async (t) => {
-  const { runServe } = require('../dist/cli/serve');
+  const { runServe } = require('../dist/internal.js');
   await t.rejects(runServe(['--model', TINY, '--max-streams', 'many']), {
     constructor: RangeError,
     message: /expected --max-streams to be an integer in \[0, 1024\], got 'many'/,

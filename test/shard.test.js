@@ -2,7 +2,7 @@
 // Which shard an evaluation takes from a launcher's environment: Slurm arrays and Kubernetes Indexed Jobs,
 // with an explicit count (--shard-count) winning over the environment's, as every flag does.
 const t = require('tap');
-const { resolveShard } = require('../dist/eval/shard.js');
+const { resolveShard } = require('../dist/internal.js');
 
 function withEnv(env, body) {
   const saved = {};

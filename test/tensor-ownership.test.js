@@ -121,7 +121,7 @@ t.test('memory a job could not own is refused by name', async (t) => {
   t.throws(() => Tensor.from(detached, [0]), { name: 'TypeError', message: /detached/ });
   // The native layer checks the element count itself: a shape whose product overflows (2^40 x 2^40 x 0
   // wraps to 0) must not "match" an empty array and describe memory that is not there.
-  const { native } = require('../dist/native');
+  const { native } = require('../dist/internal.js');
   t.throws(() => native.Tensor.fromTypedArray(new Float32Array(0), [2 ** 40, 2 ** 40, 0]), {
     name: 'RangeError',
     message: /expected shape to hold at most 2\^63 - 1 elements/,

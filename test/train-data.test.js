@@ -9,8 +9,8 @@ const t = require('tap');
 const { openVideo } = require('..');
 const { fixture } = require('./helpers/fixtures');
 const { ROOT, SHARED_VIDEOS, tempDir, pythonReference, maxAbsDiff } = require('./helpers/models');
-const { windowCount, trainingEpoch, EpochRandom } = require(path.join(ROOT, 'dist', 'train', 'clip-sampler.js'));
-const { readClipBatch, nativePreprocessOptions } = require(path.join(ROOT, 'dist', 'video.js'));
+const { windowCount, trainingEpoch, EpochRandom } = require(path.join(ROOT, 'dist', 'internal.js'));
+const { readClipBatch, nativePreprocessOptions } = require(path.join(ROOT, 'dist', 'internal.js'));
 
 const root = tempDir('torchvideo-train-data-');
 t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));

@@ -109,3 +109,26 @@ export function portFlag(text: string | undefined, flag: string): number | undef
   if (!(value >= 1 && value <= 65535)) throw new RangeError(`expected --${flag} to be a TCP port (1-65535), got '${text}'`);
   return value;
 }
+
+/**
+ * `--flag`'s value when it is one of `choices` (undefined when not given).
+ * @throws {RangeError} naming the flag and the choices ('pad or skip'), with the text given.
+ */
+export function choiceFlag<C extends string>(text: string | undefined, flag: string, choices: readonly C[]): C | undefined {
+  if (text === undefined) return undefined;
+  if (!(choices as readonly string[]).includes(text)) {
+    const listed = choices.length > 1 ? `${choices.slice(0, -1).join(', ')} or ${choices[choices.length - 1]}` : choices[0];
+    throw new RangeError(`expected --${flag} to be ${listed}, got '${text}'`);
+  }
+  return text as C;
+}
+
+/**
+ * Checks a flag the command cannot run without: a RangeError that says what it takes
+ * (`what`: '--model MODEL.pt') and shows the usage when it is missing or empty.
+ */
+export function requiredFlag<T>(value: T, what: string, usage: string): asserts value is NonNullable<T> {
+  if (value === undefined || value === null || value === '' || (Array.isArray(value) && value.length === 0)) {
+    throw new RangeError(`expected ${what}\nUsage: ${usage}`);
+  }
+}

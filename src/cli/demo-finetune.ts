@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { classifyVideo } from '../classify';
 import { evaluate } from '../eval/evaluate';
 import { renderReportHtml } from '../eval/report-html';
-import { writeFileAtomic } from '../eval/atomic-file';
+import { writeFileAtomic } from '../common/atomic-file';
 import { loadModel } from '../model';
 import { fineTune } from '../train/fine-tune';
 import { makeMovingShapes, shapesStartingExport } from '../train/moving-shapes';

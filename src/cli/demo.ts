@@ -8,6 +8,7 @@ import { classifyVideos } from '../classify';
 import { parseCommand, printUsage } from './args';
 import { runFineTuneDemo } from './demo-finetune';
 import { StopOnSignals } from './signals';
+import { abortError } from '../abort';
 import { loadModel } from '../model';
 import { versions } from '../versions';
 
@@ -86,10 +87,6 @@ export async function runDemo(argv: string[]): Promise<number> {
   }
 }
 
-function abortError(): Error {
-  return new DOMException('the demo was interrupted', 'AbortError');
-}
-
 async function demo(
   values: { models: string; device: string; 'skip-finetune': boolean; out: string },
   positionals: string[],
@@ -101,7 +98,7 @@ async function demo(
   let failures = 0;
   let randomWeights = false;
   for (const arch of ARCHS) {
-    if (signal.aborted) throw abortError();
+    if (signal.aborted) throw abortError('the demo was interrupted');
     const loadStart = performance.now();
     const model = await loadModel(path.join(values.models, `${arch}.pt`), { device: values.device });
     try {
@@ -113,7 +110,7 @@ async function demo(
       let last = performance.now();
       for await (const result of classifyVideos(model, videos, { topk: 3 })) {
         // Between videos: the one being classified finishes, the rest are not started.
-        if (signal.aborted) throw abortError();
+        if (signal.aborted) throw abortError('the demo was interrupted');
         const ms = performance.now() - last;
         last = performance.now();
         const name = path.basename(result.path).padEnd(34);

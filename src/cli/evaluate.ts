@@ -7,10 +7,10 @@ import { evaluate, reportToJson, type EvaluationReport } from '../eval/evaluate'
 import { mergeEvaluations } from '../eval/merge';
 import { parseShard } from '../eval/shard';
 import { renderReportHtml } from '../eval/report-html';
-import { writeFileAtomic } from '../eval/atomic-file';
+import { writeFileAtomic } from '../common/atomic-file';
 import { loadModel } from '../model';
 import { ProcessGroup } from '../distributed/process-group';
-import { parseCommand, positiveIntegerFlag as positiveInteger, printUsage } from './args';
+import { choiceFlag, parseCommand, positiveIntegerFlag as positiveInteger, printUsage, requiredFlag } from './args';
 import { DISTRIBUTED_FLAGS, DISTRIBUTED_USAGE, distributedFromFlags } from './distributed-flags';
 import { PRECISION_FLAGS, PRECISION_USAGE, precisionFromFlags } from './precision-flag';
 import { StopOnSignals } from './signals';
@@ -92,23 +92,15 @@ export async function runEvaluate(argv: string[]): Promise<number> {
   if (parsed === 'help') return printUsage(EVALUATE_ONLY_USAGE);
   const { values, positionals } = parsed;
   if (positionals.length > 0) throw new RangeError(`unexpected argument '${positionals[0]}'\nUsage: ${EVALUATE_ONLY_USAGE}`);
-  if (!values.model) throw new RangeError(`expected --model MODEL.pt\nUsage: ${EVALUATE_ONLY_USAGE}`);
-  if (!values.data) throw new RangeError(`expected --data DIR|list.csv|list.txt\nUsage: ${EVALUATE_ONLY_USAGE}`);
+  requiredFlag(values.model, '--model MODEL.pt', EVALUATE_ONLY_USAGE);
+  requiredFlag(values.data, '--data DIR|list.csv|list.txt', EVALUATE_ONLY_USAGE);
   const shard = values.shard === undefined ? undefined : values.shard === 'env' ? 'env' : parseShard(values.shard);
-  const shortVideos = values['short-videos'];
-  if (shortVideos !== undefined && shortVideos !== 'pad' && shortVideos !== 'skip') {
-    throw new RangeError(`expected --short-videos to be pad or skip, got '${shortVideos}'`);
-  }
+  const shortVideos = choiceFlag(values['short-videos'], 'short-videos', ['pad', 'skip']);
   // Every flag is checked before the network loads.
   const clipsPerVideo = positiveInteger(values.clips, 'clips');
-  if (values.crops !== undefined && values.crops !== '1' && values.crops !== '3') {
-    throw new RangeError(`expected --crops to be 1 or 3, got '${values.crops}'`);
-  }
-  const crops = values.crops === undefined ? undefined : (Number(values.crops) as 1 | 3);
-  const preprocessOn = values['preprocess-on'];
-  if (preprocessOn !== undefined && preprocessOn !== 'host' && preprocessOn !== 'device') {
-    throw new RangeError(`expected --preprocess-on to be host or device, got '${preprocessOn}'`);
-  }
+  const cropsText = choiceFlag(values.crops, 'crops', ['1', '3']);
+  const crops = cropsText === undefined ? undefined : (Number(cropsText) as 1 | 3);
+  const preprocessOn = choiceFlag(values['preprocess-on'], 'preprocess-on', ['host', 'device']);
   const decodeThreads = positiveInteger(values['decode-threads'], 'decode-threads');
   const precision = precisionFromFlags(values);
   const batchSize = positiveInteger(values.batch, 'batch');
@@ -139,12 +131,12 @@ export async function runEvaluate(argv: string[]): Promise<number> {
       clipsPerVideo,
       crops,
       batchSize,
-      preprocessOn: preprocessOn as 'host' | 'device' | undefined,
+      preprocessOn,
       decodeThreads,
       shard,
       shardCount,
       distributed: group,
-      shortVideos: shortVideos as 'pad' | 'skip' | undefined,
+      shortVideos,
       outDir: values.out,
       indexDir: values['index-dir'],
       resume: values.resume,

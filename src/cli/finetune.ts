@@ -6,7 +6,14 @@ import * as path from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { TorchVideoError } from '../errors';
 import { fineTune, type FineTuneEpoch, type FineTuneOptions } from '../train/fine-tune';
-import { integerFlag as integer, numberFlag as number, parseCommand, printUsage, probabilityFlag as probability } from './args';
+import {
+  integerFlag as integer,
+  numberFlag as number,
+  parseCommand,
+  printUsage,
+  probabilityFlag as probability,
+  requiredFlag,
+} from './args';
 import { DISTRIBUTED_FLAGS, DISTRIBUTED_USAGE, distributedFromFlags } from './distributed-flags';
 import { StopOnSignals } from './signals';
 
@@ -68,10 +75,10 @@ function parseCommandLine(argv: string[]): { options: FineTuneOptions; json: boo
   if (parsed === 'help') return 'help';
   const { values, positionals } = parsed;
   if (positionals.length > 0) throw new RangeError(`unexpected argument '${positionals[0]}'\nUsage: ${FINETUNE_USAGE}`);
-  if (!values.model) throw new RangeError(`expected --model MODEL.pt (the export to start from)\nUsage: ${FINETUNE_USAGE}`);
-  if (!values.train) throw new RangeError(`expected --train DIR|list (the training set)\nUsage: ${FINETUNE_USAGE}`);
-  if (!values.val) throw new RangeError(`expected --val DIR|list (the validation set)\nUsage: ${FINETUNE_USAGE}`);
-  if (!values.out) throw new RangeError(`expected --out DIR (checkpoints, model.pt, best.pt, history, curves)\nUsage: ${FINETUNE_USAGE}`);
+  requiredFlag(values.model, '--model MODEL.pt (the export to start from)', FINETUNE_USAGE);
+  requiredFlag(values.train, '--train DIR|list (the training set)', FINETUNE_USAGE);
+  requiredFlag(values.val, '--val DIR|list (the validation set)', FINETUNE_USAGE);
+  requiredFlag(values.out, '--out DIR (checkpoints, model.pt, best.pt, history, curves)', FINETUNE_USAGE);
   const device = values.device;
   if (!DEVICE_PATTERN.test(device)) throw new RangeError(`expected --device to be cpu, cuda or cuda:N, got '${device}'`);
   if (values.amp && device === 'cpu') {

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { TorchVideoError } from '../errors';
-import { parseCommand, positiveIntegerFlag, printUsage } from './args';
+import { parseCommand, positiveIntegerFlag, printUsage, requiredFlag } from './args';
 import { SIGNAL_EXIT_CODES, type StopSignal } from './signals';
 
 export const QUANTIZE_USAGE = `torchvideo quantize --model MODEL.pt --precision bf16|int8 [--calibrate DATA|random] [--calibration-clips 64]
@@ -44,7 +44,7 @@ export function quantizeArguments(argv: string[]): string[] | 'help' {
   if (parsed === 'help') return 'help';
   const { values, positionals } = parsed;
   if (positionals.length > 0) throw new RangeError(`unexpected argument '${positionals[0]}'\nUsage: ${QUANTIZE_USAGE}`);
-  if (!values.model) throw new RangeError(`expected --model MODEL.pt (the float32 export to convert)\nUsage: ${QUANTIZE_USAGE}`);
+  requiredFlag(values.model, '--model MODEL.pt (the float32 export to convert)', QUANTIZE_USAGE);
   if (values.precision !== 'bf16' && values.precision !== 'int8') {
     throw new RangeError(`expected --precision bf16 or int8, got ${values.precision === undefined ? 'nothing' : `'${values.precision}'`}`);
   }

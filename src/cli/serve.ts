@@ -2,7 +2,7 @@
 // SIGTERM or SIGINT drains it.
 import * as path from 'node:path';
 import { createServer, type ServeModelSource } from '../serve/server';
-import { integerFlag, numberFlag, parseCommand, positiveIntegerFlag, printUsage } from './args';
+import { integerFlag, numberFlag, parseCommand, positiveIntegerFlag, printUsage, requiredFlag } from './args';
 import { PRECISION_FLAGS, PRECISION_USAGE, precisionFromFlags } from './precision-flag';
 import { StopOnSignals } from './signals';
 
@@ -63,7 +63,7 @@ export async function runServe(argv: string[]): Promise<number> {
   if (parsed === 'help') return printUsage(SERVE_USAGE);
   const { values, positionals } = parsed;
   if (positionals.length > 0) throw new RangeError(`unexpected argument '${positionals[0]}'\nUsage: ${SERVE_USAGE}`);
-  if (!values.model || values.model.length === 0) throw new RangeError(`expected --model MODEL.pt\nUsage: ${SERVE_USAGE}`);
+  requiredFlag(values.model, '--model MODEL.pt', SERVE_USAGE);
   if (values.host === '') throw new RangeError(`expected --host to be an address, got ''`);
   const options = {
     models: values.model.map(modelSource),

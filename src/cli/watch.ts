@@ -5,7 +5,7 @@
 // (stopping is how a watch of live sources normally ends, as for `serve`); 1 when any source failed.
 import { loadModel } from '../model';
 import { classifyStream, redactSource, type ClassifyStreamOptions, type StreamEvent, type StreamResult } from '../stream';
-import { integerFlag, numberFlag, parseCommand, positiveIntegerFlag, printUsage, probabilityFlag } from './args';
+import { integerFlag, numberFlag, parseCommand, positiveIntegerFlag, printUsage, probabilityFlag, requiredFlag } from './args';
 import { PRECISION_FLAGS, PRECISION_USAGE, precisionFromFlags } from './precision-flag';
 import { StopOnSignals } from './signals';
 import { resultLine, StatusBoard, stateLine } from './watch-board';
@@ -103,7 +103,7 @@ function parseWatch(argv: string[]) {
   if (positionals.length === 0) throw new RangeError(`expected at least one SOURCE (a file or a URL)\nUsage: ${WATCH_USAGE}`);
   const empty = positionals.find((source) => source.trim() === '');
   if (empty !== undefined) throw new RangeError(`expected each SOURCE to be a file or a URL, got '${empty}'`);
-  if (!values.model) throw new RangeError(`expected --model MODEL.pt\nUsage: ${WATCH_USAGE}`);
+  requiredFlag(values.model, '--model MODEL.pt', WATCH_USAGE);
   const upTo = (value: number | undefined, flag: string, max: number) => {
     if (value !== undefined && value > max) throw new RangeError(`expected --${flag} to be at most ${max}, got '${values[flag as 'hop']}'`);
     return value;

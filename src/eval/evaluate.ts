@@ -20,12 +20,13 @@ import { DEFAULT_CLIPS_PER_VIDEO } from '../sidecar';
 import type { Tensor } from '../tensor';
 import { nativePreprocessOptions, openVideoWith, readClipBatch, type VideoReader } from '../video';
 import { checkInteger, checkOptions, expectRange, expectType } from '../validate';
-import { writeFileAtomic } from './atomic-file';
+import { abortError } from '../abort';
+import { writeFileAtomic } from '../common/atomic-file';
 import { planBatches, type Segment, type VideoJob } from './batches';
 import { loadDataset, type Dataset, type DatasetVideo } from './dataset';
 import { lockJobFolder } from './job-lock';
 import { metricsOf, softmaxRow, videoRecord, type Metrics, type VideoRecord } from './metrics';
-import { unpackFrameIndex } from './packed-frame-index';
+import { unpackFrameIndex } from '../common/packed-frame-index';
 import { PredictionsLog, type LoggedVideo } from './predictions-log';
 import { resolveShard, type Shard } from './shard';
 import { failureText, isVideoFailure } from './video-failure';
@@ -158,10 +159,6 @@ export interface EvaluationReport extends Metrics {
     shortVideos: string;
     preprocessOn?: string;
   };
-}
-
-function abortError(): Error {
-  return new DOMException('the evaluation was aborted', 'AbortError');
 }
 
 // Maps a dataset label to the model's class: by name when the label is a name, by index when an integer.
@@ -347,7 +344,7 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationRepo
     { min: 1 },
   );
   const signal = opts.signal;
-  if (signal?.aborted) throw abortError();
+  if (signal?.aborted) throw abortError('the evaluation was aborted');
   const ownsGroup = opts.distributed !== undefined && !(opts.distributed instanceof ProcessGroup);
   const group =
     opts.distributed instanceof ProcessGroup
@@ -625,7 +622,7 @@ async function evaluateShard(
     try {
       for (let b = 0; b < batches.length; b++) {
         for (let ahead = b; ahead <= b + pipeline.prefetch; ahead++) startDecoding(ahead);
-        if (signal?.aborted) throw abortError();
+        if (signal?.aborted) throw abortError('the evaluation was aborted');
         const tensors = await decoded[b];
         delete decoded[b];
         const segments = batches[b];

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { TorchVideoError } from '../errors';
-import { EXCLUSIVE_CREATE, readFileNoFollow, syncFolder, temporaryNameFor } from './atomic-file';
+import { EXCLUSIVE_CREATE, readFileNoFollow, syncFolder, temporaryNameFor } from '../common/atomic-file';
 
 export const LOCK_FILE = '.torchvideo.lock';
 

@@ -3,7 +3,7 @@
 // in flight. The first line describes the job; a resumed job must be the same job.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { APPEND_NO_FOLLOW, readFileNoFollow, writeFileAtomic } from './atomic-file';
+import { APPEND_NO_FOLLOW, readFileNoFollow, writeFileAtomic } from '../common/atomic-file';
 import type { VideoRecord } from './metrics';
 
 export type LoggedVideo =

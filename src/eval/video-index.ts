@@ -9,8 +9,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { throwIfAborted } from '../abort';
 import { frameIndexOf, openVideo } from '../video';
-import { readFileNoFollow, writeFileAtomic } from './atomic-file';
-import { packFrameIndex, type PackedFrameIndex } from './packed-frame-index';
+import { readFileNoFollow, writeFileAtomic } from '../common/atomic-file';
+import { packFrameIndex, type PackedFrameIndex } from '../common/packed-frame-index';
 import { failureText, isVideoFailure } from './video-failure';
 
 export interface VideoIndexEntry {

@@ -1,7 +1,7 @@
 // curves.svg: the training curves per epoch (loss; train, validation clip and video acc@1; learning
 // rate), a Vega-Lite spec rendered to SVG in Node, written atomically.
 import { vegaLiteToSvg } from '../charts/vega-svg';
-import { writeFileAtomic } from '../eval/atomic-file';
+import { writeFileAtomic } from '../common/atomic-file';
 import type { FineTuneEpoch } from './fine-tune';
 
 function lineChart(

@@ -15,11 +15,12 @@ import { TorchVideoError } from '../errors';
 import { DEFAULT_DISTRIBUTED_TIMEOUT_MS, ProcessGroup, rankThreads, type DistributedSpec } from '../distributed/process-group';
 import type { RendezvousOptions } from '../distributed/rendezvous';
 import { evaluate } from '../eval/evaluate';
-import { copyFileAtomic, readFileNoFollow, writeFileAtomic } from '../eval/atomic-file';
+import { copyFileAtomic, readFileNoFollow, writeFileAtomic } from '../common/atomic-file';
 import { loadDataset, type Dataset, type DatasetVideo } from '../eval/dataset';
 import { lockJobFolder } from '../eval/job-lock';
 import { nativePreprocessOptions } from '../video';
-import { checkBoolean, checkInteger, checkOptions, checkString, expectRange, expectType } from '../validate';
+import { checkBoolean, checkInteger, checkOptions, checkRate, checkString, expectRange, expectType } from '../validate';
+import { abortError } from '../abort';
 import { rankShare, trainingEpoch, type TrainingVideo } from './clip-sampler';
 import { writeCurves } from './curves';
 import { learningRateAt } from './schedule';
@@ -168,17 +169,6 @@ interface RunState {
 
 const STATE_FILE = 'checkpoint.json';
 
-function abortError(): Error {
-  return new DOMException('the fine-tuning was aborted', 'AbortError');
-}
-
-function checkRate(value: unknown, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  expectType(typeof value === 'number', name, 'a number', value);
-  expectRange(Number.isFinite(value as number) && (value as number) >= 0, name, 'a finite number >= 0', value);
-  return value as number;
-}
-
 function checkpointError(message: string, file: string): TorchVideoError {
   const error = new TorchVideoError(message, 'ERR_CHECKPOINT');
   error.path = file;
@@ -294,7 +284,7 @@ export async function fineTune(options: FineTuneOptions): Promise<FineTuneResult
     { min: 1 },
   );
   const signal = opts.signal;
-  if (signal?.aborted) throw abortError();
+  if (signal?.aborted) throw abortError('the fine-tuning was aborted');
   const group =
     opts.distributed === undefined ? undefined : await ProcessGroup.join(opts.distributed, { ...opts.rendezvous, device, timeoutMs });
   // Files other ranks export for their share of validation (rank 0 exports into outDir).
@@ -467,7 +457,7 @@ export async function fineTune(options: FineTuneOptions): Promise<FineTuneResult
           try {
             if (!group && signal?.aborted) {
               await checkpoint();
-              throw abortError();
+              throw abortError('the fine-tuning was aborted');
             }
             const rate = learningRateAt(state.iteration, schedule);
             trainer.setLearningRate(rate);
@@ -500,7 +490,7 @@ export async function fineTune(options: FineTuneOptions): Promise<FineTuneResult
             });
             if (stop > 0) {
               await checkpoint();
-              throw abortError();
+              throw abortError('the fine-tuning was aborted');
             }
             if (checkpointEvery !== undefined && state.iteration % checkpointEvery === 0) await checkpoint();
           } finally {
@@ -513,7 +503,7 @@ export async function fineTune(options: FineTuneOptions): Promise<FineTuneResult
           : signal?.aborted;
         if (stopping) {
           await checkpoint();
-          throw abortError();
+          throw abortError('the fine-tuning was aborted');
         }
 
         // Validation: the export as loadModel loads it, scored by evaluate(). In a job each rank scores its

@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { copyFileAtomic, writeFileAtomic } from '../eval/atomic-file';
+import { copyFileAtomic, writeFileAtomic } from '../common/atomic-file';
 import { EpochRandom } from './clip-sampler';
 
 /** The preprocessing a network trained on the default moving shapes expects: 8 frames at 15 fps, 64x64 cropped to 56. */

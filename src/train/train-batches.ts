@@ -6,7 +6,7 @@ import type { NativePreprocessOptions } from '../native';
 import { native } from '../native';
 import { Tensor, nativeTensorOf } from '../tensor';
 import { openVideoWith, readClipBatch } from '../video';
-import { unpackFrameIndex, type PackedFrameIndex } from '../eval/packed-frame-index';
+import { unpackFrameIndex, type PackedFrameIndex } from '../common/packed-frame-index';
 import type { TrainingClip } from './clip-sampler';
 
 export interface TrainingSetVideo {

@@ -8,13 +8,13 @@ import * as path from 'node:path';
 import { abortable, checkSignal } from '../abort';
 import { checkSha256, sha256Of, verifyPinnedSha256 } from '../checksum';
 import { TorchVideoError, withCallSite, withPath } from '../errors';
-import { writeFileAtomic } from '../eval/atomic-file';
+import { writeFileAtomic } from '../common/atomic-file';
 import { defaultThreads } from '../model';
 import { ProcessGroup } from '../distributed/process-group';
 import { native, type NativeTrainer } from '../native';
 import { DEFAULT_PREPROCESSING, readSidecar, sidecarPathOf, type Preprocessing } from '../sidecar';
 import { Tensor, nativeTensorOf } from '../tensor';
-import { checkBoolean, checkDevice, checkInteger, checkOptions, checkString, expectRange, expectType } from '../validate';
+import { checkBoolean, checkDevice, checkInteger, checkOptions, checkRate, checkString, expectRange, expectType } from '../validate';
 
 export interface TrainerOptions {
   /** Path of the TorchScript export to start from (scripts/export_models.py, or a trainer's exportModel). */
@@ -115,13 +115,6 @@ export interface TrainerInfo {
 interface CheckpointMetadata {
   preprocessing: Preprocessing;
   source: string;
-}
-
-function checkRate(value: unknown, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  expectType(typeof value === 'number', name, 'a number', value);
-  expectRange(Number.isFinite(value as number) && (value as number) >= 0, name, 'a finite number >= 0', value);
-  return value as number;
 }
 
 function checkLabels(value: unknown, name: string, numClasses: number): string[] {

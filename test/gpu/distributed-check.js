@@ -21,7 +21,7 @@ const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const { loadModel, Tensor, cuda } = require(ROOT);
-const { ProcessGroup } = require(path.join(ROOT, 'dist', 'distributed', 'process-group.js'));
+const { ProcessGroup } = require(path.join(ROOT, 'dist', 'internal.js'));
 const { tempDir, randomFloats, maxAbsDiff } = require(path.join(ROOT, 'test', 'helpers', 'models'));
 const { compareExports } = require(path.join(ROOT, 'test', 'helpers', 'training'));
 const { freePort, startRanks } = require(path.join(ROOT, 'test', 'helpers', 'distributed'));

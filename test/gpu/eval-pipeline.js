@@ -26,8 +26,8 @@ const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const { loadModel, Tensor, cuda, evaluate, loadDataset, openVideo, sampleClips, preprocess } = require(ROOT);
-const { readClipBatch, nativePreprocessOptions, openVideoWith } = require(path.join(ROOT, 'dist', 'video.js'));
-const { native } = require(path.join(ROOT, 'dist', 'native.js'));
+const { readClipBatch, nativePreprocessOptions, openVideoWith } = require(path.join(ROOT, 'dist', 'internal.js'));
+const { native } = require(path.join(ROOT, 'dist', 'internal.js'));
 
 const ARCH = 'r2plus1d_18';
 const BATCH = Number(process.env.TORCHVIDEO_EVAL_BATCH || 32);

@@ -2,8 +2,8 @@
 // environment torchrun gives (RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT).
 'use strict';
 const { spawn } = require('node:child_process');
-const { freePort } = require('../../dist/distributed/free-port.js');
-const { torchrunEnvironment } = require('../../dist/distributed/torchrun-env.js');
+const { freePort } = require('../../dist/internal.js');
+const { torchrunEnvironment } = require('../../dist/internal.js');
 
 /**
  * Starts `world` ranks of `node <args>`; each rank is { child, stdout, stderr, exit } where `exit`

@@ -67,7 +67,7 @@ function compareExports(a, b, python = PYTHON) {
  * the start with a sidecar for 8x56x56 clips (shapesStartingExport). Used by the CLI and distributed tests.
  */
 function movingShapesJob(root) {
-  const { makeMovingShapes, shapesStartingExport } = require('../../dist/train/moving-shapes.js');
+  const { makeMovingShapes, shapesStartingExport } = require('../../dist/internal.js');
   const { modelPath } = require('./models');
   const train = path.join(root, 'train');
   const val = path.join(root, 'val');
