@@ -7,7 +7,10 @@ import { TorchVideoError, withCallSite } from './errors';
 import type { Model } from './model';
 import { native, type NativeBatcher, type NativeModel } from './native';
 import { Tensor, nativeTensorOf } from './tensor';
+import type { BatcherStats } from './types';
 import { checkInteger, checkOptions, describe, expectRange, expectType } from './validate';
+
+export type { BatcherStats, LatencyPercentiles } from './types';
 
 export interface BatcherOptions {
   /** Clips in one forward pass at most (default 32). A request never holds more. */
@@ -45,36 +48,6 @@ export interface BatcherForwardOptions {
   timeoutMs?: number;
   /** 'high' requests go into batches before every 'normal' one (default 'normal'). */
   priority?: 'high' | 'normal';
-}
-
-export interface LatencyPercentiles {
-  p50: number;
-  p90: number;
-  p99: number;
-}
-
-export interface BatcherStats {
-  /** Requests and clips accepted into the queue. */
-  requests: number;
-  clips: number;
-  /** Forward passes run. */
-  batches: number;
-  /** Clips in a forward pass -> forward passes of that size. */
-  batchSizes: Record<number, number>;
-  /** Time in the queue and forward time per request, in ms, over the last 8192 requests that ran. */
-  queueMs: LatencyPercentiles;
-  computeMs: LatencyPercentiles;
-  /** Calls refused with ERR_QUEUE_FULL. */
-  rejected: number;
-  /** Requests that timed out while queued (ERR_TIMEOUT). */
-  timedOut: number;
-  /** Requests whose signal aborted while queued or running. */
-  aborted: number;
-  /** Requests whose forward failed (their own NaN input, or their batch failing). */
-  failed: number;
-  /** Clips and requests waiting now. */
-  queuedClips: number;
-  queuedRequests: number;
 }
 
 interface ResolvedOptions {

@@ -1,10 +1,9 @@
 // Dtype names and their TypedArrays, from the addon's table (cpp/dtypes.h): src/ keeps no copy.
 import { native } from './native';
 
-export type TypedArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Int8Array | Int16Array;
+import type { Dtype, TypedArray } from './types';
 
-/** The element types a Tensor can hold (cpp/dtypes.h's table; a test checks the two agree). */
-export type Dtype = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' | 'int8' | 'int16';
+export type { Dtype, TypedArray } from './types';
 
 type TypedArrayClass = {
   new (buffer: ArrayBuffer, byteOffset?: number, length?: number): TypedArray;

@@ -4,9 +4,7 @@ import * as path from 'node:path';
 import { inspect } from 'node:util';
 import { isMainThread } from 'node:worker_threads';
 import { TorchVideoError } from './errors';
-import type { TypedArray } from './dtypes';
-import type { Preprocessing } from './sidecar';
-import type { VideoInfo } from './video';
+import type { BatcherStats, Preprocessing, TypedArray, VideoInfo } from './types';
 
 export interface NativeTensor {
   readonly shape: number[];
@@ -64,7 +62,7 @@ export interface NativeBatcher {
   /** True when the request was still queued: it is rejected and never runs. */
   cancel(id: number): boolean;
   close(): void;
-  stats(): import('./batcher').BatcherStats;
+  stats(): BatcherStats;
   queuedClips(): number;
   dispose(): void;
 }
@@ -186,7 +184,7 @@ export interface NativeProcessGroup {
   dispose(): void;
 }
 
-/** What the native reader reports: the public VideoInfo, declared in src/video.ts. */
+/** What the native reader reports: the public VideoInfo (src/types.ts). */
 export type NativeVideoInfo = VideoInfo;
 
 export interface NativeVideoReader {
@@ -275,7 +273,7 @@ export interface NativeDtypeRow {
   typedArray: string;
 }
 
-/** cpp/video/preprocessing_defaults.h: the Preprocessing of src/sidecar.ts plus clips per video. */
+/** cpp/video/preprocessing_defaults.h: the Preprocessing of src/types.ts plus clips per video. */
 export type NativePreprocessingDefaults = Preprocessing & { clipsPerVideo: number };
 
 export interface NativeBinding {

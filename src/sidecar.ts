@@ -4,14 +4,9 @@ import * as fs from 'node:fs';
 import { TorchVideoError } from './errors';
 import { native } from './native';
 
-export interface Preprocessing {
-  clipLength: number;
-  frameRate: number;
-  resizeSize: [number, number];
-  cropSize: [number, number];
-  mean: [number, number, number];
-  std: [number, number, number];
-}
+import type { Preprocessing } from './types';
+
+export type { Preprocessing } from './types';
 
 export interface Sidecar {
   arch?: string;

@@ -9,23 +9,13 @@ import {
   type NativeVideoInfo,
   type NativeVideoReader,
 } from './native';
-import { DEFAULT_PREPROCESSING, type Preprocessing } from './sidecar';
+import { DEFAULT_PREPROCESSING } from './sidecar';
+import type { Preprocessing, VideoInfo } from './types';
+
+export type { VideoInfo } from './types';
 import { EpochRandom, drawTrainCrop } from './train/clip-sampler';
 import { Tensor, nativeTensorOf } from './tensor';
 import { checkBoolean, checkInteger, checkOptions, checkString, expectRange, expectType } from './validate';
-
-/** What openVideo reads of a video's stream. */
-export interface VideoInfo {
-  durationSec: number;
-  /** The stream's average frame rate (what torchvision's VideoClips resamples from). */
-  fps: number;
-  /** Frames in the stream; frame i is the i-th in presentation order. */
-  frameCount: number;
-  width: number;
-  height: number;
-  /** FFmpeg's codec name: 'h264', 'mpeg4', 'mjpeg', 'vp9', ... */
-  codec: string;
-}
 
 export interface OpenVideoOptions {
   /** Aborts the open: rejects at once with the signal's reason; an open already running finishes and its reader is closed. */
