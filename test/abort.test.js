@@ -12,7 +12,8 @@ const { loadModel, Trainer, openVideo, classifyVideo, classifyVideos, loadDatase
 const { native } = require('../dist/internal.js');
 const { intraOpThreadsFor, pipelineSizes } = require('../dist/internal.js');
 const { freePort } = require('../dist/internal.js');
-const { modelPath, tempDir, maxAbsDiff } = require('./helpers/models');
+const { modelPath, tempDir } = require('./helpers/paths');
+const { maxAbsDiff } = require('./helpers/numbers');
 const { clipsTensor, labelsTensor } = require('./helpers/training');
 const { fixture } = require('./helpers/fixtures');
 

@@ -6,7 +6,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { Worker } = require('node:worker_threads');
 const t = require('tap');
-const { ROOT, tempDir } = require('./helpers/models');
+const { ROOT, tempDir } = require('./helpers/paths');
 
 const ATOMIC = path.join(ROOT, 'dist', 'internal.js');
 const { writeFileAtomic, copyFileAtomic } = require(ATOMIC);

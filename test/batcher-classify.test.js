@@ -6,7 +6,8 @@ const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { loadModel, classifyVideo, classifyVideos, evaluate } = require('../dist/index.js');
-const { PYTHON, ROOT, tempDir } = require('./helpers/models');
+const { PYTHON } = require('./helpers/python-reference');
+const { ROOT, tempDir } = require('./helpers/paths');
 const { fixture, classFolderSet } = require('./helpers/fixtures');
 
 const dir = tempDir('torchvideo-batcher-classify-');

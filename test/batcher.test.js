@@ -8,7 +8,9 @@ const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { loadModel, Tensor, Batcher } = require('../dist/index.js');
-const { PYTHON, ROOT, modelPath, randomFloats, tempDir, maxAbsDiff } = require('./helpers/models');
+const { PYTHON } = require('./helpers/python-reference');
+const { ROOT, modelPath, tempDir } = require('./helpers/paths');
+const { randomFloats, maxAbsDiff } = require('./helpers/numbers');
 const { checkRssGrowth } = require('./helpers/rss');
 
 const dir = tempDir('torchvideo-batcher-');

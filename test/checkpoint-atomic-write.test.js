@@ -8,7 +8,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const t = require('tap');
 const { Trainer, loadModel } = require('..');
-const { modelPath, tempDir } = require('./helpers/models');
+const { modelPath, tempDir } = require('./helpers/paths');
 
 const dir = tempDir('torchvideo-atomic-cpp-');
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -7,7 +7,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const t = require('tap');
 const { Trainer } = require('..');
-const { modelPath, tempDir } = require('./helpers/models');
+const { modelPath, tempDir } = require('./helpers/paths');
 const { clipsTensor, labelsTensor, runPython } = require('./helpers/training');
 
 const dir = tempDir('torchvideo-ckpt-counts-');

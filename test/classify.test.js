@@ -7,7 +7,9 @@ const path = require('node:path');
 const t = require('tap');
 const { loadModel, classifyVideo, classifyVideos, openVideo, TorchVideoError } = require('..');
 const { fixture } = require('./helpers/fixtures');
-const { SHARED_VIDEOS, modelPath, pythonReference, maxAbsDiff } = require('./helpers/models');
+const { SHARED_VIDEOS, modelPath } = require('./helpers/paths');
+const { pythonReference } = require('./helpers/python-reference');
+const { maxAbsDiff } = require('./helpers/numbers');
 
 // The probabilities of a random-weight network are all near 1/400 = 2.5e-3; the two pipelines agree
 // to ~1e-9, so 1e-6 still catches a different frame, crop or clip (1e-4 would not).

@@ -7,7 +7,7 @@ const path = require('node:path');
 const { spawn, spawnSync } = require('node:child_process');
 const t = require('tap');
 const { classFolderSet } = require('./helpers/fixtures');
-const { ROOT, modelPath, tempDir } = require('./helpers/models');
+const { ROOT, modelPath, tempDir } = require('./helpers/paths');
 const { sameReportFields } = require('./helpers/reports');
 
 const CLI = path.join(ROOT, 'dist', 'cli.js');

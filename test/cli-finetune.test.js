@@ -6,7 +6,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { spawn, spawnSync } = require('node:child_process');
 const t = require('tap');
-const { ROOT, tempDir } = require('./helpers/models');
+const { ROOT, tempDir } = require('./helpers/paths');
 const { movingShapesJob } = require('./helpers/training');
 
 const CLI = path.join(ROOT, 'dist', 'cli.js');

@@ -4,7 +4,7 @@
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const t = require('tap');
-const { ROOT } = require('./helpers/models');
+const { ROOT } = require('./helpers/paths');
 
 const CLI = path.join(ROOT, 'dist', 'cli.js');
 const run = (args, env = process.env) => spawnSync(process.execPath, args, { encoding: 'utf8', env, timeout: 60_000 });

@@ -8,7 +8,7 @@ const path = require('node:path');
 const { spawn } = require('node:child_process');
 const t = require('tap');
 const { classFolderSet, fixture } = require('./helpers/fixtures');
-const { ROOT, modelPath, tempDir } = require('./helpers/models');
+const { ROOT, modelPath, tempDir } = require('./helpers/paths');
 const { movingShapesJob } = require('./helpers/training');
 
 const CLI = path.join(ROOT, 'dist', 'cli.js');

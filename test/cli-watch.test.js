@@ -11,7 +11,7 @@ const { openVideo, resampleFrameIndices } = require('../dist/index.js');
 const { StatusBoard, resultLine, stateLine, truncate } = require('../dist/internal.js');
 const { fixture } = require('./helpers/fixtures');
 const { makeTinyModel } = require('./helpers/kserve-client');
-const { ROOT } = require('./helpers/models');
+const { ROOT } = require('./helpers/paths');
 
 const CLI = path.join(ROOT, 'dist', 'cli.js');
 const TINY = makeTinyModel(); // clips of 4 frames at 15 fps, 5 classes

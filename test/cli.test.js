@@ -6,7 +6,7 @@ const { spawnSync } = require('node:child_process');
 const t = require('tap');
 const { loadModel, classifyVideo } = require('..');
 const { fixture } = require('./helpers/fixtures');
-const { ROOT, modelPath } = require('./helpers/models');
+const { ROOT, modelPath } = require('./helpers/paths');
 
 const CLI = path.join(ROOT, 'dist', 'cli.js');
 const run = (...args) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });

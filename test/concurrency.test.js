@@ -3,7 +3,8 @@
 // forward neither crashes nor loses the running call.
 const t = require('tap');
 const { loadModel, Tensor } = require('..');
-const { modelPath, randomFloats } = require('./helpers/models');
+const { modelPath } = require('./helpers/paths');
+const { randomFloats } = require('./helpers/numbers');
 
 const SHAPE = [1, 3, 16, 112, 112];
 const input = () =>

@@ -6,7 +6,8 @@ const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 const t = require('tap');
 const { loadModel, Tensor, cuda, classifyVideo } = require('..');
-const { modelPath, randomFloats, maxAbsDiff } = require('./helpers/models');
+const { modelPath } = require('./helpers/paths');
+const { randomFloats, maxAbsDiff } = require('./helpers/numbers');
 const { fixture } = require('./helpers/fixtures');
 
 const skip = cuda.isAvailable() ? false : 'no CUDA device (CPU-only LibTorch or no GPU)';

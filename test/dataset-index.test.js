@@ -8,7 +8,7 @@ const path = require('node:path');
 const t = require('tap');
 const { loadDataset } = require('..');
 const { fixture } = require('./helpers/fixtures');
-const { tempDir } = require('./helpers/models');
+const { tempDir } = require('./helpers/paths');
 
 const root = tempDir('torchvideo-index-');
 const cache = path.join(root, 'cache');

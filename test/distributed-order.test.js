@@ -6,7 +6,7 @@ const t = require('tap');
 const { requirePrerequisite } = require('./helpers/prerequisites');
 const { ProcessGroup } = require('../dist/internal.js');
 const { startRanks, waitForLine } = require('./helpers/distributed');
-const { modelPath } = require('./helpers/models');
+const { modelPath } = require('./helpers/paths');
 
 if (
   !requirePrerequisite(t, ProcessGroup.backends.includes('gloo'), 'this build has no c10d Gloo (libgloo-dev was missing when it was built)')

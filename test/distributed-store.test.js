@@ -10,7 +10,7 @@ const { requirePrerequisite } = require('./helpers/prerequisites');
 const { ProcessGroup } = require('../dist/internal.js');
 const { freePort } = require('../dist/internal.js');
 const { torchrunEnvironment } = require('../dist/internal.js');
-const { tempDir } = require('./helpers/models');
+const { tempDir } = require('./helpers/paths');
 
 if (
   !requirePrerequisite(t, ProcessGroup.backends.includes('gloo'), 'this build has no c10d Gloo (libgloo-dev was missing when it was built)')

@@ -6,7 +6,9 @@ const fs = require('node:fs');
 const path = require('node:path');
 const t = require('tap');
 const { videoRecord, metricsOf, softmaxRow, mergeRecords } = require('../dist/internal.js');
-const { randomFloats, tempDir, pythonReference, maxAbsDiff } = require('./helpers/models');
+const { randomFloats, maxAbsDiff } = require('./helpers/numbers');
+const { tempDir } = require('./helpers/paths');
+const { pythonReference } = require('./helpers/python-reference');
 
 // Probabilities are float64 softmax rounded to float32 here and float32 softmax in torch: ~1e-8 apart.
 const TOLERANCE = 1e-6;

@@ -10,7 +10,8 @@ const path = require('node:path');
 const t = require('tap');
 const { loadModel, loadDataset, evaluate, TorchVideoError } = require('..');
 const { fixture } = require('./helpers/fixtures');
-const { modelPath, tempDir, maxAbsDiff } = require('./helpers/models');
+const { modelPath, tempDir } = require('./helpers/paths');
+const { maxAbsDiff } = require('./helpers/numbers');
 
 // Short clips of three small videos: each evaluation is a few forwards of mc3_18.
 const CLIPS = { clipsPerVideo: 1, clipLength: 4, batchSize: 2 };

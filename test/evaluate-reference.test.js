@@ -11,7 +11,9 @@ const path = require('node:path');
 const t = require('tap');
 const { loadModel, evaluate } = require('..');
 const { fixture } = require('./helpers/fixtures');
-const { ROOT, PYTHON, SHARED_VIDEOS, modelPath, tempDir, pythonReference, maxAbsDiff } = require('./helpers/models');
+const { ROOT, SHARED_VIDEOS, modelPath, tempDir } = require('./helpers/paths');
+const { PYTHON, pythonReference } = require('./helpers/python-reference');
+const { maxAbsDiff } = require('./helpers/numbers');
 
 const TOLERANCE = 1e-5;
 const root = tempDir('torchvideo-eval-ref-');

@@ -9,7 +9,9 @@ const path = require('node:path');
 const t = require('tap');
 const { loadModel, evaluate, mergeEvaluations, loadDataset } = require('..');
 const { fixture } = require('./helpers/fixtures');
-const { ROOT, modelPath, tempDir, maxAbsDiff, pythonReference } = require('./helpers/models');
+const { ROOT, modelPath, tempDir } = require('./helpers/paths');
+const { maxAbsDiff } = require('./helpers/numbers');
+const { pythonReference } = require('./helpers/python-reference');
 const { sameReportFields } = require('./helpers/reports');
 
 const CLIPS = { clipsPerVideo: 2, clipLength: 8 };

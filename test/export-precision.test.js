@@ -12,7 +12,8 @@ const { execFileSync, spawnSync } = require('node:child_process');
 const t = require('tap');
 const { openVideo, preprocess } = require('..');
 const { makeMovingShapes, shapesStartingExport, DIRECTIONS } = require('../dist/internal.js');
-const { ROOT, PYTHON, tempDir } = require('./helpers/models');
+const { ROOT, tempDir } = require('./helpers/paths');
+const { PYTHON } = require('./helpers/python-reference');
 
 const EXPORT = path.join(ROOT, 'scripts', 'export_models.py');
 const CLIPS_SCRIPT = path.join(ROOT, 'scripts', 'calibration-clips.js');

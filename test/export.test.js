@@ -5,7 +5,9 @@ const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const t = require('tap');
 const { loadModel, Tensor } = require('..');
-const { ROOT, PYTHON, tempDir, randomFloats, pythonReference, maxAbsDiff } = require('./helpers/models');
+const { ROOT, tempDir } = require('./helpers/paths');
+const { PYTHON, pythonReference } = require('./helpers/python-reference');
+const { randomFloats, maxAbsDiff } = require('./helpers/numbers');
 
 const EXPORT = path.join(ROOT, 'scripts', 'export_models.py');
 const exportModel = (...args) => spawnSync(PYTHON, [EXPORT, ...args], { encoding: 'utf8' });

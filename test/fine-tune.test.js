@@ -9,7 +9,8 @@ const os = require('node:os');
 const path = require('node:path');
 const t = require('tap');
 const { fineTune, loadModel, classifyVideo } = require('..');
-const { ROOT, PYTHON, modelPath, tempDir } = require('./helpers/models');
+const { ROOT, modelPath, tempDir } = require('./helpers/paths');
+const { PYTHON } = require('./helpers/python-reference');
 const { makeMovingShapes, shapesStartingExport } = require(path.join(ROOT, 'dist', 'internal.js'));
 
 const root = tempDir('torchvideo-finetune-');

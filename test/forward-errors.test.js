@@ -1,7 +1,8 @@
 'use strict';
 const t = require('tap');
 const { loadModel, Tensor } = require('..');
-const { modelPath, randomFloats } = require('./helpers/models');
+const { modelPath } = require('./helpers/paths');
+const { randomFloats } = require('./helpers/numbers');
 
 const clip = (shape, Kind = Float32Array) => Tensor.from(new Kind(shape.reduce((a, b) => a * b, 1)), shape);
 

@@ -7,7 +7,9 @@ const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const t = require('tap');
-const { ROOT, modelPath, pytorchLogits, maxAbsDiff, randomFloats, tempDir } = require('./helpers/models');
+const { ROOT, modelPath, tempDir } = require('./helpers/paths');
+const { pytorchLogits } = require('./helpers/python-reference');
+const { maxAbsDiff, randomFloats } = require('./helpers/numbers');
 
 t.test('npm pack, then npm install of the tarball in a fresh folder builds from source and runs', async (t) => {
   const dir = tempDir('torchvideo-consumer-');

@@ -6,7 +6,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const t = require('tap');
 const YAML = require('yaml');
-const { ROOT } = require('./helpers/models');
+const { ROOT } = require('./helpers/paths');
 
 const file = path.join(ROOT, 'examples', 'distributed', 'k8s-indexed-job.yaml');
 const documents = YAML.parseAllDocuments(fs.readFileSync(file, 'utf8')).map((document) => {

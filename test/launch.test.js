@@ -9,7 +9,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { spawn, spawnSync } = require('node:child_process');
 const t = require('tap');
-const { ROOT, tempDir } = require('./helpers/models');
+const { ROOT, tempDir } = require('./helpers/paths');
 
 const CLI = path.join(ROOT, 'dist', 'cli.js');
 const ENTRY = path.join(__dirname, 'fixtures', 'launch-entry.js');

@@ -6,7 +6,7 @@
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const t = require('tap');
-const { modelPath } = require('./helpers/models');
+const { modelPath } = require('./helpers/paths');
 const { checkRssGrowth } = require('./helpers/rss');
 
 const FORWARDS = 1000;

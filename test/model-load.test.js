@@ -4,7 +4,8 @@ const path = require('node:path');
 const t = require('tap');
 const { loadModel, Tensor, TorchVideoError, cuda } = require('..');
 const { execFileSync } = require('node:child_process');
-const { ARCHS, PYTHON, modelPath, tempDir } = require('./helpers/models');
+const { ARCHS, modelPath, tempDir } = require('./helpers/paths');
+const { PYTHON } = require('./helpers/python-reference');
 
 // The reference: torchvision's own 400-class networks, counted by PyTorch at test time.
 const PARAMETERS = JSON.parse(

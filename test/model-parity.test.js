@@ -3,7 +3,9 @@
 // within 1e-4: optimized (frozen) against optimized, plain scripted against plain scripted.
 const t = require('tap');
 const { loadModel, Tensor } = require('..');
-const { ARCHS, modelPath, randomFloats, pytorchLogits, maxAbsDiff } = require('./helpers/models');
+const { ARCHS, modelPath } = require('./helpers/paths');
+const { randomFloats, maxAbsDiff } = require('./helpers/numbers');
+const { pytorchLogits } = require('./helpers/python-reference');
 
 const TOLERANCE = 1e-4;
 

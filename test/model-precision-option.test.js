@@ -9,7 +9,7 @@ const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const t = require('tap');
 const { loadModel, cuda } = require('..');
-const { ROOT, modelPath, tempDir } = require('./helpers/models');
+const { ROOT, modelPath, tempDir } = require('./helpers/paths');
 const { fixture } = require('./helpers/fixtures');
 
 const dir = tempDir('torchvideo-precision-option-');

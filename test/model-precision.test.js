@@ -9,7 +9,9 @@ const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const t = require('tap');
 const { loadModel, Tensor, classifyVideo, evaluate, Trainer } = require('..');
-const { ROOT, PYTHON, tempDir, randomFloats, pytorchLogits, maxAbsDiff, pythonReference } = require('./helpers/models');
+const { ROOT, tempDir } = require('./helpers/paths');
+const { PYTHON, pytorchLogits, pythonReference } = require('./helpers/python-reference');
+const { randomFloats, maxAbsDiff } = require('./helpers/numbers');
 const { classFolderSet } = require('./helpers/fixtures');
 
 const dir = tempDir('torchvideo-precision-');

@@ -8,7 +8,8 @@ const path = require('node:path');
 const t = require('tap');
 const { loadModel, classifyVideo, Tensor } = require('..');
 const { fixture } = require('./helpers/fixtures');
-const { PYTHON, ROOT, modelPath, tempDir } = require('./helpers/models');
+const { PYTHON } = require('./helpers/python-reference');
+const { ROOT, modelPath, tempDir } = require('./helpers/paths');
 
 const dir = tempDir();
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));

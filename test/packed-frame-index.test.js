@@ -2,7 +2,7 @@
 // The metadata index packs each integer list of a frame index into runs [first, step, count].
 const path = require('node:path');
 const t = require('tap');
-const { ROOT } = require('./helpers/models');
+const { ROOT } = require('./helpers/paths');
 const { toRuns, fromRuns, packFrameIndex, unpackFrameIndex } = require(path.join(ROOT, 'dist', 'internal.js'));
 
 t.test('runs round-trip any integer list', async (t) => {

@@ -8,7 +8,7 @@ const path = require('node:path');
 const { execFileSync, spawnSync } = require('node:child_process');
 const t = require('tap');
 const { evaluate, fineTune, loadModel, Tensor } = require('..');
-const { ROOT, modelPath, tempDir } = require('./helpers/models');
+const { ROOT, modelPath, tempDir } = require('./helpers/paths');
 const { makeMovingShapes, shapesStartingExport } = require('../dist/internal.js');
 
 const CLI = path.join(ROOT, 'dist', 'cli.js');

@@ -7,7 +7,9 @@ const path = require('node:path');
 const t = require('tap');
 const { openVideo, preprocess, Tensor } = require('..');
 const { fixture } = require('./helpers/fixtures');
-const { SHARED_VIDEOS, pythonReference, maxAbsDiff, tempDir } = require('./helpers/models');
+const { SHARED_VIDEOS, tempDir } = require('./helpers/paths');
+const { pythonReference } = require('./helpers/python-reference');
+const { maxAbsDiff } = require('./helpers/numbers');
 
 function writeRaw(file, typed) {
   fs.writeFileSync(file, Buffer.from(typed.buffer, typed.byteOffset, typed.byteLength));

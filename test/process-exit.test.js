@@ -6,7 +6,7 @@
 const { spawn } = require('node:child_process');
 const t = require('tap');
 const { fixture } = require('./helpers/fixtures');
-const { ROOT, modelPath } = require('./helpers/models');
+const { ROOT, modelPath } = require('./helpers/paths');
 
 const RUNS = 4;
 

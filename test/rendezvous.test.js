@@ -3,7 +3,7 @@
 // distributed issue's groundwork): every launcher's variables, and the error for each missing piece.
 const path = require('node:path');
 const t = require('tap');
-const { ROOT } = require('./helpers/models');
+const { ROOT } = require('./helpers/paths');
 const { resolveRendezvous, firstSlurmHost, DEFAULT_MASTER_PORT } = require(path.join(ROOT, 'dist', 'internal.js'));
 
 t.test('torchrun: rank 0 hosts the store, or the agent does under /worker/attempt_<restart>', async (t) => {

@@ -2,7 +2,7 @@
 // sampleClips picks the frames torchvision's VideoClips + UniformClipSampler pick.
 const t = require('tap');
 const { sampleClips, resampleFrameIndices } = require('..');
-const { pythonReference } = require('./helpers/models');
+const { pythonReference } = require('./helpers/python-reference');
 
 // [frameCount, fps, frameRate, clipLength, clipsPerVideo]: integer and fractional resampling
 // steps, NTSC rates, upsampling, short videos, more clips than candidates, no resampling (null),

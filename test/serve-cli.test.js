@@ -11,7 +11,8 @@ const t = require('tap');
 const { loadModel, classifyVideo, Tensor } = require('../dist/index.js');
 const { runServe, modelSource } = require('../dist/internal.js');
 const { fixture } = require('./helpers/fixtures');
-const { ROOT, randomFloats, maxAbsDiff, tempDir } = require('./helpers/models');
+const { ROOT, tempDir } = require('./helpers/paths');
+const { randomFloats, maxAbsDiff } = require('./helpers/numbers');
 const { request, json, binaryBody, parseInferResponse, inferJson, makeTinyModel } = require('./helpers/kserve-client');
 
 const CLI = path.join(ROOT, 'dist', 'cli.js');

@@ -7,7 +7,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const t = require('tap');
 const YAML = require('yaml');
-const { ROOT } = require('./helpers/models');
+const { ROOT } = require('./helpers/paths');
 const { SERVE_USAGE } = require('../dist/internal.js');
 
 const file = path.join(ROOT, 'examples', 'serving', 'deployment.yaml');

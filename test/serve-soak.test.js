@@ -9,7 +9,7 @@ const path = require('node:path');
 const t = require('tap');
 const { loadModel, Tensor } = require('../dist/index.js');
 const { createServer } = require('../dist/internal.js');
-const { randomFloats, maxAbsDiff } = require('./helpers/models');
+const { randomFloats, maxAbsDiff } = require('./helpers/numbers');
 const { checkRssGrowth } = require('./helpers/rss');
 const { binaryBody, parseInferResponse, makeTinyModel } = require('./helpers/kserve-client');
 

@@ -14,7 +14,7 @@ const t = require('tap');
 const { createServer } = require('../dist/internal.js');
 const { EventFeed, MAX_PENDING_BYTES } = require('../dist/internal.js');
 const { fixture } = require('./helpers/fixtures');
-const { tempDir } = require('./helpers/models');
+const { tempDir } = require('./helpers/paths');
 const { request, json, makeTinyModel } = require('./helpers/kserve-client');
 
 const TINY = makeTinyModel(); // clips of 4 frames at 15 fps, 5 classes

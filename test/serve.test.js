@@ -13,7 +13,8 @@ const t = require('tap');
 const { loadModel, classifyVideo, Tensor } = require('../dist/index.js');
 const { createServer } = require('../dist/internal.js');
 const { fixture } = require('./helpers/fixtures');
-const { modelPath, randomFloats, maxAbsDiff, tempDir } = require('./helpers/models');
+const { modelPath, tempDir } = require('./helpers/paths');
+const { randomFloats, maxAbsDiff } = require('./helpers/numbers');
 const { request, json, inferJson, inferBinary, binaryBody, parseInferResponse, makeTinyModel } = require('./helpers/kserve-client');
 
 const TINY = makeTinyModel();

@@ -7,7 +7,8 @@ const fs = require('node:fs');
 const path = require('node:path');
 const t = require('tap');
 const { Tensor, errorCodes, loadModel } = require('..');
-const { ARCHS, PYTHON, ROOT, modelPath, tempDir } = require('./helpers/models');
+const { ARCHS, ROOT, modelPath, tempDir } = require('./helpers/paths');
+const { PYTHON } = require('./helpers/python-reference');
 
 t.test("the README's list of error codes is errorCodes", async (t) => {
   const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');

@@ -13,7 +13,7 @@ const { loadModel, classifyStream } = require('../dist/index.js');
 const { fixture } = require('./helpers/fixtures');
 const { freeTcpPort } = require('./helpers/ports');
 const { makeTinyModel } = require('./helpers/kserve-client');
-const { modelPath } = require('./helpers/models');
+const { modelPath } = require('./helpers/paths');
 const { requirePrerequisite } = require('./helpers/prerequisites');
 const { checkRssGrowth } = require('./helpers/rss');
 

@@ -14,7 +14,7 @@ const { loadModel, classifyStream, openVideo, preprocess, resampleFrameIndices, 
 const { fixture } = require('./helpers/fixtures');
 const { freeTcpPort: freePort } = require('./helpers/ports');
 const { makeTinyModel } = require('./helpers/kserve-client');
-const { tempDir } = require('./helpers/models');
+const { tempDir } = require('./helpers/paths');
 
 const VIDEO = fixture('h264-8s.mp4'); // 320x240, 25 fps, 8 s: 200 frames
 const TINY = makeTinyModel();

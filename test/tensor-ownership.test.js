@@ -5,7 +5,8 @@
 // the result with the same job run on an untouched copy of the values. Run under scripts/asan.sh too.
 const t = require('tap');
 const { loadModel, Tensor, Trainer } = require('..');
-const { modelPath, randomFloats } = require('./helpers/models');
+const { modelPath } = require('./helpers/paths');
+const { randomFloats } = require('./helpers/numbers');
 
 const SHAPE = [1, 3, 8, 112, 112];
 const ELEMENTS = SHAPE.reduce((a, b) => a * b, 1);

@@ -8,7 +8,9 @@ const path = require('node:path');
 const t = require('tap');
 const { openVideo } = require('..');
 const { fixture } = require('./helpers/fixtures');
-const { ROOT, SHARED_VIDEOS, tempDir, pythonReference, maxAbsDiff } = require('./helpers/models');
+const { ROOT, SHARED_VIDEOS, tempDir } = require('./helpers/paths');
+const { pythonReference } = require('./helpers/python-reference');
+const { maxAbsDiff } = require('./helpers/numbers');
 const { windowCount, trainingEpoch, EpochRandom } = require(path.join(ROOT, 'dist', 'internal.js'));
 const { readClipBatch, nativePreprocessOptions } = require(path.join(ROOT, 'dist', 'internal.js'));
 

@@ -4,7 +4,7 @@
 const fs = require('node:fs');
 const t = require('tap');
 const { Trainer, Tensor, cuda } = require('..');
-const { modelPath } = require('./helpers/models');
+const { modelPath } = require('./helpers/paths');
 const { SMALL_CLIPS, clipsTensor, labelsTensor } = require('./helpers/training');
 
 const MODEL = modelPath('r3d_18');

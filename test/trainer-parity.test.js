@@ -7,7 +7,7 @@ const path = require('node:path');
 const fs = require('node:fs');
 const t = require('tap');
 const { Trainer } = require('..');
-const { modelPath, tempDir } = require('./helpers/models');
+const { modelPath, tempDir } = require('./helpers/paths');
 const { clipsTensor, labelsTensor, referenceSteps } = require('./helpers/training');
 
 const TOLERANCE = 1e-5;

@@ -6,7 +6,7 @@ const path = require('node:path');
 const { Worker } = require('node:worker_threads');
 const t = require('tap');
 const { Trainer } = require('..');
-const { modelPath } = require('./helpers/models');
+const { modelPath } = require('./helpers/paths');
 const { clipsTensor, labelsTensor } = require('./helpers/training');
 
 const OPTIONS = { model: modelPath('r3d_18'), numClasses: 5, seed: 8, lr: 0.1 };

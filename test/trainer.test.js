@@ -6,7 +6,8 @@ const fs = require('node:fs');
 const path = require('node:path');
 const t = require('tap');
 const { Trainer, loadModel } = require('..');
-const { modelPath, tempDir, maxAbsDiff } = require('./helpers/models');
+const { modelPath, tempDir } = require('./helpers/paths');
+const { maxAbsDiff } = require('./helpers/numbers');
 const { clipsTensor, labelsTensor, compareExports, runPython } = require('./helpers/training');
 
 const dir = tempDir();

@@ -6,7 +6,8 @@ const path = require('node:path');
 const t = require('tap');
 const { openVideo } = require('..');
 const { fixture } = require('./helpers/fixtures');
-const { SHARED_VIDEOS, pythonReference } = require('./helpers/models');
+const { SHARED_VIDEOS } = require('./helpers/paths');
+const { pythonReference } = require('./helpers/python-reference');
 
 const FIXTURES = [
   ['h264.mp4', 'h264', 320, 240],

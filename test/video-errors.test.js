@@ -7,7 +7,7 @@ const { execFileSync } = require('node:child_process');
 const t = require('tap');
 const { openVideo, TorchVideoError } = require('..');
 const { fixture } = require('./helpers/fixtures');
-const { tempDir } = require('./helpers/models');
+const { tempDir } = require('./helpers/paths');
 const { checkRssGrowth } = require('./helpers/rss');
 
 async function expectVideoError(t, file, code, message) {

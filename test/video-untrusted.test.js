@@ -7,7 +7,7 @@ const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const t = require('tap');
 const { openVideo, classifyVideos, TorchVideoError } = require('..');
-const { tempDir } = require('./helpers/models');
+const { tempDir } = require('./helpers/paths');
 
 const ffmpeg = (args) => execFileSync('ffmpeg', ['-loglevel', 'error', '-y', ...args], { stdio: 'pipe' });
 // A small H.264 test clip (64x48 at 10 fps) of `seconds`, written by `output` arguments (a file, or a muxer and a file).

@@ -7,7 +7,7 @@ const fs = require('node:fs');
 const { Worker } = require('node:worker_threads');
 const t = require('tap');
 const { fixture } = require('./helpers/fixtures');
-const { ROOT, modelPath } = require('./helpers/models');
+const { ROOT, modelPath } = require('./helpers/paths');
 const { checkRssGrowth } = require('./helpers/rss');
 
 const ROUNDS = 20;

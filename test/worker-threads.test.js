@@ -5,7 +5,8 @@ const path = require('node:path');
 const { Worker } = require('node:worker_threads');
 const t = require('tap');
 const { loadModel, Tensor } = require('..');
-const { modelPath, randomFloats } = require('./helpers/models');
+const { modelPath } = require('./helpers/paths');
+const { randomFloats } = require('./helpers/numbers');
 
 // A worker loads its model, says 'ready' and waits for 'go' (when a gate is asked for), then says
 // 'started' just before its forward and posts the logits.

@@ -3,7 +3,7 @@
 // agent hosts the TCPStore and every rank is a client under /worker/attempt_<restart>), Slurm
 // (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, the master is the first host of SLURM_JOB_NODELIST) and a
 // Kubernetes Indexed Job (JOB_COMPLETION_INDEX as the rank; world size and master given as options).
-// The groundwork of the distributed issue: the c10d process group is built from this.
+// ProcessGroup.join (src/distributed/process-group.ts) builds the c10d process group from what this resolves.
 
 /** The default TCPStore port, torchrun's. */
 export const DEFAULT_MASTER_PORT = 29500;

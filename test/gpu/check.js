@@ -28,7 +28,7 @@ const { monitorEventLoopDelay } = require('node:perf_hooks');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const { loadModel, Tensor, cuda, versions, classifyVideo } = require(ROOT);
-const { randomFloats, maxAbsDiff } = require(path.join(ROOT, 'test', 'helpers', 'models'));
+const { randomFloats, maxAbsDiff } = require(path.join(ROOT, 'test', 'helpers', 'numbers'));
 const { gpuChecks } = require('./harness');
 
 const DEVICE = 'cuda';

@@ -19,7 +19,7 @@ const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const { Trainer, cuda } = require(ROOT);
-const { tempDir } = require(path.join(ROOT, 'test', 'helpers', 'models'));
+const { tempDir } = require(path.join(ROOT, 'test', 'helpers', 'paths'));
 const { clipsTensor, labelsTensor, referenceSteps } = require(path.join(ROOT, 'test', 'helpers', 'training'));
 const { gpuChecks } = require('./harness');
 

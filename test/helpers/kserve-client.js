@@ -8,7 +8,8 @@
 const { execFileSync } = require('node:child_process');
 const http = require('node:http');
 const path = require('node:path');
-const { PYTHON, ROOT, tempDir } = require('./models');
+const { PYTHON } = require('./python-reference');
+const { ROOT, tempDir } = require('./paths');
 
 /** One HTTP request with node:http (no keep-alive pool: a test's sockets close with its requests). */
 function request(address, method, urlPath, { headers = {}, body } = {}) {

@@ -5,7 +5,9 @@ const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { Tensor } = require('../..');
-const { PYTHON, ROOT, randomFloats } = require('./models');
+const { PYTHON } = require('./python-reference');
+const { ROOT } = require('./paths');
+const { randomFloats } = require('./numbers');
 
 // Small clips keep a step of r3d_18 well under a second on 2 cores; the adaptive pool takes any size.
 const SMALL_CLIPS = [2, 3, 4, 32, 32];
@@ -68,7 +70,7 @@ function compareExports(a, b, python = PYTHON) {
  */
 function movingShapesJob(root) {
   const { makeMovingShapes, shapesStartingExport } = require('../../dist/internal.js');
-  const { modelPath } = require('./models');
+  const { modelPath } = require('./paths');
   const train = path.join(root, 'train');
   const val = path.join(root, 'val');
   makeMovingShapes(train, { videosPerClass: 3, seed: 1 });
