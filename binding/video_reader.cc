@@ -63,9 +63,9 @@ Napi::Function VideoReaderWrap::define(Napi::Env env) {
 
 VideoReaderWrap::VideoReaderWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VideoReaderWrap>(info) {}
 
-std::shared_ptr<VideoReaderWrap::Shared> VideoReaderWrap::live() const {
-  if (!shared_) throw Error::torchvideo(codes::kDisposed, "video reader is closed");
-  return shared_;
+std::shared_ptr<VideoReaderWrap::LockedDecoder> VideoReaderWrap::decoderOrThrow() const {
+  if (!decoder_) throw Error::torchvideo(codes::kDisposed, "video reader is closed");
+  return decoder_;
 }
 
 Napi::Value VideoReaderWrap::open(const Napi::CallbackInfo& info) {
@@ -83,11 +83,11 @@ Napi::Value VideoReaderWrap::open(const Napi::CallbackInfo& info) {
       if (!object.Get("frameIndex").IsUndefined()) options.index = frameIndexFromJs(object.Get("frameIndex"));
       if (auto skip = optionalBool(object, "skipUnwanted")) options.skipUnwanted = *skip;
     }
-    return AsyncJob<std::shared_ptr<Shared>>::start(
-        env, AddonData::of(env).decodePool(), [path, options] { return std::make_shared<Shared>(path, options); },
-        [](Napi::Env env, std::shared_ptr<Shared>& shared) -> Napi::Value {
+    return AsyncJob<std::shared_ptr<LockedDecoder>>::start(
+        env, AddonData::of(env).decodePool(), [path, options] { return std::make_shared<LockedDecoder>(path, options); },
+        [](Napi::Env env, std::shared_ptr<LockedDecoder>& opened) -> Napi::Value {
           auto object = AddonData::of(env).videoReaderConstructor.New({});
-          Unwrap(object)->shared_ = std::move(shared);
+          Unwrap(object)->decoder_ = std::move(opened);
           return object;
         },
         readCancelFlag(info[1]));
@@ -97,7 +97,7 @@ Napi::Value VideoReaderWrap::open(const Napi::CallbackInfo& info) {
 Napi::Value VideoReaderWrap::info(const Napi::CallbackInfo& info) {
   const auto env = info.Env();
   return callNative(env, [&]() -> Napi::Value {
-    const auto& video = live()->decoder.info();
+    const auto& video = decoderOrThrow()->decoder.info();
     auto object = Napi::Object::New(env);
     object.Set("durationSec", video.durationSec);
     object.Set("fps", video.fps);
@@ -111,14 +111,14 @@ Napi::Value VideoReaderWrap::info(const Napi::CallbackInfo& info) {
 
 Napi::Value VideoReaderWrap::frameIndex(const Napi::CallbackInfo& info) {
   const auto env = info.Env();
-  return callNative(env, [&]() -> Napi::Value { return frameIndexToJs(env, live()->decoder.frameIndex()); });
+  return callNative(env, [&]() -> Napi::Value { return frameIndexToJs(env, decoderOrThrow()->decoder.frameIndex()); });
 }
 
 Napi::Value VideoReaderWrap::decodeStats(const Napi::CallbackInfo& info) {
   const auto env = info.Env();
   return callNative(env, [&]() -> Napi::Value {
     // Read without the decoder's mutex (the counter is atomic): a read in flight must not block JS.
-    const auto stats = live()->decoder.stats();
+    const auto stats = decoderOrThrow()->decoder.stats();
     auto object = Napi::Object::New(env);
     object.Set("framesDecoded", static_cast<double>(stats.framesDecoded));
     object.Set("skipsUnwanted", stats.skipsUnwanted);
@@ -127,18 +127,18 @@ Napi::Value VideoReaderWrap::decodeStats(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value VideoReaderWrap::closed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !shared_); }
+Napi::Value VideoReaderWrap::closed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !decoder_); }
 
 Napi::Value VideoReaderWrap::readFrames(const Napi::CallbackInfo& info) {
   const auto env = info.Env();
   return promiseOrReject(env, [&]() -> Napi::Value {
-    auto shared = live();
+    auto locked = decoderOrThrow();
     auto indices = nonNegativeIntegers(info[0], "indices");
     return AsyncJob<torch::Tensor>::start(
         env, AddonData::of(env).decodePool(),
-        [shared, indices] {
-          std::lock_guard<std::mutex> lock(shared->mutex);
-          return shared->decoder.readFrames(indices);
+        [locked, indices] {
+          std::lock_guard<std::mutex> lock(locked->mutex);
+          return locked->decoder.readFrames(indices);
         },
         [](Napi::Env env, torch::Tensor& frames) -> Napi::Value { return TensorWrap::wrap(env, std::move(frames)); },
         readCancelFlag(info[1]));
@@ -148,7 +148,7 @@ Napi::Value VideoReaderWrap::readFrames(const Napi::CallbackInfo& info) {
 Napi::Value VideoReaderWrap::readClips(const Napi::CallbackInfo& info) {
   const auto env = info.Env();
   return promiseOrReject(env, [&]() -> Napi::Value {
-    auto shared = live();
+    auto locked = decoderOrThrow();
     if (!info[0].IsArray()) throw Error::type("expected clips to be an array of frame index arrays");
     const auto array = info[0].As<Napi::Array>();
     std::vector<std::vector<int64_t>> clips;
@@ -167,15 +167,15 @@ Napi::Value VideoReaderWrap::readClips(const Napi::CallbackInfo& info) {
     }
     return AsyncJob<torch::Tensor>::start(
         env, AddonData::of(env).decodePool(),
-        [shared, clips, options, output] {
-          std::lock_guard<std::mutex> lock(shared->mutex);
-          return decodeClipBatch(shared->decoder, clips, options, output);
+        [locked, clips, options, output] {
+          std::lock_guard<std::mutex> lock(locked->mutex);
+          return decodeClipBatch(locked->decoder, clips, options, output);
         },
         [](Napi::Env env, torch::Tensor& batch) -> Napi::Value { return TensorWrap::wrap(env, std::move(batch)); },
         readCancelFlag(info[2]));
   });
 }
 
-void VideoReaderWrap::close(const Napi::CallbackInfo& info) { shared_.reset(); }
+void VideoReaderWrap::close(const Napi::CallbackInfo& info) { decoder_.reset(); }
 
 }  // namespace torchvideo::binding

@@ -21,11 +21,12 @@ class VideoReaderWrap : public Napi::ObjectWrap<VideoReaderWrap> {
   explicit VideoReaderWrap(const Napi::CallbackInfo& info);
 
  private:
-  // A decoder is used by one thread at a time; reads queued on the decode pool take turns here.
-  struct Shared {
+  // A decoder with the lock its reads take turns on: a decoder is used by one thread at a time, and
+  // reads queued on the decode pool may run on different threads.
+  struct LockedDecoder {
     std::mutex mutex;
     VideoDecoder decoder;
-    Shared(const std::string& path, const VideoDecoderOptions& options) : decoder(path, options) {}
+    LockedDecoder(const std::string& path, const VideoDecoderOptions& options) : decoder(path, options) {}
   };
 
   static Napi::Value open(const Napi::CallbackInfo& info);
@@ -37,11 +38,11 @@ class VideoReaderWrap : public Napi::ObjectWrap<VideoReaderWrap> {
   Napi::Value readClips(const Napi::CallbackInfo& info);
   void close(const Napi::CallbackInfo& info);
 
-  std::shared_ptr<Shared> live() const;
+  std::shared_ptr<LockedDecoder> decoderOrThrow() const;
 
   // Shared with in-flight reads: close() drops this handle at once, and the file is closed when the
   // last read holding it finishes.
-  std::shared_ptr<Shared> shared_;
+  std::shared_ptr<LockedDecoder> decoder_;
 };
 
 }  // namespace torchvideo::binding
