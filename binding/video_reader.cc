@@ -84,7 +84,8 @@ Napi::Value VideoReaderWrap::open(const Napi::CallbackInfo& info) {
       if (auto skip = optionalBool(object, "skipUnwanted")) options.skipUnwanted = *skip;
     }
     return AsyncJob<std::shared_ptr<LockedDecoder>>::start(
-        env, AddonData::of(env).decodePool(), [path, options] { return std::make_shared<LockedDecoder>(path, options); },
+        env, AddonData::of(env).decodePool(),
+        [path, options] { return std::make_shared<LockedDecoder>(path, options); },
         [](Napi::Env env, std::shared_ptr<LockedDecoder>& opened) -> Napi::Value {
           auto object = AddonData::of(env).videoReaderConstructor.New({});
           Unwrap(object)->decoder_ = std::move(opened);
@@ -127,7 +128,9 @@ Napi::Value VideoReaderWrap::decodeStats(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value VideoReaderWrap::closed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !decoder_); }
+Napi::Value VideoReaderWrap::closed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), !decoder_);
+}
 
 Napi::Value VideoReaderWrap::readFrames(const Napi::CallbackInfo& info) {
   const auto env = info.Env();
