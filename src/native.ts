@@ -7,6 +7,8 @@ import { TorchVideoError } from './errors';
 import type { TypedArray } from './dtypes';
 import type { Preprocessing } from './sidecar';
 import type { VideoInfo } from './video';
+// Defined by the clip sampler, which draws them (a type only: train/ imports nothing from here).
+import type { TrainDraw } from './train/clip-sampler';
 
 export interface NativeTensor {
   readonly shape: number[];
@@ -260,13 +262,6 @@ export interface NativePreprocessOptions {
   crops?: number;
   /** One per clip: the training preset (torchvision's VideoClassificationPresetTrain) with these draws. */
   trainDraws?: TrainDraw[];
-}
-
-/** A training clip's random draws: a horizontal flip, then a crop at (top, left) of the resized frames. */
-export interface TrainDraw {
-  top: number;
-  left: number;
-  flip: boolean;
 }
 
 /** A row of cpp/dtypes.h's table. */

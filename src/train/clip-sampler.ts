@@ -4,12 +4,21 @@
 // min(n, clipsPerVideo) random windows per video and shuffles all the clips; the training preset then
 // draws a flip (p 0.5) and a crop for each clip. Every random number comes from (seed, epoch), so an epoch
 // can be replayed exactly, e.g. to resume one mid-way.
-import type { TrainDraw } from '../native';
 import { resampleFrameIndices } from '../sampling';
 
 export interface TrainingVideo {
   frameCount: number;
   fps: number;
+}
+
+/**
+ * A training clip's random draws: a horizontal flip, then a crop at (top, left) of the resized frames
+ * (passed to the native preprocessing as they are).
+ */
+export interface TrainDraw {
+  top: number;
+  left: number;
+  flip: boolean;
 }
 
 export interface TrainingClip {
