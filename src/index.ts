@@ -50,7 +50,8 @@ export {
   type SetDistributedOptions,
 } from './train/trainer';
 export { learningRateAt, type LearningRateScheduleOptions } from './train/schedule';
-export { fineTune, type FineTuneOptions, type FineTuneResult, type FineTuneEpoch, type FineTuneProgress } from './train/fine-tune';
+export { fineTune } from './train/fine-tune';
+export type { FineTuneOptions, FineTuneResult, FineTuneEpoch, FineTuneProgress } from './train/fine-tune/types';
 export {
   ProcessGroup,
   DEFAULT_DISTRIBUTED_TIMEOUT_MS,

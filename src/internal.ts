@@ -16,6 +16,16 @@ export { resolveRendezvous, firstSlurmHost, DEFAULT_MASTER_PORT } from './distri
 export { makeMovingShapes, shapesStartingExport, DIRECTIONS } from './train/moving-shapes';
 export { rankShare, windowCount, trainingEpoch, EpochRandom } from './train/clip-sampler';
 export { trainBatches } from './train/train-batches';
+export {
+  STATE_FILE,
+  readRunState,
+  newRunState,
+  commitCheckpoint,
+  checkpointer,
+  checkpointName,
+  checkRankSeesCheckpoint,
+} from './train/fine-tune/run-state';
+export { decidedByRankZero } from './distributed/root-decides';
 export { loadDataset } from './eval/dataset';
 export { PredictionsLog } from './eval/predictions-log';
 export { videoRecord, metricsOf, softmaxRow, mergeRecords } from './eval/metrics';

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { inspect } from 'node:util';
 import { isMainThread } from 'node:worker_threads';
 import { TorchVideoError } from './errors';
-import type { BatcherStats, Preprocessing, TypedArray, VideoInfo } from './types';
+import type { BatcherStats, Preprocessing, TrainDraw, TypedArray, VideoInfo } from './types';
 
 export interface NativeTensor {
   readonly shape: number[];
@@ -258,13 +258,6 @@ export interface NativePreprocessOptions {
   crops?: number;
   /** One per clip: the training preset (torchvision's VideoClassificationPresetTrain) with these draws. */
   trainDraws?: TrainDraw[];
-}
-
-/** A training clip's random draws: a horizontal flip, then a crop at (top, left) of the resized frames. */
-export interface TrainDraw {
-  top: number;
-  left: number;
-  flip: boolean;
 }
 
 /** A row of cpp/dtypes.h's table. */

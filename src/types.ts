@@ -61,3 +61,13 @@ export interface BatcherStats {
   queuedClips: number;
   queuedRequests: number;
 }
+
+/**
+ * A training clip's random draws: a horizontal flip, then a crop at (top, left) of the resized frames
+ * (passed to the native preprocessing as they are).
+ */
+export interface TrainDraw {
+  top: number;
+  left: number;
+  flip: boolean;
+}

@@ -5,7 +5,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { TorchVideoError } from '../errors';
-import { fineTune, type FineTuneEpoch, type FineTuneOptions } from '../train/fine-tune';
+import { fineTune } from '../train/fine-tune';
+import type { FineTuneEpoch, FineTuneOptions } from '../train/fine-tune/types';
 import {
   integerFlag as integer,
   numberFlag as number,

@@ -4,13 +4,15 @@
 // min(n, clipsPerVideo) random windows per video and shuffles all the clips; the training preset then
 // draws a flip (p 0.5) and a crop for each clip. Every random number comes from (seed, epoch), so an epoch
 // can be replayed exactly, e.g. to resume one mid-way.
-import type { TrainDraw } from '../native';
 import { resampleFrameIndices } from '../sampling';
+import type { TrainDraw } from '../types';
 
 export interface TrainingVideo {
   frameCount: number;
   fps: number;
 }
+
+export type { TrainDraw } from '../types';
 
 export interface TrainingClip {
   /** Position of the clip's video in the list given. */

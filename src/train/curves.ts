@@ -2,7 +2,7 @@
 // rate), a Vega-Lite spec rendered to SVG in Node, written atomically.
 import { vegaLiteToSvg } from '../charts/vega-svg';
 import { writeFileAtomic } from '../common/atomic-file';
-import type { FineTuneEpoch } from './fine-tune';
+import type { FineTuneEpoch } from './fine-tune/types';
 
 function lineChart(
   title: string,

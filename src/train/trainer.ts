@@ -1,6 +1,7 @@
 // Trains a torchvision video ResNet export: each step is forward, cross-entropy, backward and one
 // SGD update, run in C++ on the device's executor (cpp/train/trainer.h). This file owns the public
-// names, the defaults and the argument checks; the export's sidecar and the checkpoint's metadata
+// names, the defaults and the argument checks (the tensor and label checks, and the reading of a
+// checkpoint's metadata, are in trainer-inputs.ts); the export's sidecar and the checkpoint's metadata
 // (the preprocessing an exported network expects) are written here.
 import { randomInt } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -13,7 +14,8 @@ import { defaultThreads } from '../model';
 import { ProcessGroup } from '../distributed/process-group';
 import { native, type NativeTrainer } from '../native';
 import { DEFAULT_PREPROCESSING, readSidecar, sidecarPathOf, type Preprocessing } from '../sidecar';
-import { Tensor, nativeTensorOf } from '../tensor';
+import { Tensor } from '../tensor';
+import { checkClips, checkLabels, checkLabelTensor, checkpointMetadataOf, type CheckpointMetadata } from './trainer-inputs';
 import { checkBoolean, checkDevice, checkInteger, checkOptions, checkRate, checkString, expectRange, expectType } from '../validate';
 
 export interface TrainerOptions {
@@ -109,45 +111,6 @@ export interface TrainerInfo {
   trainedParameters: number;
   /** The preprocessing the network expects, written to exported sidecars. */
   preprocessing: Preprocessing;
-}
-
-/** What a checkpoint carries for the TS layer, as JSON (cpp/train/checkpoint.h's `metadata`). */
-interface CheckpointMetadata {
-  preprocessing: Preprocessing;
-  source: string;
-}
-
-function checkLabels(value: unknown, name: string, numClasses: number): string[] {
-  expectType(Array.isArray(value), name, 'an array of strings', value);
-  const labels = value as unknown[];
-  labels.forEach((label, i) => expectType(typeof label === 'string', `${name}[${i}]`, 'a string', label));
-  if (labels.length !== numClasses) {
-    throw new RangeError(`expected ${name} to hold numClasses (${numClasses}) names, got ${labels.length}`);
-  }
-  return [...(labels as string[])];
-}
-
-// The tensor behind `value`, checked for what a training step needs; the C++ layer checks again
-// (and checks the labels' values, which only it reads without a copy).
-function checkClips(value: unknown): ReturnType<typeof nativeTensorOf> {
-  const handle = nativeTensorOf(value, 'clips');
-  const tensor = value as Tensor;
-  expectType(tensor.dtype === 'float32', 'clips', 'a float32 tensor', tensor.dtype);
-  if (tensor.shape.length !== 5 || tensor.shape[1] !== 3) {
-    throw new RangeError(`expected clips to have shape (B, 3, T, H, W), got [${tensor.shape.join(', ')}]`);
-  }
-  return handle;
-}
-
-function checkLabelTensor(value: unknown, batch: number): ReturnType<typeof nativeTensorOf> {
-  const handle = nativeTensorOf(value, 'labels');
-  const tensor = value as Tensor;
-  if (tensor.dtype !== 'int64') throw new TypeError(`expected labels to be an int64 tensor of class indices, got ${tensor.dtype}`);
-  if (tensor.shape.length !== 1) throw new RangeError(`expected labels to have shape (B), got [${tensor.shape.join(', ')}]`);
-  if (tensor.shape[0] !== batch) {
-    throw new RangeError(`expected one label per clip: clips has batch size ${batch}, labels has ${tensor.shape[0]}`);
-  }
-  return handle;
 }
 
 /**
@@ -258,20 +221,12 @@ export class Trainer {
     const expectSha256 = checkSha256(opts.expectSha256, 'options.expectSha256');
     if (expectSha256 !== undefined) await withCallSite(verifyPinnedSha256(file, expectSha256, 'ERR_CHECKPOINT'), callSite);
     const handle = await withCallSite(withPath(native.Trainer.restore(file, { device, threads }), file), callSite);
-    let metadata: CheckpointMetadata | undefined;
+    let metadata: CheckpointMetadata;
     try {
-      metadata = JSON.parse(handle.info.metadata ?? '') as CheckpointMetadata;
-    } catch {
-      metadata = undefined;
-    }
-    if (typeof metadata?.preprocessing !== 'object' || typeof metadata.source !== 'string') {
+      metadata = checkpointMetadataOf(handle.info.metadata, file);
+    } catch (error) {
       handle.dispose();
-      const failure = new TorchVideoError(
-        `checkpoint '${file}' is damaged: its metadata is not what saveCheckpoint writes`,
-        'ERR_CHECKPOINT',
-      );
-      failure.path = file;
-      throw failure;
+      throw error;
     }
     return new Trainer(handle, handle.info.learningRate as number, metadata.preprocessing, metadata.source);
   }
