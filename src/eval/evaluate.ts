@@ -6,17 +6,15 @@
 // types are in types.ts.
 import * as path from 'node:path';
 import { ProcessGroup, rankCores } from '../distributed/process-group';
-import { TorchVideoError } from '../errors';
 import { Batcher } from '../batcher';
 import { checkModel, defaultThreads, loadModel, type LoadModelOptions } from '../model';
 import { native } from '../native';
-import { resampleFrameIndices, sampleClips } from '../sampling';
 import { expectType } from '../validate';
 import { abortError } from '../abort';
 import { writeFileAtomic } from '../common/atomic-file';
 import { BatchPipeline } from './batch-pipeline';
-import type { VideoJob } from './batches';
-import { loadDataset, type Dataset, type DatasetVideo } from './dataset';
+import { videoJobOf, type VideoJob } from './batches';
+import { loadDataset, type Dataset } from './dataset';
 import { checkClipOptions, checkEvaluateOptions, type CheckedOptions } from './evaluate-options';
 import { lockOnRankZero } from './job-lock';
 import { ShareJournal } from './journal';
@@ -24,24 +22,6 @@ import { intraOpThreadsFor, pipelineSizes } from './pipeline-sizes';
 import { gatherRankResults, predictionOf, reportFromRecords, reportToJson } from './report';
 import { resolveShard, shareOf } from './shard';
 import type { EvaluateOptions, EvaluationReport } from './types';
-
-// Maps a dataset label to the model's class: by name when the label is a name, by index when an integer.
-function classIndexOf(video: DatasetVideo, labels: string[]): number {
-  if (typeof video.label === 'number') {
-    if (video.label < labels.length) return video.label;
-    throw new TorchVideoError(
-      `${video.source}: label ${video.label} is not a class of the model (it has ${labels.length}: 0..${labels.length - 1})`,
-      'ERR_DATASET',
-    );
-  }
-  const index = labels.indexOf(video.label);
-  if (index >= 0) return index;
-  throw new TorchVideoError(
-    `${video.source}: label '${video.label}' is not a class of the model (its classes are ${labels.slice(0, 5).join(', ')}` +
-      `${labels.length > 5 ? ', ...' : ''})`,
-    'ERR_DATASET',
-  );
-}
 
 /**
  * Evaluates a network on a labelled video set: torchvision's clip accuracy (each clip's top-k) and video
@@ -144,14 +124,9 @@ async function runEvaluation(
     const jobs: VideoJob[] = [];
     for (const video of share.videos) {
       if (journal.isDone(video.path)) continue;
-      const label = classIndexOf(video, labels);
-      const info = { fps: video.info.fps as number, frameCount: video.info.frameCount as number };
-      if (shortVideos === 'skip' && resampleFrameIndices(info.frameCount, info.fps, frameRate).length < clipLength) {
-        journal.skip(video.path);
-        continue;
-      }
-      const clips = sampleClips(info, { clipLength, frameRate, clipsPerVideo });
-      jobs.push({ video, label, clips, probs: [], segmentsLeft: 0 });
+      const job = videoJobOf(video, labels, { clipLength, frameRate, clipsPerVideo, shortVideos });
+      if (job === undefined) journal.skip(video.path);
+      else jobs.push(job);
     }
 
     const pipeline = new BatchPipeline(jobs, {
