@@ -35,7 +35,8 @@ export {
 } from './classify';
 export { classifyStream, type ClassifyStreamOptions, type ReconnectOptions, type StreamResult, type StreamEvent } from './stream';
 export { softmax, topK, type Prediction } from './topk';
-export { evaluate, type EvaluateOptions, type EvaluationReport, type EvaluationPrediction, type EvaluationProgress } from './eval/evaluate';
+export { evaluate } from './eval/evaluate';
+export type { EvaluateOptions, EvaluationReport, EvaluationPrediction, EvaluationProgress } from './eval/types';
 export { mergeEvaluations } from './eval/merge';
 export { loadDataset, type Dataset, type DatasetVideo, type LoadDatasetOptions } from './eval/dataset';
 export type { Shard } from './eval/shard';

@@ -31,7 +31,7 @@ export { PredictionsLog } from './eval/predictions-log';
 export { videoRecord, metricsOf, softmaxRow, mergeRecords } from './eval/metrics';
 export { renderReportHtml } from './eval/report-html';
 export { resolveShard } from './eval/shard';
-export { intraOpThreadsFor, pipelineSizes } from './eval/evaluate';
+export { intraOpThreadsFor, pipelineSizes } from './eval/pipeline-sizes';
 export { createServer } from './serve/server';
 export { EventFeed, MAX_PENDING_BYTES } from './serve/sse';
 export {

@@ -3,7 +3,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SingleBar } from 'cli-progress';
-import { evaluate, reportToJson, type EvaluationReport } from '../eval/evaluate';
+import { evaluate } from '../eval/evaluate';
+import { reportToJson } from '../eval/report';
+import type { EvaluationReport } from '../eval/types';
 import { mergeEvaluations } from '../eval/merge';
 import { parseShard } from '../eval/shard';
 import { renderReportHtml } from '../eval/report-html';

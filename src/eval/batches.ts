@@ -1,5 +1,8 @@
-// The clips of an evaluation job cut into batches of exactly `batchSize` clips (the last one may be
-// short) that span video boundaries: a video's clips are split into segments, one per batch it falls in.
+// The clips of an evaluation job: each video's (its label mapped to the model's class, its clips sampled),
+// cut into batches of exactly `batchSize` clips (the last one may be short) that span video boundaries:
+// a video's clips are split into segments, one per batch it falls in.
+import { TorchVideoError } from '../errors';
+import { resampleFrameIndices, sampleClips } from '../sampling';
 import type { VideoReader } from '../video';
 import type { DatasetVideo } from './dataset';
 
@@ -14,6 +17,41 @@ export interface VideoJob {
   /** Segments not yet decoded. */
   segmentsLeft: number;
   failed?: string;
+}
+
+// Maps a dataset label to the model's class: by name when the label is a name, by index when an integer.
+function classIndexOf(video: DatasetVideo, labels: string[]): number {
+  if (typeof video.label === 'number') {
+    if (video.label < labels.length) return video.label;
+    throw new TorchVideoError(
+      `${video.source}: label ${video.label} is not a class of the model (it has ${labels.length}: 0..${labels.length - 1})`,
+      'ERR_DATASET',
+    );
+  }
+  const index = labels.indexOf(video.label);
+  if (index >= 0) return index;
+  throw new TorchVideoError(
+    `${video.source}: label '${video.label}' is not a class of the model (its classes are ${labels.slice(0, 5).join(', ')}` +
+      `${labels.length > 5 ? ', ...' : ''})`,
+    'ERR_DATASET',
+  );
+}
+
+/**
+ * A video's job: its class and its clips; undefined for a video shorter than one clip with shortVideos 'skip'.
+ * @throws TorchVideoError ERR_DATASET for a label the model doesn't have.
+ */
+export function videoJobOf(
+  video: DatasetVideo,
+  labels: string[],
+  sampling: { clipLength: number; frameRate: number; clipsPerVideo: number; shortVideos: 'pad' | 'skip' },
+): VideoJob | undefined {
+  const { clipLength, frameRate, clipsPerVideo, shortVideos } = sampling;
+  const label = classIndexOf(video, labels);
+  const info = { fps: video.info.fps as number, frameCount: video.info.frameCount as number };
+  if (shortVideos === 'skip' && resampleFrameIndices(info.frameCount, info.fps, frameRate).length < clipLength) return undefined;
+  const clips = sampleClips(info, { clipLength, frameRate, clipsPerVideo });
+  return { video, label, clips, probs: [], segmentsLeft: 0 };
 }
 
 export interface Segment {

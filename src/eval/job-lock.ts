@@ -5,10 +5,13 @@
 // `<folder>/.torchvideo.lock` while it runs, a file naming it (pid, host, start time), created exclusively
 // (link(2) of a complete file: no reader ever sees it half written) and removed at the end. A lock whose
 // process is gone (same host, pid not alive: the job was killed) is taken over; any other is refused.
+// In a distributed evaluation rank 0 holds the lock for the job, and every rank learns whether it got it
+// (lockOnRankZero).
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { ProcessGroup } from '../distributed/process-group';
 import { TorchVideoError } from '../errors';
 import { EXCLUSIVE_CREATE, readFileNoFollow, syncFolder, temporaryNameFor } from '../common/atomic-file';
 
@@ -148,4 +151,39 @@ export function lockJobFolder(folder: string, job: string): () => void {
     const holder = readHolder(file);
     if (holder !== 'unreadable' && holder?.token === mine.token) fs.rmSync(file, { force: true });
   };
+}
+
+/**
+ * Takes `outDir` for the job on rank 0 (alone: here). In a group every rank learns at once whether rank 0
+ * got it, so a refusal fails the whole job now rather than at the final gather.
+ */
+export async function lockOnRankZero(group: ProcessGroup | undefined, outDir: string, job: string): Promise<(() => void) | undefined> {
+  if (!group) return lockJobFolder(path.resolve(outDir), job);
+  let unlock: (() => void) | undefined;
+  let refusal: unknown;
+  if (group.rank === 0) {
+    try {
+      unlock = lockJobFolder(path.resolve(outDir), job);
+    } catch (error) {
+      refusal = error;
+    }
+  }
+  let outcome: { error?: string; code?: string };
+  try {
+    outcome = await group.broadcastFromRoot(
+      refusal === undefined ? {} : { error: (refusal as Error).message, code: (refusal as { code?: string }).code },
+      'the output folder',
+    );
+  } catch (error) {
+    unlock?.();
+    throw error;
+  }
+  if (refusal !== undefined) throw refusal;
+  if (outcome.error !== undefined) {
+    throw new TorchVideoError(
+      `rank 0 could not take the output folder: ${outcome.error} (${outcome.code ?? 'no code'})`,
+      'ERR_DISTRIBUTED',
+    );
+  }
+  return unlock;
 }

@@ -1,7 +1,8 @@
 // One report from the reports of a job's shards: exactly the report a single run would have given,
 // because every metric is recomputed from the per-video records the shards kept.
-import { reportFromRecords, type EvaluationReport } from './evaluate';
 import { mergeRecords, type VideoRecord } from './metrics';
+import { reportFromRecords } from './report';
+import type { EvaluationReport } from './types';
 
 function sameJob(a: EvaluationReport, b: EvaluationReport): boolean {
   return (

@@ -3,7 +3,7 @@
 // in Node by vega (no browser, no canvas), then inlined: the page loads no scripts, styles or fonts.
 //
 import { vegaLiteToSvg } from '../charts/vega-svg';
-import type { EvaluationReport } from './evaluate';
+import type { EvaluationReport } from './types';
 
 /** Classes shown in full up to this many; above it the bar chart shows the worst and best half each. */
 const MAX_BARS = 60;

@@ -1,6 +1,7 @@
 // Which part of a video set one job evaluates: a deterministic 1/count of the videos (sorted by path,
 // every count-th from `index`), so shards of a set never overlap and together cover it.
 import { checkInteger, checkOptions, expectType } from '../validate';
+import type { Dataset, DatasetVideo } from './dataset';
 
 export interface Shard {
   index: number;
@@ -52,4 +53,26 @@ export function parseShard(text: string): Shard {
   const match = /^(\d+)\/(\d+)$/.exec(text);
   if (!match) throw new RangeError(`expected --shard to be INDEX/COUNT (e.g. 0/4) or 'env', got '${text}'`);
   return check({ index: Number(match[1]), count: Number(match[2]) }, '--shard');
+}
+
+/** A job's share of the set: the videos it evaluates, and those of its share that failed to open. */
+export interface ShareVideos {
+  videos: DatasetVideo[];
+  failed: { path: string; error: string }[];
+}
+
+/**
+ * The share of `dataset` that `shard` takes: every count-th video from `index`, in path order (videos
+ * that failed to open included, so each shard reports its own failures).
+ */
+export function shareOf(dataset: Dataset, shard: Shard): ShareVideos {
+  const sorted = [
+    ...dataset.videos.map((video) => ({ path: video.path, video })),
+    ...dataset.failed.map((failure) => ({ path: failure.path, failure })),
+  ].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const share = sorted.filter((_, i) => i % shard.count === shard.index);
+  return {
+    videos: share.flatMap((entry) => ('video' in entry ? [entry.video] : [])),
+    failed: share.flatMap((entry) => ('failure' in entry ? [{ ...entry.failure }] : [])),
+  };
 }
