@@ -255,3 +255,38 @@ t.test('--index-dir on the evaluate and finetune commands', async (t) => {
   );
   t.notOk(fs.existsSync(path.join(out, '.torchvideo.lock')), 'a failed run gives its folder back');
 });
+
+t.test('a job that fails before its first batch still writes what it journaled and releases its folder', async (t) => {
+  // The set sorts the short video (skipped) before one whose label the model lacks (ERR_DATASET): the
+  // skip is journaled first, then the job fails while it builds its jobs, before any batch runs.
+  const set = path.join(root, 'fails-early');
+  fs.mkdirSync(path.join(set, model.info.labels[0]), { recursive: true });
+  fs.mkdirSync(path.join(set, 'zzz-not-a-class'), { recursive: true });
+  fs.copyFileSync(fixture('five-frames.mp4'), path.join(set, model.info.labels[0], 'five.mp4'));
+  fs.copyFileSync(fixture('h264.mp4'), path.join(set, 'zzz-not-a-class', 'h264.mp4'));
+  const out = path.join(root, 'fails-early-out');
+  await t.rejects(
+    evaluate({
+      model,
+      data: set,
+      outDir: out,
+      clipsPerVideo: 1,
+      clipLength: 16,
+      batchSize: 2,
+      shortVideos: 'skip',
+      indexDir: path.join(root, 'idx'),
+    }),
+    { code: 'ERR_DATASET', message: /label 'zzz-not-a-class' is not a class of the model/ },
+  );
+  const lines = fs
+    .readFileSync(path.join(out, 'predictions.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  t.same(
+    lines.filter((l) => l.skipped),
+    [{ path: path.join(set, model.info.labels[0], 'five.mp4'), skipped: true }],
+    'the skip journaled before the failure is in predictions.jsonl',
+  );
+  t.notOk(fs.existsSync(path.join(out, LOCK)), 'the folder is released');
+});

@@ -118,38 +118,41 @@ async function runEvaluation(
     const journalFolder =
       opts.outDir === undefined || !group ? opts.outDir : path.join(opts.outDir, `rank-${group.rank}-of-${group.worldSize}`);
     const journal = new ShareJournal(share, journalFolder, header, opts.resume === true);
-    // onVideo's entry is the report's (reportFromRecords) for the same record.
-    for (const record of journal.records) opts.onVideo?.(predictionOf(record, labels));
-
-    const jobs: VideoJob[] = [];
-    for (const video of share.videos) {
-      if (journal.isDone(video.path)) continue;
-      const job = videoJobOf(video, labels, { clipLength, frameRate, clipsPerVideo, shortVideos });
-      if (job === undefined) journal.skip(video.path);
-      else jobs.push(job);
-    }
-
-    const pipeline = new BatchPipeline(jobs, {
-      model,
-      batcher,
-      preprocessing,
-      preprocessOn,
-      crops,
-      batchSize,
-      prefetch: sizes.prefetch,
-      threadsPerVideo: sizes.threadsPerVideo,
-      signal,
-      onSettled: (segments) => {
-        // Videos whose last clip ran in this batch (or that failed) are settled now.
-        for (const segment of segments) {
-          const record = journal.settle(segment.job);
-          if (record) opts.onVideo?.(predictionOf(record, labels));
-        }
-        journal.flush();
-      },
-      onProgress: (progress) => opts.onProgress?.(progress),
-    });
+    // Closed however the job ends (onVideo throwing during the replay, a bad label, an abort): what it
+    // buffered is written and its file is released.
+    let pipeline: BatchPipeline;
     try {
+      // onVideo's entry is the report's (reportFromRecords) for the same record.
+      for (const record of journal.records) opts.onVideo?.(predictionOf(record, labels));
+
+      const jobs: VideoJob[] = [];
+      for (const video of share.videos) {
+        if (journal.isDone(video.path)) continue;
+        const job = videoJobOf(video, labels, { clipLength, frameRate, clipsPerVideo, shortVideos });
+        if (job === undefined) journal.skip(video.path);
+        else jobs.push(job);
+      }
+
+      pipeline = new BatchPipeline(jobs, {
+        model,
+        batcher,
+        preprocessing,
+        preprocessOn,
+        crops,
+        batchSize,
+        prefetch: sizes.prefetch,
+        threadsPerVideo: sizes.threadsPerVideo,
+        signal,
+        onSettled: (segments) => {
+          // Videos whose last clip ran in this batch (or that failed) are settled now.
+          for (const segment of segments) {
+            const record = journal.settle(segment.job);
+            if (record) opts.onVideo?.(predictionOf(record, labels));
+          }
+          journal.flush();
+        },
+        onProgress: (progress) => opts.onProgress?.(progress),
+      });
       await pipeline.run();
     } finally {
       journal.close();
