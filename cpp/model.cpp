@@ -12,6 +12,7 @@
 
 #include "cpp/dtypes.h"
 #include "cpp/errors.h"
+#include "cpp/shape_text.h"
 #include "cpp/torch_errors.h"
 
 namespace torchvideo {
@@ -30,12 +31,6 @@ int64_t classesOfFinalLayer(const torch::jit::Module& module) {
   const auto fcModule = fc.toModule();
   if (!fcModule.hasattr("weight")) return -1;
   return fcModule.attr("weight").toTensor().size(0);
-}
-
-std::string shapeText(c10::IntArrayRef sizes) {
-  std::ostringstream text;
-  text << sizes;
-  return text.str();
 }
 
 // The position of the first element of `tensor` that `bad` marks, as "[i, j, ...]", and its value.
