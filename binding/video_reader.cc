@@ -63,7 +63,7 @@ Napi::Function VideoReaderWrap::define(Napi::Env env) {
 
 VideoReaderWrap::VideoReaderWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VideoReaderWrap>(info) {}
 
-std::shared_ptr<VideoReaderWrap::Shared> VideoReaderWrap::live() const {
+std::shared_ptr<VideoReaderWrap::Shared> VideoReaderWrap::readerOrThrow() const {
   if (!shared_) throw Error::torchvideo(codes::kDisposed, "video reader is closed");
   return shared_;
 }
@@ -97,7 +97,7 @@ Napi::Value VideoReaderWrap::open(const Napi::CallbackInfo& info) {
 Napi::Value VideoReaderWrap::info(const Napi::CallbackInfo& info) {
   const auto env = info.Env();
   return callNative(env, [&]() -> Napi::Value {
-    const auto& video = live()->decoder.info();
+    const auto& video = readerOrThrow()->decoder.info();
     auto object = Napi::Object::New(env);
     object.Set("durationSec", video.durationSec);
     object.Set("fps", video.fps);
@@ -111,14 +111,14 @@ Napi::Value VideoReaderWrap::info(const Napi::CallbackInfo& info) {
 
 Napi::Value VideoReaderWrap::frameIndex(const Napi::CallbackInfo& info) {
   const auto env = info.Env();
-  return callNative(env, [&]() -> Napi::Value { return frameIndexToJs(env, live()->decoder.frameIndex()); });
+  return callNative(env, [&]() -> Napi::Value { return frameIndexToJs(env, readerOrThrow()->decoder.frameIndex()); });
 }
 
 Napi::Value VideoReaderWrap::decodeStats(const Napi::CallbackInfo& info) {
   const auto env = info.Env();
   return callNative(env, [&]() -> Napi::Value {
     // Read without the decoder's mutex (the counter is atomic): a read in flight must not block JS.
-    const auto stats = live()->decoder.stats();
+    const auto stats = readerOrThrow()->decoder.stats();
     auto object = Napi::Object::New(env);
     object.Set("framesDecoded", static_cast<double>(stats.framesDecoded));
     object.Set("skipsUnwanted", stats.skipsUnwanted);
@@ -132,7 +132,7 @@ Napi::Value VideoReaderWrap::closed(const Napi::CallbackInfo& info) { return Nap
 Napi::Value VideoReaderWrap::readFrames(const Napi::CallbackInfo& info) {
   const auto env = info.Env();
   return promiseOrReject(env, [&]() -> Napi::Value {
-    auto shared = live();
+    auto shared = readerOrThrow();
     auto indices = nonNegativeIntegers(info[0], "indices");
     return AsyncJob<torch::Tensor>::start(
         env, AddonData::of(env).decodePool(),
@@ -148,7 +148,7 @@ Napi::Value VideoReaderWrap::readFrames(const Napi::CallbackInfo& info) {
 Napi::Value VideoReaderWrap::readClips(const Napi::CallbackInfo& info) {
   const auto env = info.Env();
   return promiseOrReject(env, [&]() -> Napi::Value {
-    auto shared = live();
+    auto shared = readerOrThrow();
     if (!info[0].IsArray()) throw Error::type("expected clips to be an array of frame index arrays");
     const auto array = info[0].As<Napi::Array>();
     std::vector<std::vector<int64_t>> clips;

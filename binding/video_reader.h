@@ -37,7 +37,7 @@ class VideoReaderWrap : public Napi::ObjectWrap<VideoReaderWrap> {
   Napi::Value readClips(const Napi::CallbackInfo& info);
   void close(const Napi::CallbackInfo& info);
 
-  std::shared_ptr<Shared> live() const;
+  std::shared_ptr<Shared> readerOrThrow() const;
 
   // Shared with in-flight reads: close() drops this handle at once, and the file is closed when the
   // last read holding it finishes.
