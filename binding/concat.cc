@@ -1,24 +1,14 @@
 #include "binding/concat.h"
 
-#include <sstream>
 #include <vector>
 
 #include "binding/addon_data.h"
 #include "binding/async_task.h"
 #include "binding/tensor.h"
 #include "cpp/errors.h"
+#include "cpp/shape_text.h"
 
 namespace torchvideo::binding {
-namespace {
-
-std::string shapeText(c10::IntArrayRef sizes) {
-  std::ostringstream text;
-  text << sizes;
-  return text.str();
-}
-
-}  // namespace
-
 Napi::Value concat(const Napi::CallbackInfo& info) {
   const auto env = info.Env();
   return promiseOrReject(env, [&]() -> Napi::Value {

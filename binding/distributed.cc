@@ -82,7 +82,7 @@ DistributedGroupWrap::DistributedGroupWrap(const Napi::CallbackInfo& info)
       envAlive_(AddonData::of(info.Env()).alive),
       executor_(&collectiveExecutor(info.Env())) {}
 
-std::shared_ptr<DistributedGroup> DistributedGroupWrap::live() const {
+std::shared_ptr<DistributedGroup> DistributedGroupWrap::groupOrThrow() const {
   if (!group_) throw Error::torchvideo(codes::kDisposed, "process group is disposed");
   return group_;
 }
@@ -92,7 +92,7 @@ std::shared_ptr<DistributedGroup> DistributedGroupWrap::unwrap(const Napi::Value
   if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(AddonData::of(env).processGroupConstructor.Value())) {
     throw Error::type("expected a ProcessGroup");
   }
-  return Unwrap(value.As<Napi::Object>())->live();
+  return Unwrap(value.As<Napi::Object>())->groupOrThrow();
 }
 
 Napi::Value DistributedGroupWrap::wrap(Napi::Env env, std::shared_ptr<DistributedGroup>& group) {
@@ -115,7 +115,7 @@ Napi::Value DistributedGroupWrap::create(const Napi::CallbackInfo& info) {
 Napi::Value DistributedGroupWrap::allreduceSum(const Napi::CallbackInfo& info) {
   const auto env = info.Env();
   return promiseOrReject(env, [&]() -> Napi::Value {
-    auto group = live();
+    auto group = groupOrThrow();
     if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
       throw Error::type("expected values to be a Float64Array");
     }
@@ -144,7 +144,7 @@ Napi::Value DistributedGroupWrap::allreduceSum(const Napi::CallbackInfo& info) {
 Napi::Value DistributedGroupWrap::allgather(const Napi::CallbackInfo& info) {
   const auto env = info.Env();
   return promiseOrReject(env, [&]() -> Napi::Value {
-    auto group = live();
+    auto group = groupOrThrow();
     const std::string bytes = stringArgument(info[0], "value");
     const std::string what = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "allgather";
     auto turn = group->order()->take();
@@ -162,7 +162,7 @@ Napi::Value DistributedGroupWrap::allgather(const Napi::CallbackInfo& info) {
 Napi::Value DistributedGroupWrap::barrier(const Napi::CallbackInfo& info) {
   const auto env = info.Env();
   return promiseOrReject(env, [&]() -> Napi::Value {
-    auto group = live();
+    auto group = groupOrThrow();
     const std::string what = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "barrier";
     auto turn = group->order()->take();
     return AsyncJob<bool>::start(
@@ -178,19 +178,22 @@ Napi::Value DistributedGroupWrap::barrier(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value DistributedGroupWrap::rank(const Napi::CallbackInfo& info) {
-  return callNative(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), live()->rank()); });
+  return callNative(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), groupOrThrow()->rank()); });
 }
 
 Napi::Value DistributedGroupWrap::worldSize(const Napi::CallbackInfo& info) {
-  return callNative(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), live()->worldSize()); });
+  return callNative(info.Env(),
+                    [&]() -> Napi::Value { return Napi::Number::New(info.Env(), groupOrThrow()->worldSize()); });
 }
 
 Napi::Value DistributedGroupWrap::backend(const Napi::CallbackInfo& info) {
-  return callNative(info.Env(), [&]() -> Napi::Value { return Napi::String::New(info.Env(), live()->backend()); });
+  return callNative(info.Env(),
+                    [&]() -> Napi::Value { return Napi::String::New(info.Env(), groupOrThrow()->backend()); });
 }
 
 Napi::Value DistributedGroupWrap::exposure(const Napi::CallbackInfo& info) {
-  return callNative(info.Env(), [&]() -> Napi::Value { return Napi::String::New(info.Env(), live()->exposure()); });
+  return callNative(info.Env(),
+                    [&]() -> Napi::Value { return Napi::String::New(info.Env(), groupOrThrow()->exposure()); });
 }
 
 // Queued collectives keep the group alive; it leaves the job when the last one ends. Leaving joins

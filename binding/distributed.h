@@ -30,7 +30,7 @@ class DistributedGroupWrap : public Napi::ObjectWrap<DistributedGroupWrap> {
   Napi::Value exposure(const Napi::CallbackInfo& info);
   void dispose(const Napi::CallbackInfo& info);
 
-  std::shared_ptr<DistributedGroup> live() const;
+  std::shared_ptr<DistributedGroup> groupOrThrow() const;
   static Napi::Value wrap(Napi::Env env, std::shared_ptr<DistributedGroup>& group);
 
   std::shared_ptr<DistributedGroup> group_;

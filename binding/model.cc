@@ -83,7 +83,7 @@ Napi::Function ModelWrap::define(Napi::Env env) {
 
 ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {}
 
-std::shared_ptr<Model> ModelWrap::live() const {
+std::shared_ptr<Model> ModelWrap::modelOrThrow() const {
   if (!model_) throw Error::torchvideo(codes::kDisposed, "model is disposed");
   return model_;
 }
@@ -114,7 +114,7 @@ Napi::Value ModelWrap::load(const Napi::CallbackInfo& info) {
 Napi::Value ModelWrap::forward(const Napi::CallbackInfo& info) {
   const auto env = info.Env();
   return promiseOrReject(env, [&]() -> Napi::Value {
-    auto model = live();
+    auto model = modelOrThrow();
     // Second argument { preprocess }: the inputs are decoded frames, preprocessed on the model's device.
     std::optional<PreprocessOptions> preprocess;
     if (info[1].IsObject() && !info[1].As<Napi::Object>().Get("preprocess").IsUndefined()) {
@@ -140,14 +140,14 @@ Napi::Value ModelWrap::forward(const Napi::CallbackInfo& info) {
 // batcher(options, onBatch): a dynamic batcher over this network, on its executor.
 Napi::Value ModelWrap::batcher(const Napi::CallbackInfo& info) {
   const auto env = info.Env();
-  return callNative(env,
-                    [&]() -> Napi::Value { return BatcherWrap::create(env, live(), executor_, info[0], info[1]); });
+  return callNative(
+      env, [&]() -> Napi::Value { return BatcherWrap::create(env, modelOrThrow(), executor_, info[0], info[1]); });
 }
 
 Napi::Value ModelWrap::info(const Napi::CallbackInfo& info) {
   const auto env = info.Env();
   return callNative(env, [&]() -> Napi::Value {
-    const auto model = live();
+    const auto model = modelOrThrow();
     auto object = Napi::Object::New(env);
     object.Set("arch", model->arch());
     object.Set("numClasses",

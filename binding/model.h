@@ -24,7 +24,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   void dispose(const Napi::CallbackInfo& info);
   Napi::Value disposed(const Napi::CallbackInfo& info);
 
-  std::shared_ptr<Model> live() const;
+  std::shared_ptr<Model> modelOrThrow() const;
 
   // Shared with in-flight jobs: dispose() drops this handle at once, and the network itself is freed
   // when the last forward that holds it finishes, so no job ever sees a freed module.

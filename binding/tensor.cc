@@ -80,7 +80,7 @@ torch::Tensor TensorWrap::unwrap(Napi::Env env, const Napi::Value& value, const 
   return Unwrap(value.As<Napi::Object>())->snapshot(env);
 }
 
-const torch::Tensor& TensorWrap::live(Napi::Env env) const {
+const torch::Tensor& TensorWrap::tensorOrThrow(Napi::Env env) const {
   if (disposed_) throw Error::torchvideo(codes::kDisposed, "tensor is disposed");
   // A transferred ArrayBuffer (postMessage, structuredClone with a transfer list) no longer owns the
   // memory LibTorch points into: its new owner may free it at any time.
@@ -93,7 +93,7 @@ const torch::Tensor& TensorWrap::live(Napi::Env env) const {
 }
 
 torch::Tensor TensorWrap::snapshot(Napi::Env env) const {
-  const auto& tensor = live(env);
+  const auto& tensor = tensorOrThrow(env);
   // One memcpy on the JS thread (about 0.3 ms for a 16x112x112 clip): the price of a job that cannot
   // see the caller's later writes. Tensors JS cannot write (results, decoded frames) go by reference.
   if (writableFromJs_ && tensor.device().is_cpu()) return tensor.clone(at::MemoryFormat::Contiguous);
@@ -173,7 +173,7 @@ Napi::Value TensorWrap::fromTypedArray(const Napi::CallbackInfo& info) {
 
 Napi::Value TensorWrap::shape(const Napi::CallbackInfo& info) {
   return callNative(info.Env(), [&]() -> Napi::Value {
-    const auto sizes = live(info.Env()).sizes();
+    const auto sizes = tensorOrThrow(info.Env()).sizes();
     auto array = Napi::Array::New(info.Env(), sizes.size());
     for (size_t i = 0; i < sizes.size(); ++i) array.Set(i, Napi::Number::New(info.Env(), sizes[i]));
     return array;
@@ -182,13 +182,13 @@ Napi::Value TensorWrap::shape(const Napi::CallbackInfo& info) {
 
 Napi::Value TensorWrap::dtype(const Napi::CallbackInfo& info) {
   return callNative(info.Env(), [&]() -> Napi::Value {
-    return Napi::String::New(info.Env(), dtypeName(live(info.Env()).scalar_type()));
+    return Napi::String::New(info.Env(), dtypeName(tensorOrThrow(info.Env()).scalar_type()));
   });
 }
 
 Napi::Value TensorWrap::device(const Napi::CallbackInfo& info) {
   return callNative(info.Env(), [&]() -> Napi::Value {
-    return Napi::String::New(info.Env(), deviceName(live(info.Env()).device()));
+    return Napi::String::New(info.Env(), deviceName(tensorOrThrow(info.Env()).device()));
   });
 }
 
@@ -197,7 +197,7 @@ Napi::Value TensorWrap::disposed(const Napi::CallbackInfo& info) { return Napi::
 Napi::Value TensorWrap::data(const Napi::CallbackInfo& info) {
   const auto env = info.Env();
   return callNative(env, [&]() -> Napi::Value {
-    const auto& tensor = live(env);
+    const auto& tensor = tensorOrThrow(env);
     if (!tensor.device().is_cpu()) {
       throw Error::torchvideo(codes::kDeviceMismatch, "tensor is on " + deviceName(tensor.device()) +
                                                           ": call `await tensor.to('cpu')` before data()");

@@ -30,8 +30,8 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
   Napi::Value to(const Napi::CallbackInfo& info);
   void dispose(const Napi::CallbackInfo& info);
 
-  const torch::Tensor& live(Napi::Env env) const;
-  // live(), copied when JS can write its memory (see unwrap).
+  const torch::Tensor& tensorOrThrow(Napi::Env env) const;
+  // tensorOrThrow(), copied when JS can write its memory (see unwrap).
   torch::Tensor snapshot(Napi::Env env) const;
   void release();
 

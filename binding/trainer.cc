@@ -119,7 +119,7 @@ Napi::Function TrainerWrap::define(Napi::Env env) {
 
 TrainerWrap::TrainerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TrainerWrap>(info) {}
 
-std::shared_ptr<Trainer> TrainerWrap::live() const {
+std::shared_ptr<Trainer> TrainerWrap::trainerOrThrow() const {
   if (!trainer_) throw Error::torchvideo(codes::kDisposed, "trainer is disposed");
   return trainer_;
 }
@@ -161,7 +161,7 @@ Napi::Value TrainerWrap::restore(const Napi::CallbackInfo& info) {
 Napi::Value TrainerWrap::step(const Napi::CallbackInfo& info) {
   const auto env = info.Env();
   return promiseOrReject(env, [&]() -> Napi::Value {
-    auto trainer = live();
+    auto trainer = trainerOrThrow();
     const auto clips = TensorWrap::unwrap(env, info[0], "clips");
     const auto labels = TensorWrap::unwrap(env, info[1], "labels");
     checkTrainingBatch(clips, labels, trainer->options().numClasses);
@@ -192,7 +192,7 @@ Napi::Value TrainerWrap::step(const Napi::CallbackInfo& info) {
 Napi::Value TrainerWrap::predict(const Napi::CallbackInfo& info) {
   const auto env = info.Env();
   return promiseOrReject(env, [&]() -> Napi::Value {
-    auto trainer = live();
+    auto trainer = trainerOrThrow();
     const auto clips = TensorWrap::unwrap(env, info[0], "clips");
     checkModelInputs({clips}, /*isList=*/false);
     auto& executor = executor_.get();
@@ -205,7 +205,7 @@ Napi::Value TrainerWrap::predict(const Napi::CallbackInfo& info) {
 Napi::Value TrainerWrap::exportModel(const Napi::CallbackInfo& info) {
   const auto env = info.Env();
   return promiseOrReject(env, [&]() -> Napi::Value {
-    auto trainer = live();
+    auto trainer = trainerOrThrow();
     const std::string path = pathArgument(info[0]);
     auto& executor = executor_.get();
     return AsyncJob<bool>::start(
@@ -221,7 +221,7 @@ Napi::Value TrainerWrap::exportModel(const Napi::CallbackInfo& info) {
 Napi::Value TrainerWrap::saveCheckpoint(const Napi::CallbackInfo& info) {
   const auto env = info.Env();
   return promiseOrReject(env, [&]() -> Napi::Value {
-    auto trainer = live();
+    auto trainer = trainerOrThrow();
     const std::string path = pathArgument(info[0]);
     const double lr = nonNegativeNumber(info[1], "learningRate");
     if (!info[2].IsString()) throw Error::type("expected metadata to be a string");
@@ -241,7 +241,7 @@ Napi::Value TrainerWrap::saveCheckpoint(const Napi::CallbackInfo& info) {
 Napi::Value TrainerWrap::setDistributed(const Napi::CallbackInfo& info) {
   const auto env = info.Env();
   return promiseOrReject(env, [&]() -> Napi::Value {
-    auto trainer = live();
+    auto trainer = trainerOrThrow();
     auto group = DistributedGroupWrap::unwrap(info[0]);
     ReducerOptions reducer;
     if (info[1].IsObject()) {
@@ -270,7 +270,7 @@ Napi::Value TrainerWrap::setDistributed(const Napi::CallbackInfo& info) {
 Napi::Value TrainerWrap::syncBuffers(const Napi::CallbackInfo& info) {
   const auto env = info.Env();
   return promiseOrReject(env, [&]() -> Napi::Value {
-    auto trainer = live();
+    auto trainer = trainerOrThrow();
     auto& executor = executor_.get();
     auto turn = group_ ? group_->order()->take() : nullptr;
     return AsyncJob<bool>::start(
@@ -289,7 +289,7 @@ Napi::Value TrainerWrap::syncBuffers(const Napi::CallbackInfo& info) {
 Napi::Value TrainerWrap::info(const Napi::CallbackInfo& info) {
   const auto env = info.Env();
   return callNative(env, [&]() -> Napi::Value {
-    const auto trainer = live();
+    const auto trainer = trainerOrThrow();
     const auto& options = trainer->options();
     auto object = Napi::Object::New(env);
     object.Set("arch", trainer->arch());

@@ -30,7 +30,7 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
   void dispose(const Napi::CallbackInfo& info);
   Napi::Value disposed(const Napi::CallbackInfo& info);
 
-  std::shared_ptr<Trainer> live() const;
+  std::shared_ptr<Trainer> trainerOrThrow() const;
   // Wraps a trainer made on the executor in a new JS object (on the JS thread).
   static Napi::Value wrap(Napi::Env env, std::shared_ptr<Trainer>& trainer);
 

@@ -12,6 +12,8 @@
 
 #include "cpp/dtypes.h"
 #include "cpp/errors.h"
+#include "cpp/regular_file.h"
+#include "cpp/shape_text.h"
 #include "cpp/torch_errors.h"
 
 namespace torchvideo {
@@ -30,12 +32,6 @@ int64_t classesOfFinalLayer(const torch::jit::Module& module) {
   const auto fcModule = fc.toModule();
   if (!fcModule.hasattr("weight")) return -1;
   return fcModule.attr("weight").toTensor().size(0);
-}
-
-std::string shapeText(c10::IntArrayRef sizes) {
-  std::ostringstream text;
-  text << sizes;
-  return text.str();
 }
 
 // The position of the first element of `tensor` that `bad` marks, as "[i, j, ...]", and its value.
@@ -79,14 +75,8 @@ const char* ivalueKind(const c10::IValue& value) {
 }  // namespace
 
 void checkModelFile(const std::string& path) {
+  requireRegularFile(path, "model");
   std::error_code ec;
-  const auto status = std::filesystem::status(path, ec);
-  if (ec || !std::filesystem::exists(status)) {
-    throw Error::torchvideo(codes::kFileNotFound, "model file not found: '" + path + "'");
-  }
-  if (!std::filesystem::is_regular_file(status)) {
-    throw Error::torchvideo(codes::kNotAFile, "model path is not a regular file: '" + path + "'");
-  }
   if (std::filesystem::file_size(path, ec) == 0) {
     throw Error::torchvideo(codes::kModelLoad, "model file is empty: '" + path + "'");
   }

@@ -7,26 +7,21 @@
 #include <torch/version.h>
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 
+#include "cpp/distributed/heartbeat.h"
 #include "cpp/distributed/job_store.h"
 #if TORCHVIDEO_WITH_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #endif
 #if TORCHVIDEO_WITH_NCCL
-#include <ATen/cuda/CUDAContext.h>
-#include <unistd.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 
-#include <iomanip>
-#include <map>
+#include "cpp/distributed/nccl_gpu_guard.h"
 #endif
 
 #include <algorithm>
-#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <sstream>
-#include <thread>
 #endif
 
 namespace torchvideo {
@@ -65,18 +60,11 @@ namespace {
 // The common base of the c10d backends: ProcessGroup up to LibTorch 1.13, Backend from 2.0 on (where
 // ProcessGroup became a dispatcher over backends). Both declare the same virtual collectives.
 #if TORCH_VERSION_MAJOR >= 2
-using Engine = c10d::Backend;
+using CollectiveBackend = c10d::Backend;
 #else
-using Engine = c10d::ProcessGroup;
+using CollectiveBackend = c10d::ProcessGroup;
 #endif
 
-using namespace std::chrono_literals;
-constexpr auto kBeatInterval = 500ms;
-// Long enough for every live rank to beat several times.
-constexpr auto kBeatWindow = 2500ms;
-// How long the heartbeat's connection waits for the store's reply before counting it gone: generous,
-// as a loaded host answers late, and a false "gone" would misname the failure.
-constexpr auto kStoreReply = 5000ms;
 // The most bytes one rank may contribute to allgatherBytes (reports and journals are far smaller): a
 // length announced by a peer beyond it is refused before it sizes anything.
 constexpr int64_t kMaxGatherBytes = int64_t{1} << 30;
@@ -86,8 +74,6 @@ std::string seconds(std::chrono::milliseconds duration) {
   text << static_cast<double>(duration.count()) / 1000 << " s";
   return text.str();
 }
-
-std::string beatKey(int rank) { return "heartbeat/" + std::to_string(rank); }
 
 #if TORCHVIDEO_WITH_GLOO
 std::shared_ptr< ::gloo::transport::Device> glooDevice(const GroupOptions& options) {
@@ -101,140 +87,29 @@ std::shared_ptr< ::gloo::transport::Device> glooDevice(const GroupOptions& optio
 }
 #endif
 
-#if TORCHVIDEO_WITH_NCCL
-std::string hostName() {
-  char name[256] = {};
-  return gethostname(name, sizeof(name) - 1) == 0 ? std::string(name) : std::string("?");
-}
-
-// NCCL fails late and vaguely ("invalid usage") when two ranks drive one GPU. Every rank publishes its
-// host and its GPU's UUID (not the index: CUDA_VISIBLE_DEVICES can show two ranks different GPUs as
-// cuda:0) and refuses a shared one, naming the ranks. The host of the store waits until every rank
-// has read the others before it may leave, so each gets this message rather than a lost store.
-void refuseSharedGpus(const GroupOptions& options, c10d::Store& store, bool host) {
-  const auto index = options.device.has_index() ? options.device.index() : c10::cuda::current_device();
-  const cudaDeviceProp* properties = at::cuda::getDeviceProperties(index);
-  std::ostringstream id;
-  id << hostName() << " (GPU ";
-  for (const char byte : properties->uuid.bytes) {
-    id << std::hex << std::setw(2) << std::setfill('0') << static_cast<int>(static_cast<unsigned char>(byte));
-  }
-  id << ")";
-  const auto mine = id.str();
-  store.set("gpu/" + std::to_string(options.rank), std::vector<uint8_t>(mine.begin(), mine.end()));
-  std::map<std::string, int> firstRank;
-  std::string shared;
-  for (int r = 0; r < options.worldSize && shared.empty(); ++r) {
-    const auto value = store.get("gpu/" + std::to_string(r));
-    const std::string gpu(value.begin(), value.end());
-    const auto [first, fresh] = firstRank.emplace(gpu, r);
-    if (!fresh) {
-      shared = "ranks " + std::to_string(first->second) + " and " + std::to_string(r) + " share one GPU on " + gpu;
-    }
-  }
-  store.set("gpu-read/" + std::to_string(options.rank), std::vector<uint8_t>{1});
-  if (shared.empty()) return;
-  if (host) {
-    std::vector<std::string> everyone;
-    for (int r = 0; r < options.worldSize; ++r) everyone.push_back("gpu-read/" + std::to_string(r));
-    store.wait(everyone);
-  }
-  throw Error::torchvideo(codes::kDistributed,
-                          shared +
-                              ": NCCL needs a GPU of its own for each rank (start as many ranks on a machine "
-                              "as it has GPUs, or join with backend 'gloo', which lets ranks share one)");
-}
-#endif
-
-// Beats into the store every kBeatInterval from its own connection, so it goes on while the rank waits
-// in a collective; the diagnosis reads every rank's beats over the same connection. That connection is
-// made at join, while the store is healthy, and never remade: a connection opened after a failure can
-// sit in the listen backlog of a host that is being killed, and LibTorch 1.13's TCPStore client aborts
-// the whole process (std::terminate in its watch thread) when such a connection is reset.
-class Heartbeat {
- public:
-  Heartbeat(const GroupOptions& options, JobStore& jobStore) : rank_(options.rank) {
-    // A store that does not answer within kStoreReply counts as gone.
-    store_ = jobStore.connectAgain(kStoreReply);
-    store_->add(beatKey(rank_), 1);
-    store_->wait({beatKey(rank_)}, kStoreReply);
-    thread_ = std::thread([this] { run(); });
-  }
-  ~Heartbeat() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stopping_ = true;
-    }
-    wake_.notify_all();
-    thread_.join();
-  }
-
-  // Each rank's beat count (0: it never beat). Throws when the store cannot be reached.
-  std::vector<int64_t> read(int worldSize) {
-    std::lock_guard<std::mutex> lock(storeMutex_);
-    if (broken_) throw std::runtime_error("the heartbeat's connection to the store failed");
-    std::vector<int64_t> beats;
-    try {
-      for (int r = 0; r < worldSize; ++r) beats.push_back(store_->add(beatKey(r), 0));
-    } catch (...) {
-      broken_ = true;  // a reply may still be in flight: the connection is out of step for good
-      throw;
-    }
-    return beats;
-  }
-
- private:
-  void run() {
-    for (;;) {
-      {
-        std::lock_guard<std::mutex> lock(storeMutex_);
-        if (broken_) return;
-        try {
-          store_->add(beatKey(rank_), 1);
-        } catch (const std::exception&) {
-          // The store is gone (its host stopped): nothing left to beat into; the diagnosis reports it.
-          broken_ = true;
-          return;
-        }
-      }
-      std::unique_lock<std::mutex> lock(mutex_);
-      if (wake_.wait_for(lock, kBeatInterval, [this] { return stopping_; })) return;
-    }
-  }
-
-  int rank_;
-  c10::intrusive_ptr<c10d::Store> store_;
-  std::mutex storeMutex_;  // TCPStore's client is not thread-safe: the beat and the diagnosis share it
-  bool broken_ = false;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
-  std::thread thread_;
-};
-
 class C10dGroup : public DistributedGroup, public std::enable_shared_from_this<C10dGroup> {
  public:
   explicit C10dGroup(const GroupOptions& options) : options_(options) {
-    [[maybe_unused]] const bool host = options.rank == 0 && !options.agentStore;  // NCCL's shared-GPU guard
     jobStore_ = JobStore::open(options);
     store_ = jobStore_->store();
     heartbeat_ = std::make_unique<Heartbeat>(options, *jobStore_);
 #if TORCHVIDEO_WITH_NCCL
     if (options.device.is_cuda() && options.backend != "gloo") {
       // NCCL's async error handling was switched on at load (prepareEnvironment).
-      refuseSharedGpus(options, *store_, host);
+      const bool storeHost = options.rank == 0 && !options.agentStore;
+      refuseSharedGpus(options, *store_, storeHost);
       auto nccl = c10d::ProcessGroupNCCL::Options::create();
       nccl->timeout = options.timeout;
-      engine_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store_, options.rank, options.worldSize, nccl);
-      backend_ = "nccl";
+      backend_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store_, options.rank, options.worldSize, nccl);
+      backendName_ = "nccl";
       return;
     }
 #endif
 #if TORCHVIDEO_WITH_GLOO
     auto gloo = c10d::ProcessGroupGloo::Options::create(options.timeout);
     gloo->devices.push_back(glooDevice(options));
-    engine_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, options.rank, options.worldSize, gloo);
-    backend_ = "gloo";
+    backend_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, options.rank, options.worldSize, gloo);
+    backendName_ = "gloo";
 #else
     throw std::logic_error("no engine for this device: checkOptions lets no such group through");
 #endif
@@ -243,7 +118,7 @@ class C10dGroup : public DistributedGroup, public std::enable_shared_from_this<C
   ~C10dGroup() override {
     // Every user of the store goes before the rank leaves it (a local store's folder is removed by the
     // last rank out, and c10d's FileStore writes to its file when it is destroyed).
-    engine_.reset();
+    backend_.reset();
     heartbeat_.reset();
     store_.reset();
     try {
@@ -256,7 +131,7 @@ class C10dGroup : public DistributedGroup, public std::enable_shared_from_this<C
   int rank() const override { return options_.rank; }
   int worldSize() const override { return options_.worldSize; }
   std::string exposure() const override { return jobStore_->exposure(); }
-  std::string backend() const override { return backend_; }
+  std::string backend() const override { return backendName_; }
   const GroupOptions& options() const override { return options_; }
 
   void broadcast(std::vector<torch::Tensor>& tensors, int root, const std::string& what) override {
@@ -267,17 +142,17 @@ class C10dGroup : public DistributedGroup, public std::enable_shared_from_this<C
     std::vector<c10::intrusive_ptr<c10d::Work> > works;
     std::vector<std::vector<torch::Tensor> > inputs;
     for (auto& tensor : tensors) inputs.push_back({tensor});
-    run(what, [&] {
-      for (auto& input : inputs) works.push_back(engine_->broadcast(input, broadcast));
+    runCollective(what, [&] {
+      for (auto& input : inputs) works.push_back(backend_->broadcast(input, broadcast));
       for (auto& work : works) work->wait();
     });
   }
 
   void allreduceSum(torch::Tensor& tensor, const std::string& what) override {
-    auto onEngine = toEngineDevice(tensor);
-    std::vector<torch::Tensor> input{onEngine};
-    run(what, [&] { engine_->allreduce(input)->wait(); });
-    if (!onEngine.is_same(tensor)) tensor.copy_(onEngine);
+    auto onBackendDevice = toBackendDevice(tensor);
+    std::vector<torch::Tensor> input{onBackendDevice};
+    runCollective(what, [&] { backend_->allreduce(input)->wait(); });
+    if (!onBackendDevice.is_same(tensor)) tensor.copy_(onBackendDevice);
   }
 
   std::vector<std::string> allgatherBytes(const std::string& bytes, const std::string& what) override {
@@ -286,36 +161,36 @@ class C10dGroup : public DistributedGroup, public std::enable_shared_from_this<C
       throw Error::range(what + ": expected at most " + std::to_string(kMaxGatherBytes) + " bytes from one rank, got " +
                          std::to_string(bytes.size()));
     }
-    auto size = toEngineDevice(torch::full({1}, static_cast<int64_t>(bytes.size()), torch::kInt64));
+    auto size = toBackendDevice(torch::full({1}, static_cast<int64_t>(bytes.size()), torch::kInt64));
     std::vector<std::vector<torch::Tensor> > sizes(1);
     for (int r = 0; r < world; ++r) sizes[0].push_back(torch::empty_like(size));
     std::vector<torch::Tensor> sizeInput{size};
-    run(what, [&] { engine_->allgather(sizes, sizeInput)->wait(); });
+    runCollective(what, [&] { backend_->allgather(sizes, sizeInput)->wait(); });
     // Lengths come from the peers: each is checked before it sizes a buffer or a read. This rank's own
     // must come back as sent, and none may exceed what one rank can send (kMaxGatherBytes).
     int64_t largest = 0;
     std::vector<int64_t> lengths;
     for (int r = 0; r < world; ++r) {
       lengths.push_back(sizes[0][r].cpu().item<int64_t>());
-      const bool mine = r == options_.rank;
+      const bool isThisRank = r == options_.rank;
       if (lengths.back() < 0 || lengths.back() > kMaxGatherBytes ||
-          (mine && lengths.back() != static_cast<int64_t>(bytes.size()))) {
+          (isThisRank && lengths.back() != static_cast<int64_t>(bytes.size()))) {
         throw Error::torchvideo(codes::kDistributed, what + " failed on rank " + std::to_string(options_.rank) +
                                                          ": rank " + std::to_string(r) + " announced " +
                                                          std::to_string(lengths.back()) + " bytes, outside [0, " +
                                                          std::to_string(kMaxGatherBytes) + "]" +
-                                                         (mine ? " or not what it sent" : ""));
+                                                         (isThisRank ? " or not what it sent" : ""));
       }
       largest = std::max(largest, lengths.back());
     }
     // Gloo's allgather wants equal sizes: every rank sends the longest length, zero-padded.
     auto padded = torch::zeros({std::max<int64_t>(largest, 1)}, torch::kUInt8);
     std::memcpy(padded.data_ptr<uint8_t>(), bytes.data(), bytes.size());
-    auto input = toEngineDevice(padded);
+    auto input = toBackendDevice(padded);
     std::vector<std::vector<torch::Tensor> > outputs(1);
     for (int r = 0; r < world; ++r) outputs[0].push_back(torch::empty_like(input));
     std::vector<torch::Tensor> inputs{input};
-    run(what, [&] { engine_->allgather(outputs, inputs)->wait(); });
+    runCollective(what, [&] { backend_->allgather(outputs, inputs)->wait(); });
     std::vector<std::string> gathered;
     for (int r = 0; r < world; ++r) {
       const auto cpu = outputs[0][r].cpu();
@@ -325,7 +200,7 @@ class C10dGroup : public DistributedGroup, public std::enable_shared_from_this<C
   }
 
   void barrier(const std::string& what) override {
-    run(what, [&] { engine_->barrier()->wait(); });
+    runCollective(what, [&] { backend_->barrier()->wait(); });
   }
 
   class AsyncAllreduce : public Pending {
@@ -333,7 +208,7 @@ class C10dGroup : public DistributedGroup, public std::enable_shared_from_this<C
     AsyncAllreduce(std::shared_ptr<C10dGroup> group, c10::intrusive_ptr<c10d::Work> work, std::string what)
         : group_(std::move(group)), work_(std::move(work)), what_(std::move(what)) {}
     void wait() override {
-      group_->run(what_, [&] { work_->wait(); });
+      group_->runCollective(what_, [&] { work_->wait(); });
     }
 
    private:
@@ -345,19 +220,19 @@ class C10dGroup : public DistributedGroup, public std::enable_shared_from_this<C
   std::unique_ptr<Pending> allreduceSumAsync(torch::Tensor& tensor, const std::string& what) override {
     std::vector<torch::Tensor> input{tensor};
     c10::intrusive_ptr<c10d::Work> work;
-    run(what, [&] { work = engine_->allreduce(input); });
+    runCollective(what, [&] { work = backend_->allreduce(input); });
     return std::make_unique<AsyncAllreduce>(shared_from_this(), std::move(work), what);
   }
 
  private:
   // NCCL carries CUDA tensors only; Gloo takes CPU and CUDA tensors.
-  torch::Tensor toEngineDevice(const torch::Tensor& tensor) const {
-    if (backend_ == "nccl" && !tensor.is_cuda()) return tensor.to(options_.device);
+  torch::Tensor toBackendDevice(const torch::Tensor& tensor) const {
+    if (backendName_ == "nccl" && !tensor.is_cuda()) return tensor.to(options_.device);
     return tensor;
   }
 
   template <typename Body>
-  void run(const std::string& what, Body&& body) {
+  void runCollective(const std::string& what, Body&& body) {
     std::string detail;
     try {
       body();
@@ -377,17 +252,12 @@ class C10dGroup : public DistributedGroup, public std::enable_shared_from_this<C
   // Which ranks stopped: those whose heartbeat did not move over kBeatWindow, read over the heartbeat's
   // connection to the store. When the store itself is gone, its host is what stopped.
   std::string diagnose() const {
-    const std::string host = jobStore_->describe();
+    const std::string storeHolder = jobStore_->describe();
     std::vector<int> stopped;
     try {
-      const auto before = heartbeat_->read(options_.worldSize);
-      std::this_thread::sleep_for(kBeatWindow);
-      const auto after = heartbeat_->read(options_.worldSize);
-      for (int r = 0; r < options_.worldSize; ++r) {
-        if (r != options_.rank && after[r] == before[r]) stopped.push_back(r);
-      }
+      stopped = heartbeat_->stoppedRanks(options_.worldSize);
     } catch (const std::exception&) {
-      return host + " has stopped or cannot be reached";
+      return storeHolder + " has stopped or cannot be reached";
     }
     if (stopped.empty()) {
       return "every rank is still running: a network failure, or a rank that did not answer within the timeout of " +
@@ -405,8 +275,8 @@ class C10dGroup : public DistributedGroup, public std::enable_shared_from_this<C
   std::unique_ptr<JobStore> jobStore_;
   c10::intrusive_ptr<c10d::Store> store_;
   std::unique_ptr<Heartbeat> heartbeat_;
-  c10::intrusive_ptr<Engine> engine_;
-  std::string backend_;
+  c10::intrusive_ptr<CollectiveBackend> backend_;
+  std::string backendName_;
 };
 
 void checkOptions(const GroupOptions& options) {

@@ -7,7 +7,7 @@
 //
 // A collective that fails (a rank died, the network broke, the timeout passed) throws ERR_DISTRIBUTED
 // naming what failed on this rank and, where the store can still tell, which rank stopped: every rank
-// beats a heartbeat into the store, and the ranks whose beat ended are the ones named.
+// beats a heartbeat into the store (heartbeat.h), and the ranks whose beat ended are the ones named.
 #pragma once
 
 #include <torch/torch.h>

@@ -3,10 +3,8 @@
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
-#include <filesystem>
-#include <system_error>
-
 #include "cpp/errors.h"
+#include "cpp/regular_file.h"
 #include "cpp/torch_errors.h"
 #include "cpp/train/atomic_file.h"
 
@@ -24,17 +22,6 @@ std::string bytesOf(const torch::Tensor& tensor) {
   const auto contiguous = tensor.contiguous();
   const auto* data = reinterpret_cast<const char*>(contiguous.data_ptr<uint8_t>());
   return std::string(data, data + contiguous.numel());
-}
-
-void checkCheckpointFile(const std::string& path) {
-  std::error_code ec;
-  const auto status = std::filesystem::status(path, ec);
-  if (ec || !std::filesystem::exists(status)) {
-    throw Error::torchvideo(codes::kFileNotFound, "checkpoint file not found: '" + path + "'");
-  }
-  if (!std::filesystem::is_regular_file(status)) {
-    throw Error::torchvideo(codes::kNotAFile, "checkpoint path is not a regular file: '" + path + "'");
-  }
 }
 
 // Reads `key` from the archive, or throws ERR_CHECKPOINT naming what is missing.
@@ -98,7 +85,7 @@ void writeCheckpoint(const std::string& path, const CheckpointState& state) {
 }
 
 CheckpointState readCheckpoint(const std::string& path) {
-  checkCheckpointFile(path);
+  requireRegularFile(path, "checkpoint");
   torch::serialize::InputArchive archive;
   // A torn file has lost the zip's central directory at its end; a foreign file is no zip at all:
   // both fail here.

@@ -9,6 +9,7 @@
 #include "cpp/dtypes.h"
 #include "cpp/errors.h"
 #include "cpp/model.h"
+#include "cpp/shape_text.h"
 #include "cpp/torch_errors.h"
 #include "cpp/train/atomic_file.h"
 #include "cpp/train/autocast.h"
@@ -16,12 +17,6 @@
 
 namespace torchvideo {
 namespace {
-
-std::string shapeText(c10::IntArrayRef sizes) {
-  std::ostringstream text;
-  text << sizes;
-  return text.str();
-}
 
 void checkDeviceOptions(const TrainerOptions& options) {
   if (options.amp && !options.device.is_cuda()) {

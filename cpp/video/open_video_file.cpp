@@ -2,12 +2,12 @@
 
 #include <cstdint>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <system_error>
 #include <vector>
 
 #include "cpp/errors.h"
+#include "cpp/regular_file.h"
 #include "cpp/video/input_limits.h"
 
 extern "C" {
@@ -41,22 +41,18 @@ bool allowedContainer(const std::string& names) {
 
 }  // namespace
 
-void checkRegularFile(const std::string& path) {
+void requireVideoFile(const std::string& path) {
   // FFmpeg's own message for these is a bare "No such file or directory" or, for a directory,
   // an open that "succeeds" and then fails to probe; checking first gives callers stable codes.
-  std::error_code ec;
-  const auto status = std::filesystem::status(path, ec);
-  if (path.empty() || status.type() == std::filesystem::file_type::not_found) {
-    throw Error::torchvideo(codes::kFileNotFound, "video file not found: '" + path + "'");
-  }
-  if (ec) {
-    throw Error::torchvideo(codes::kVideoOpen, "cannot open video '" + path + "': " + ec.message());
-  }
-  if (status.type() == std::filesystem::file_type::directory) {
-    throw Error::torchvideo(codes::kNotAFile, "video path '" + path + "' is a directory, not a file");
-  }
-  if (status.type() != std::filesystem::file_type::regular) {
-    throw Error::torchvideo(codes::kNotAFile, "video path '" + path + "' is not a regular file");
+  std::error_code error;
+  switch (pathKind(path, error)) {
+    case PathKind::kRegularFile: return;
+    case PathKind::kMissing: throw Error::torchvideo(codes::kFileNotFound, "video file not found: '" + path + "'");
+    case PathKind::kUnreadable:
+      throw Error::torchvideo(codes::kVideoOpen, "cannot open video '" + path + "': " + error.message());
+    case PathKind::kDirectory:
+      throw Error::torchvideo(codes::kNotAFile, "video path '" + path + "' is a directory, not a file");
+    case PathKind::kOther: throw Error::torchvideo(codes::kNotAFile, "video path '" + path + "' is not a regular file");
   }
 }
 

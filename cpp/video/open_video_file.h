@@ -8,8 +8,9 @@
 
 namespace torchvideo {
 
-// kFileNotFound when nothing is at `path`, kNotAFile for a directory or other non-regular file.
-void checkRegularFile(const std::string& path);
+// kFileNotFound when nothing is at `path`, kNotAFile for a directory or other non-regular file (the
+// video's wording of cpp/regular_file.h's check).
+void requireVideoFile(const std::string& path);
 
 // Opens `path` by probing its content (the extension is only a hint to FFmpeg's probe, so a
 // .avi holding MP4 still opens) and reads stream parameters. kVideoOpen with FFmpeg's reason.

@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <sstream>
 #include <string>
 
 #include <torch/torch.h>
 
 #include "cpp/errors.h"
+#include "cpp/shape_text.h"
 
 namespace torchvideo {
 
@@ -16,25 +16,17 @@ namespace {
 // Pixels resized per step (about 4 frames of 720p, a whole clip of 320x240).
 constexpr int64_t kResizePixelsPerChunk = 4 * 1024 * 1024;
 
-std::string shapeOf(const torch::Tensor& t) {
-  std::ostringstream s;
-  s << "[";
-  for (int64_t d = 0; d < t.dim(); ++d) s << (d ? ", " : "") << t.size(d);
-  s << "]";
-  return s.str();
-}
-
 void checkFrames(const torch::Tensor& frames, bool oneClip) {
   const std::string layout = oneClip ? "(T, H, W, 3)" : "(N, T, H, W, 3)";
   if (!frames.defined()) throw Error::type("frames must be a uint8 tensor " + layout + ", got an undefined tensor");
   if (frames.scalar_type() != torch::kUInt8) {
     throw Error::type("frames must be a uint8 tensor " + layout + ", got dtype " +
-                      std::string(c10::toString(frames.scalar_type())) + " with shape " + shapeOf(frames));
+                      std::string(c10::toString(frames.scalar_type())) + " with shape " + shapeText(frames.sizes()));
   }
   if (frames.dim() != (oneClip ? 4 : 5) || frames.size(-1) != 3) {
-    throw Error::range("frames must have shape " + layout + ", got " + shapeOf(frames));
+    throw Error::range("frames must have shape " + layout + ", got " + shapeText(frames.sizes()));
   }
-  if (frames.numel() == 0) throw Error::range("frames must not be empty, got shape " + shapeOf(frames));
+  if (frames.numel() == 0) throw Error::range("frames must not be empty, got shape " + shapeText(frames.sizes()));
 }
 
 void checkOptions(const PreprocessOptions& o) {

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "cpp/errors.h"
+#include "cpp/regular_file.h"
 #include "cpp/video/input_limits.h"
 #include "cpp/video/open_video_file.h"
 
@@ -112,14 +113,14 @@ StreamTarget resolveStreamSource(const std::string& source) {
   // Anything else is a local path, opened as "file:<path>" exactly as openVideo opens files, so
   // "concat:a|b" or "subfile:..." is a (missing) file name, not an FFmpeg protocol.
   target.displayName = source;
-  std::error_code ec;
-  if (source.empty() || std::filesystem::status(source, ec).type() == std::filesystem::file_type::not_found) {
+  std::error_code error;
+  if (pathKind(source, error) == PathKind::kMissing) {
     throw Error::torchvideo(codes::kVideoOpen,
                             "cannot open stream source '" + source +
                                 "': no such file (a source is a file path, /dev/videoN, or a URL of http, https, "
                                 "udp, tcp, rtsp or srt)");
   }
-  checkRegularFile(source);
+  requireVideoFile(source);
   target.url = "file:" + source;
   target.protocolWhitelist = kAllowedProtocols;
   target.formatWhitelist = kAllowedContainers;

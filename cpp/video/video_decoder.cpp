@@ -308,7 +308,7 @@ VideoDecoder::VideoDecoder(const std::string& path, const VideoDecoderOptions& o
     throw Error::range("decoder threads must be 0 (one per core) or more, got " + std::to_string(options.threads));
   d.threads = options.threads;
   if (options.index) options.index->checkConsistent();
-  checkRegularFile(path);
+  requireVideoFile(path);
   d.open();
   d.packet.reset(av_packet_alloc());
   d.frame.reset(av_frame_alloc());
