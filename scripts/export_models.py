@@ -55,33 +55,27 @@ ARCHS = {
 }
 
 # Facts the Node side needs to preprocess exactly like torchvision's VideoClassification preset
-# and the reference evaluation (frame_rate=15, clip_len=16). Their one source is the addon's
-# cpp/video/preprocessing_defaults.h; check_preprocessing() holds them against torchvision's preset.
-DEFAULTS_HEADER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cpp", "video",
-                               "preprocessing_defaults.h")
+# and the reference evaluation (frame_rate=15, clip_len=16). Their one source is
+# cpp/video/preprocessing_defaults.json (CMake generates the addon's cpp/video/preprocessing_defaults.h
+# from it); check_preprocessing() holds them against torchvision's preset.
+DEFAULTS_JSON = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cpp", "video",
+                             "preprocessing_defaults.json")
 
 
-def read_defaults_header(path=DEFAULTS_HEADER):
-    """The constants of preprocessing_defaults.h: {'kClipLength': 16, 'kMean': [...], ...}."""
+def read_defaults(path=DEFAULTS_JSON):
+    """The constants of preprocessing_defaults.json by C++ name: {'kClipLength': 16, 'kMean': [...], ...}."""
     with open(path, encoding="utf-8") as f:
-        text = f.read()
-    values = {}
-    # `inline constexpr int kName = 16;` or `inline constexpr std::array<float, 3> kName{a, b, c};`
-    for m in re.finditer(r"inline constexpr [^=;{]*?\b(k\w+)(?:\{([^}]*)\}| = ([^;]+));", text):
-        body = m.group(2) if m.group(2) is not None else m.group(3)
-        numbers = [float(x.strip().rstrip("f")) for x in body.split(",")]
-        values[m.group(1)] = numbers if len(numbers) > 1 else numbers[0]
-    return values
+        return {constant["name"]: constant["value"] for constant in json.load(f)["constants"]}
 
 
-_HEADER = read_defaults_header()
-CLIP_LENGTH = int(_HEADER["kClipLength"])
-FRAME_RATE = _HEADER["kFrameRate"]
-FRAME_RATE = int(FRAME_RATE) if FRAME_RATE == int(FRAME_RATE) else FRAME_RATE
-RESIZE_SIZE = [int(_HEADER["kResizeHeight"]), int(_HEADER["kResizeWidth"])]
-CROP_SIZE = [int(_HEADER["kCropSize"])] * 2
-MEAN = _HEADER["kMean"]
-STD = _HEADER["kStd"]
+_DEFAULTS = read_defaults()
+CLIP_LENGTH = int(_DEFAULTS["kClipLength"])
+FRAME_RATE = _DEFAULTS["kFrameRate"]
+FRAME_RATE = int(FRAME_RATE) if FRAME_RATE == int(FRAME_RATE) else float(FRAME_RATE)
+RESIZE_SIZE = [int(_DEFAULTS["kResizeHeight"]), int(_DEFAULTS["kResizeWidth"])]
+CROP_SIZE = [int(_DEFAULTS["kCropSize"])] * 2
+MEAN = [float(x) for x in _DEFAULTS["kMean"]]
+STD = [float(x) for x in _DEFAULTS["kStd"]]
 
 
 def check_preprocessing(arch):
@@ -92,7 +86,7 @@ def check_preprocessing(arch):
     have = {"resize_size": RESIZE_SIZE, "crop_size": CROP_SIZE, "mean": MEAN, "std": STD}
     for key, value in want.items():
         if len(value) != len(have[key]) or any(abs(a - b) > 1e-7 for a, b in zip(value, have[key])):
-            raise ExportError(f"{DEFAULTS_HEADER}: {key} is {have[key]} but torchvision's "
+            raise ExportError(f"{DEFAULTS_JSON}: {key} is {have[key]} but torchvision's "
                               f"{ARCHS[arch][1]} preset has {value}")
 
 KINETICS_CLASSES = 400
