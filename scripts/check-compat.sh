@@ -239,6 +239,11 @@ main() {
   WORK=$(mktemp -d "${TMPDIR:-/tmp}/check-compat.XXXXXX")
   trap 'rm -rf "$WORK"' EXIT
   mkdir -p "$WORK/$SUITE" "$WORK/system"
+  # cpp/video/preprocessing_defaults.h is generated from its JSON, as the CMake build does.
+  command -v cmake >/dev/null || die "needs cmake (it generates cpp/video/preprocessing_defaults.h)"
+  cmake -DTORCHVIDEO_GENERATED_DIR="$WORK/generated" -P cpp/video/preprocessing_defaults.cmake ||
+    die "cannot generate cpp/video/preprocessing_defaults.h"
+  COMMON_FLAGS+=(-I"$WORK/generated")
 
   local inc=$TRIXIE_ROOT/usr/include
   # Fetched headers first; the system's /usr/include still serves glibc and libstdc++.

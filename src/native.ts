@@ -266,7 +266,7 @@ export interface NativeDtypeRow {
   typedArray: string;
 }
 
-/** cpp/video/preprocessing_defaults.h: the Preprocessing of src/types.ts plus clips per video. */
+/** cpp/video/preprocessing_defaults.json (its generated header): the Preprocessing of src/types.ts plus clips per video. */
 export type NativePreprocessingDefaults = Preprocessing & { clipsPerVideo: number };
 
 export interface NativeBinding {

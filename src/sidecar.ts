@@ -24,7 +24,7 @@ export type Precision = 'fp32' | 'bf16' | 'int8';
 
 /**
  * torchvision's VideoClassification preset for these networks, from the addon
- * (cpp/video/preprocessing_defaults.h); used when no sidecar exists.
+ * (cpp/video/preprocessing_defaults.json, through its generated header); used when no sidecar exists.
  */
 export const DEFAULT_PREPROCESSING: Readonly<Preprocessing> = Object.freeze({
   clipLength: native.preprocessingDefaults.clipLength,

@@ -1,5 +1,6 @@
 """bf16 and int8 versions of an eval-mode torchvision video ResNet, as frozen TorchScript, and how far
-their outputs move from the float32 network's. Used by export_models.py --precision bf16|int8.
+their outputs move from the float32 network's. Used by export_models.py --precision bf16|int8
+(low_precision_export.py); imported only there, so float32 exports never load torch.ao and torch.fx.
 
 Both kinds of module take the float32 (B, 3, T, H, W) clips torchvideo feeds every export and return
 float32 logits: the casts (bf16) or the quantization (int8) happen inside, so a caller needs to know
@@ -7,6 +8,7 @@ nothing about the precision.
 """
 
 import copy
+import sys
 import warnings
 
 import torch
@@ -116,3 +118,16 @@ def agreement(logits, reference):
         "maxAbsProbDiff": float(per_clip.max()),
         "maxAbsLogitDiff": float((logits.float() - reference.float()).abs().max()),
     }
+
+
+def convert(source, precision, calibration):
+    """The bf16 or int8 module of `source`'s network (a low_precision_export.Source) and a note for the
+    summary line; warns when an int8 export keeps float32 convolutions."""
+    if precision == "bf16":
+        return to_bf16(source.net), ""
+    module = to_int8(source.net, calibration)
+    quantized, floats = convolution_counts(module)
+    note = f"{quantized} of {quantized + floats} convolutions quantized"
+    if floats:
+        print(f"{source.arch}: warning: {floats} convolutions stay float32 in the int8 export", file=sys.stderr)
+    return module, note
