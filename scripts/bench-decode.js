@@ -21,7 +21,7 @@ const path = require('node:path');
 const { parseArgs } = require('node:util');
 
 const ROOT = path.resolve(__dirname, '..');
-const { native } = require(path.join(ROOT, 'dist', 'native.js'));
+const { native } = require(path.join(ROOT, 'dist', 'internal.js'));
 const { sampleClips } = require(ROOT);
 const OUT = path.join(ROOT, 'bench-out', 'decode');
 const SHARED = path.resolve(ROOT, '..', 'shared', 'videos');

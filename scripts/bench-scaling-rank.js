@@ -5,7 +5,7 @@ const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..');
 const { Tensor, Trainer } = require(ROOT);
-const { ProcessGroup, rankThreads } = require(path.join(ROOT, 'dist', 'distributed', 'process-group.js'));
+const { ProcessGroup, rankThreads } = require(path.join(ROOT, 'dist', 'internal.js'));
 
 const CLIP = [3, 16, 112, 112];
 

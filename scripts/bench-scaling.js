@@ -19,8 +19,8 @@ const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..');
 const RANK_SCRIPT = path.join(__dirname, 'bench-scaling-rank.js');
-const { freePort } = require(path.join(ROOT, 'dist', 'distributed', 'free-port.js'));
-const { torchrunEnvironment } = require(path.join(ROOT, 'dist', 'distributed', 'torchrun-env.js'));
+const { freePort } = require(path.join(ROOT, 'dist', 'internal.js'));
+const { torchrunEnvironment } = require(path.join(ROOT, 'dist', 'internal.js'));
 
 async function runRanks(world, threads, spec) {
   const port = await freePort();

@@ -51,11 +51,11 @@ async function benchTraining(config, arch) {
 // Epoch 0 warms the decoders and the page cache; epochs 1..TRAIN_DATA_EPOCHS are timed.
 const TRAIN_DATA_EPOCHS = 10;
 async function benchTrainingData() {
-  const { nativePreprocessOptions } = require(path.join(ROOT, 'dist', 'video.js'));
-  const { loadDataset } = require(path.join(ROOT, 'dist', 'eval', 'dataset.js'));
-  const { readSidecar, DEFAULT_PREPROCESSING } = require(path.join(ROOT, 'dist', 'sidecar.js'));
-  const { trainingEpoch } = require(path.join(ROOT, 'dist', 'train', 'clip-sampler.js'));
-  const { trainBatches } = require(path.join(ROOT, 'dist', 'train', 'train-batches.js'));
+  const { nativePreprocessOptions } = require(path.join(ROOT, 'dist', 'internal.js'));
+  const { loadDataset } = require(path.join(ROOT, 'dist', 'internal.js'));
+  const { readSidecar, DEFAULT_PREPROCESSING } = require(path.join(ROOT, 'dist', 'internal.js'));
+  const { trainingEpoch } = require(path.join(ROOT, 'dist', 'internal.js'));
+  const { trainBatches } = require(path.join(ROOT, 'dist', 'internal.js'));
   const data = evaluationSet();
   const dataset = await loadDataset(data, { indexPath: path.join(BENCH_DIR, 'eval-index.json') });
   const preprocessing = readSidecar(path.join(MODELS, `${TRAIN_ARCH}.pt`))?.preprocessing ?? DEFAULT_PREPROCESSING;

@@ -6,7 +6,7 @@ const path = require('node:path');
 const { ROOT, MODELS, BENCH_DIR, CLIP, median, randomInput, timeIt, benchVideoFile, evaluationSet } = require('./bench-common');
 
 // Internal: the decode row times the same native job (decode + preprocess of a clip) classifyVideo runs.
-const { nativePreprocessOptions, readClipBatch } = require(path.join(ROOT, 'dist', 'video.js'));
+const { nativePreprocessOptions, readClipBatch } = require(path.join(ROOT, 'dist', 'internal.js'));
 const { loadModel, Tensor, openVideo, sampleClips, classifyVideo, evaluate } = require(ROOT);
 
 // Decode + preprocess throughput (5 uniform clips of 16 frames at 15 fps, one native job per clip as

@@ -6,7 +6,8 @@
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 const t = require('tap');
-const { ROOT, PYTHON } = require('./helpers/models');
+const { ROOT } = require('./helpers/paths');
+const { PYTHON } = require('./helpers/python-reference');
 
 t.test("the restricted .pth loader's own cases", async (t) => {
   const result = spawnSync(PYTHON, [path.join(ROOT, 'test', 'py', 'check_restricted_load.py')], { encoding: 'utf8' });
