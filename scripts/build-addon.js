@@ -7,9 +7,9 @@
 // against node-api-headers, so nothing is downloaded.
 // LIBTORCH=/path/to/libtorch (or Torch_DIR) selects another LibTorch, e.g. a CUDA build; the default
 // is the system's (Debian's libtorch-dev). TORCHVIDEO_BUILD_DIR picks another build folder (the addon
-// lands in its Release/). Arguments are CMake options for the configure step, as cmake-js's
-// --CDNAME=VALUE or CMake's own -DNAME=VALUE (scripts/asan.sh: --CDTORCHVIDEO_SANITIZE=address); other
-// cmake-js options pass through as they are.
+// lands in its Release/). Arguments (and TORCHVIDEO_CMAKE_OPTIONS) are CMake options for the configure
+// step, as cmake-js's --CDNAME=VALUE or CMake's own -DNAME=VALUE (scripts/asan.sh:
+// --CDTORCHVIDEO_SANITIZE=address); other cmake-js options pass through as they are.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -50,27 +50,25 @@ if (['rebuild', 'build', 'configure'].includes(args[0])) {
   }
 }
 
-// CMake options: -DNAME=VALUE becomes cmake-js's --CDNAME=VALUE (cmake-js's own -D means --debug).
+// CMake options, from the arguments and from TORCHVIDEO_CMAKE_OPTIONS (split at spaces; the way to reach
+// the build `npm run prebuild` runs): -DNAME=VALUE becomes cmake-js's --CDNAME=VALUE (cmake-js's own -D
+// means --debug).
 const options = [];
-for (const arg of args) {
+for (const arg of [...(process.env.TORCHVIDEO_CMAKE_OPTIONS || '').split(/\s+/).filter(Boolean), ...args]) {
   options.push(arg.startsWith('-D') && arg.length > 2 ? `--CD${arg.slice(2)}` : arg);
 }
 if (process.env.LIBTORCH) options.push(`--CDLIBTORCH=${path.resolve(process.env.LIBTORCH)}`);
 if (process.env.Torch_DIR) options.push(`--CDTorch_DIR=${path.resolve(process.env.Torch_DIR)}`);
 
 // cmake-js passes -DCMAKE_CXX_FLAGS=-DBUILDING_NODE_EXTENSION after every --CD option, which would drop
-// a CMAKE_CXX_FLAGS given here and CXXFLAGS (CMake reads it only when no CMAKE_CXX_FLAGS is given). Its
-// npm config variables (cmake_NAME) come after that, so the flags go there, together.
+// a CMAKE_CXX_FLAGS given here, and CXXFLAGS (CMake reads it only when no CMAKE_CXX_FLAGS is given).
+// Its npm config values (cmake_NAME, which it also reads from its own command line as --cmake_NAME=...)
+// come after that one: the flags go there, together.
 const cxxFlags = [process.env.CXXFLAGS || ''];
-for (let i = options.length - 1; i >= 0; i--) {
-  if (options[i].startsWith('--CDCMAKE_CXX_FLAGS=')) {
-    cxxFlags.push(options[i].slice('--CDCMAKE_CXX_FLAGS='.length));
-    options.splice(i, 1);
-  }
+for (let i = 0; i < options.length; i++) {
+  if (options[i].startsWith('--CDCMAKE_CXX_FLAGS=')) cxxFlags.push(options.splice(i--, 1)[0].slice('--CDCMAKE_CXX_FLAGS='.length));
 }
-const env = { ...process.env };
-const extraFlags = cxxFlags.filter(Boolean);
-if (extraFlags.length) env.npm_config_cmake_CMAKE_CXX_FLAGS = ['-DBUILDING_NODE_EXTENSION', ...extraFlags].join(' ');
+if (cxxFlags.some(Boolean)) options.push(`--cmake_CMAKE_CXX_FLAGS=${['-DBUILDING_NODE_EXTENSION', ...cxxFlags.filter(Boolean)].join(' ')}`);
 
 // A build folder keeps the generator it was configured with; a new one gets Ninja when present (cmake-js
 // would pick it too).
@@ -84,7 +82,7 @@ try {
 const common = ['--directory', root, '--out', buildDir, '--config', config, ...(generator ? ['-G', generator] : [])];
 
 function cmakeJsRun(command, extra) {
-  const result = spawnSync(process.execPath, [cmakeJs, command, ...common, ...extra], { cwd: root, stdio: 'inherit', env });
+  const result = spawnSync(process.execPath, [cmakeJs, command, ...common, ...extra], { cwd: root, stdio: 'inherit' });
   if (result.error) fail(`cmake-js ${command}: ${result.error.message}`);
   if (result.status !== 0) fail(`cmake-js ${command} exited with ${result.status}`);
 }
