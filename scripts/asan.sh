@@ -11,9 +11,9 @@ cd "$(dirname "$0")/.."
 LIBASAN="$(g++ -print-file-name=libasan.so)"
 [ -f "$LIBASAN" ] || { echo "asan.sh: g++ has no libasan.so (install libgcc-12-dev)" >&2; exit 1; }
 
-TORCHVIDEO_BUILD_DIR=build-asan node scripts/build-addon.js \
-  -DCMAKE_CXX_FLAGS="-fsanitize=address -fno-omit-frame-pointer" \
-  -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address"
+# cmake-js (through build-addon.js): -fsanitize=address -fno-omit-frame-pointer on every target's compile
+# and link (CMakeLists.txt, TORCHVIDEO_SANITIZE).
+TORCHVIDEO_BUILD_DIR=build-asan node scripts/build-addon.js --CDTORCHVIDEO_SANITIZE=address
 npx tsc -p tsconfig.json
 
 export TORCHVIDEO_ADDON="$PWD/build-asan/Release/torchvideo.node"

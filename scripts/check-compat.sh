@@ -140,6 +140,8 @@ common_flags() {
     -Wall -Wextra -Wno-unused-parameter
     -I"$PWD" -I"$napi" -I"$PWD/node_modules/node-api-headers/include"
     -DNAPI_VERSION=8 -DNODE_ADDON_API_CPP_EXCEPTIONS -DNODE_ADDON_API_DISABLE_DEPRECATED
+    # cmake-js's CMAKE_CXX_FLAGS (scripts/build-addon.js builds with cmake-js).
+    -DBUILDING_NODE_EXTENSION
     -D__STDC_CONSTANT_MACROS -D_GLIBCXX_USE_CXX11_ABI=1
     # cpp/distributed compiled as CMakeLists.txt turns it on where Gloo's headers are found.
     -DUSE_C10D_GLOO -DTORCHVIDEO_DISTRIBUTED=1 -DTORCHVIDEO_WITH_GLOO=1 -DTORCHVIDEO_WITH_NCCL=0

@@ -35,7 +35,17 @@ t.test('npm pack, then npm install of the tarball in a fresh folder builds from 
   fs.mkdirSync(consumer);
   fs.writeFileSync(path.join(consumer, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
   // TORCHVIDEO_BUILD_FROM_SOURCE: a prebuilds/ folder left by `npm run prebuild` must not hide the fallback.
-  const env = { ...process.env, TORCHVIDEO_BUILD_FROM_SOURCE: '1', npm_config_audit: 'false', npm_config_fund: 'false' };
+  // cmake-js must build from node-api-headers without downloading Node's headers: their mirror is
+  // unreachable (a download fails the install) and their folder (npm's nodedir) must stay absent.
+  const nodeHeaders = path.join(dir, 'node-headers');
+  const env = {
+    ...process.env,
+    TORCHVIDEO_BUILD_FROM_SOURCE: '1',
+    npm_config_audit: 'false',
+    npm_config_fund: 'false',
+    npm_config_nodedir: nodeHeaders,
+    NVM_NODEJS_ORG_MIRROR: 'http://127.0.0.1:9/no-downloads',
+  };
   execFileSync('npm', ['install', '--prefer-offline', '--foreground-scripts', path.join(dir, packed.filename)], {
     cwd: consumer,
     env,
@@ -44,7 +54,11 @@ t.test('npm pack, then npm install of the tarball in a fresh folder builds from 
   });
   const installed = path.join(consumer, 'node_modules', 'torchvideo');
   t.ok(fs.existsSync(path.join(installed, 'build', 'Release', 'torchvideo.node')), 'the addon was built at install');
-  t.notOk(fs.existsSync(path.join(consumer, 'node_modules', 'cmake-js')), 'without cmake-js');
+  t.ok(fs.existsSync(path.join(consumer, 'node_modules', 'cmake-js', 'package.json')), 'cmake-js came as a dependency');
+  const cache = fs.readFileSync(path.join(installed, 'build', 'CMakeCache.txt'), 'utf8');
+  t.match(cache, /^CMAKE_JS_VERSION:\w+=\d/m, 'the addon was configured by cmake-js');
+  t.match(cache, /^CMAKE_JS_INC:\w+=[^\n]*node-api-headers/m, 'against the node-api-headers package');
+  t.notOk(fs.existsSync(nodeHeaders), 'no Node headers were downloaded');
 
   const shape = [1, 3, 4, 32, 32];
   const input = randomFloats(
