@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Builds the native addon with cmake-js into build/Release/torchvideo.node: `npm run build:addon` here,
 // the install fallback (scripts/install.js) for a consumer where no prebuild matches, and the build
-// `npm run prebuild` packs (prebuildify runs this in node-gyp's place). It needs only what a consumer
+// `npm run prebuilds` packs (prebuildify runs this in node-gyp's place). It needs only what a consumer
 // has: cmake, a C++17 compiler, LibTorch and FFmpeg's -dev libraries, and the package's own dependencies
 // (cmake-js, node-addon-api, node-api-headers): package.json's binary.napi_versions makes cmake-js build
 // against node-api-headers, so nothing is downloaded.
@@ -51,7 +51,7 @@ if (['rebuild', 'build', 'configure'].includes(args[0])) {
 }
 
 // CMake options, from the arguments and from TORCHVIDEO_CMAKE_OPTIONS (split at spaces; the way to reach
-// the build `npm run prebuild` runs): -DNAME=VALUE becomes cmake-js's --CDNAME=VALUE (cmake-js's own -D
+// the build `npm run prebuilds` runs): -DNAME=VALUE becomes cmake-js's --CDNAME=VALUE (cmake-js's own -D
 // means --debug).
 const options = [];
 for (const arg of [...(process.env.TORCHVIDEO_CMAKE_OPTIONS || '').split(/\s+/).filter(Boolean), ...args]) {

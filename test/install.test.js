@@ -34,7 +34,7 @@ t.test('npm pack, then npm install of the tarball in a fresh folder builds from 
   const consumer = path.join(dir, 'app');
   fs.mkdirSync(consumer);
   fs.writeFileSync(path.join(consumer, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
-  // TORCHVIDEO_BUILD_FROM_SOURCE: a prebuilds/ folder left by `npm run prebuild` must not hide the fallback.
+  // TORCHVIDEO_BUILD_FROM_SOURCE: a prebuilds/ folder left by `npm run prebuilds` must not hide the fallback.
   // cmake-js must build from node-api-headers without downloading Node's headers: their mirror is
   // unreachable (a download fails the install) and their folder (npm's nodedir) must stay absent.
   const nodeHeaders = path.join(dir, 'node-headers');
