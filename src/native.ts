@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { inspect } from 'node:util';
 import { isMainThread } from 'node:worker_threads';
 import { TorchVideoError } from './errors';
-import type { BatcherStats, Preprocessing, TrainDraw, TypedArray, VideoInfo } from './types';
+import type { BatcherStats, Preprocessing, TrainDraw, TrainerInfo, TypedArray, VideoInfo } from './types';
 
 export interface NativeTensor {
   readonly shape: number[];
@@ -114,22 +114,12 @@ export interface NativeTrainerOptions {
   threads: number;
 }
 
-export interface NativeTrainerInfo {
-  arch: string;
-  numClasses: number;
-  labels: string[];
-  device: string;
-  momentum: number;
-  weightDecay: number;
-  freezeBackbone: boolean;
-  amp: boolean;
-  seed: number;
-  parameters: number;
-  trainedParameters: number;
+/** TrainerInfo (src/types.ts) as the addon reports it: without the preprocessing (read from the metadata). */
+export type NativeTrainerInfo = Omit<TrainerInfo, 'preprocessing'> & {
   /** From the checkpoint a restored trainer was read from; null for a new trainer. */
   learningRate: number | null;
   metadata: string | null;
-}
+};
 
 export interface NativeStepResult {
   loss: number;

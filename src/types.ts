@@ -71,3 +71,22 @@ export interface TrainDraw {
   left: number;
   flip: boolean;
 }
+
+/** What a Trainer is: its network, optimizer settings and preprocessing. */
+export interface TrainerInfo {
+  /** 'r3d_18', 'mc3_18', 'r2plus1d_18', or 'unknown'. */
+  arch: string;
+  numClasses: number;
+  labels: string[];
+  device: string;
+  momentum: number;
+  weightDecay: number;
+  freezeBackbone: boolean;
+  amp: boolean;
+  seed: number;
+  /** Parameters of the network, and those the optimizer updates (fewer with freezeBackbone). */
+  parameters: number;
+  trainedParameters: number;
+  /** The preprocessing the network expects, written to exported sidecars. */
+  preprocessing: Preprocessing;
+}

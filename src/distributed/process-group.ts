@@ -4,6 +4,7 @@
 // every rank, in the same order.
 import * as os from 'node:os';
 import { abortable, checkSignal } from '../abort';
+import { optionWithAlias } from '../deprecated';
 import { TorchVideoError, withCallSite } from '../errors';
 import { native, type NativeProcessGroup } from '../native';
 import { checkInteger, checkOptions, expectType } from '../validate';
@@ -11,6 +12,19 @@ import { resolveRendezvous, type ExplicitRendezvous, type Rendezvous } from './r
 
 /** How long joining and each collective wait for the other ranks by default: 5 minutes. */
 export const DEFAULT_DISTRIBUTED_TIMEOUT_MS = 5 * 60 * 1000;
+
+/**
+ * A job's `timeoutMs` option (evaluate's and fineTune's), or its deprecated name `distributedTimeoutMs`:
+ * how long a rank waits for the others, an integer >= 1 ms (default DEFAULT_DISTRIBUTED_TIMEOUT_MS).
+ */
+export function jobTimeoutMs(opts: Record<string, unknown>): number {
+  return checkInteger(
+    optionWithAlias(opts, 'timeoutMs', 'distributedTimeoutMs', 'TORCHVIDEO_DEP_DISTRIBUTED_TIMEOUT', 'options'),
+    'options.timeoutMs',
+    DEFAULT_DISTRIBUTED_TIMEOUT_MS,
+    { min: 1 },
+  );
+}
 
 export type DistributedSpec = 'env' | ExplicitRendezvous;
 

@@ -1,7 +1,7 @@
 // The checking of evaluate's options, in the order evaluate has always checked them (so the first bad
 // option is the one named): those that need nothing loaded up front (checkEvaluateOptions), and the clip
 // length and frame rate, whose defaults are the model's, once it is loaded (checkClipOptions).
-import { DEFAULT_DISTRIBUTED_TIMEOUT_MS } from '../distributed/process-group';
+import { jobTimeoutMs } from '../distributed/process-group';
 import { Batcher } from '../batcher';
 import { optionWithAlias } from '../deprecated';
 import { Model } from '../model';
@@ -86,12 +86,7 @@ export function checkEvaluateOptions(options: EvaluateOptions): { opts: Partial<
   if (opts.distributed !== undefined && opts.shard !== undefined) {
     throw new RangeError('expected options.shard or options.distributed, not both: a distributed job shards the set by rank');
   }
-  const timeoutMs = checkInteger(
-    optionWithAlias(opts, 'timeoutMs', 'distributedTimeoutMs', 'TORCHVIDEO_DEP_DISTRIBUTED_TIMEOUT', 'options'),
-    'options.timeoutMs',
-    DEFAULT_DISTRIBUTED_TIMEOUT_MS,
-    { min: 1 },
-  );
+  const timeoutMs = jobTimeoutMs(opts);
   return {
     opts,
     checked: {

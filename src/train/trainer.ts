@@ -95,23 +95,9 @@ export interface SetDistributedOptions {
   firstBucketBytes?: number;
 }
 
-export interface TrainerInfo {
-  /** 'r3d_18', 'mc3_18', 'r2plus1d_18', or 'unknown'. */
-  arch: string;
-  numClasses: number;
-  labels: string[];
-  device: string;
-  momentum: number;
-  weightDecay: number;
-  freezeBackbone: boolean;
-  amp: boolean;
-  seed: number;
-  /** Parameters of the network, and those the optimizer updates (fewer with freezeBackbone). */
-  parameters: number;
-  trainedParameters: number;
-  /** The preprocessing the network expects, written to exported sidecars. */
-  preprocessing: Preprocessing;
-}
+import type { TrainerInfo } from '../types';
+
+export type { TrainerInfo } from '../types';
 
 /**
  * Trains a video classifier in place: `step()` runs forward, cross-entropy, backward and an SGD

@@ -3,8 +3,7 @@
 // resume of a run must agree on. The few options that depend on the data (numClasses) or on rank 0 (the
 // seed) are checked later, where they are known, so the checks and their errors come in the same order.
 import * as path from 'node:path';
-import { optionWithAlias } from '../../deprecated';
-import { DEFAULT_DISTRIBUTED_TIMEOUT_MS, type DistributedSpec } from '../../distributed/process-group';
+import { jobTimeoutMs, type DistributedSpec } from '../../distributed/process-group';
 import type { RendezvousOptions } from '../../distributed/rendezvous';
 import type { Dataset } from '../../eval/dataset';
 import { checkBoolean, checkInteger, checkOptions, checkRate, checkString, expectRange, expectType } from '../../validate';
@@ -102,12 +101,7 @@ export function resolveOptions(options: FineTuneOptions): ResolvedOptions {
     'a dataset path or a Dataset',
     opts.val,
   );
-  const timeoutMs = checkInteger(
-    optionWithAlias(opts, 'timeoutMs', 'distributedTimeoutMs', 'TORCHVIDEO_DEP_DISTRIBUTED_TIMEOUT', 'options'),
-    'options.timeoutMs',
-    DEFAULT_DISTRIBUTED_TIMEOUT_MS,
-    { min: 1 },
-  );
+  const timeoutMs = jobTimeoutMs(opts);
   return {
     model,
     outDir,
