@@ -9,11 +9,9 @@ import type { Dataset } from '../../eval/dataset';
 import { checkBoolean, checkInteger, checkOptions, checkRate, checkString, expectRange, expectType } from '../../validate';
 import type { FineTuneEpoch, FineTuneOptions, FineTuneProgress } from './types';
 
-/** FineTuneOptions checked, with their defaults. */
-export interface ResolvedOptions {
+/** The training recipe: what both the checked options and a run's job options hold. */
+interface TrainingRecipe {
   model: string;
-  /** Absolute. */
-  outDir: string;
   epochs: number;
   batchSize: number;
   lr: number;
@@ -29,6 +27,12 @@ export interface ResolvedOptions {
   freezeBackbone: boolean;
   amp: boolean;
   hflipProb: number;
+}
+
+/** FineTuneOptions checked, with their defaults. */
+export interface ResolvedOptions extends TrainingRecipe {
+  /** Absolute. */
+  outDir: string;
   device: string;
   resume: boolean;
   checkpointEvery: number | undefined;
@@ -140,25 +144,9 @@ export function resolveOptions(options: FineTuneOptions): ResolvedOptions {
 }
 
 // What defines a run: a resume must agree on all of it.
-export interface JobOptions {
-  model: string;
+export interface JobOptions extends TrainingRecipe {
   numClasses: number;
   labels: string[];
-  epochs: number;
-  batchSize: number;
-  lr: number;
-  momentum: number;
-  weightDecay: number;
-  warmupEpochs: number;
-  warmupDecay: number;
-  milestones: number[];
-  gamma: number;
-  clipLength: number;
-  frameRate: number;
-  clipsPerVideo: number;
-  freezeBackbone: boolean;
-  hflipProb: number;
-  amp: boolean;
   seed: number;
   /** Ranks of the job (1 alone): each rank's share of an epoch, and so a position in it, depends on it. */
   worldSize: number;
