@@ -12,104 +12,9 @@
 #include "cpp/video/input_limits.h"
 #include "cpp/video/open_video_file.h"
 #include "cpp/video/rgb_converter.h"
+#include "cpp/video/video_decoder_impl.h"
 
 namespace torchvideo {
-
-struct VideoDecoder::Impl {
-  std::string path;
-  // FFmpeg's frame and slice threads (0 = as many as cores); 1 after a decode error, see readFrames.
-  int threads = 0;
-  ffmpeg::FormatContextPtr fmt;
-  int streamIndex = -1;
-  ffmpeg::CodecContextPtr codec;
-  ffmpeg::PacketPtr packet;
-  ffmpeg::FramePtr frame;
-  FrameIndex index;
-  VideoInfo info;
-  RgbConverter rgb;
-
-  // Where decoding stands. While `active`, decoding forward meets every frame from `nextFrame`
-  // (one past the highest frame number seen) on, so a later target needs no seek.
-  bool active = false;
-  bool draining = false;     // the flush packet was sent; only buffered frames remain
-  bool havePending = false;  // `packet` holds a packet read during a rewind check, not yet sent
-  int64_t minFrame = 0;      // frames before this are leading pictures of the keyframe we jumped to
-  int64_t nextFrame = 0;
-  int64_t outputCount = 0;  // frames output since the start (when frames are counted, not timed)
-  std::string lastProblem;  // FFmpeg's last complaint, for the error naming a frame we couldn't get
-  // Whether packets of unwanted frames are sent with skip_frame = AVDISCARD_NONREF: the decoder drops
-  // them itself when no other frame references them (it reads that from the bitstream, so the frames
-  // it does decode are exactly those of a full decode). Only where frames are known by timestamp: when
-  // frames are counted in output order, a frame left out would shift every later number.
-  std::atomic<bool> skipsUnwanted{false};           // read by stats() from other threads
-  const std::vector<int64_t>* wantedNow = nullptr;  // what decodeUntil is after (sorted)
-  // Frames at or past nextFrame whose packets went in with AVDISCARD_NONREF since the last seek: they
-  // may never come out, so a later read that wants one seeks rather than waiting for it.
-  std::set<int64_t> maybeSkipped;
-  std::atomic<int64_t> framesDecoded{0};  // read by stats() from other threads
-  std::atomic<int64_t> planFallbacks{0};  // times skipping was given up for this file
-  bool sawDecodeErrors = false;           // in the current read: a packet or frame the decoder complained of
-
-  void open();
-  void openCodec();
-  void rewind();
-  void seekToKeyframe(int64_t slot);
-  bool canContinueTo(int64_t target) const;
-  bool receiveFrame();
-  int64_t frameNumberOfCurrent();
-  bool decodeUntil(int64_t target, const std::vector<int64_t>& wanted, std::vector<char>& filled, torch::Tensor& out);
-  void chooseSkipFor(const AVPacket* pkt);
-  bool abandonPlan(bool readFailed);
-};
-
-// After a read that skipped frames and failed (a wanted frame went missing: the packets did not name
-// their frames after all) or met decoder errors: skipping stops for this file and the decoder goes
-// back to the start. True when the read must be done again.
-bool VideoDecoder::Impl::abandonPlan(bool readFailed) {
-  if (!skipsUnwanted || !(readFailed || sawDecodeErrors)) return false;
-  skipsUnwanted = false;
-  ++planFallbacks;
-  codec->skip_frame = AVDISCARD_DEFAULT;
-  rewind();
-  return true;
-}
-
-namespace {
-
-// Codecs whose decoders honour AVDISCARD_NONREF by dropping only pictures nothing refers to: H.264 and
-// HEVC (nal_ref_idc 0 / sub-layer non-reference NAL types), MPEG-4 Part 2 and MPEG-1/2 (B-frames).
-// Others (VP9, AV1, ...) decode everything between keyframes. MPEG-4 Part 2 in AVI is left out: DivX's
-// packed bitstream carries a B-frame inside the packet of the P-frame before it, so a packet's
-// timestamp does not name the frame the decoder makes of it.
-bool codecSkipsNonReference(AVCodecID id, const char* container) {
-  switch (id) {
-    case AV_CODEC_ID_H264:
-    case AV_CODEC_ID_HEVC:
-    case AV_CODEC_ID_MPEG1VIDEO:
-    case AV_CODEC_ID_MPEG2VIDEO: return true;
-    case AV_CODEC_ID_MPEG4: return std::string(container) != "avi";
-    default: return false;
-  }
-}
-
-}  // namespace
-
-// Before a packet goes to the decoder: its frame is wanted (or unknown: decoded, to be safe), or it may
-// be left out when nothing references it. With frame threads the setting travels with the packet
-// (libavcodec copies skip_frame to the thread the packet is submitted to).
-void VideoDecoder::Impl::chooseSkipFor(const AVPacket* pkt) {
-  if (!skipsUnwanted) return;
-  bool keep = true;
-  if (wantedNow && pkt->pts != AV_NOPTS_VALUE) {
-    const int64_t n = index.frameForPts(pkt->pts);
-    keep = n < 0 || std::binary_search(wantedNow->begin(), wantedNow->end(), n);
-    if (!keep) {
-      maybeSkipped.erase(maybeSkipped.begin(), maybeSkipped.lower_bound(nextFrame));
-      maybeSkipped.insert(n);
-    }
-  }
-  codec->skip_frame = keep ? AVDISCARD_DEFAULT : AVDISCARD_NONREF;
-}
 
 void VideoDecoder::Impl::open() {
   fmt = openMediaFile(path);
@@ -388,23 +293,6 @@ void VideoDecoder::decodeWanted(const std::vector<int64_t>& wanted, std::vector<
                                   "': " + (d.lastProblem.empty() ? "the stream ends before it" : d.lastProblem));
     }
   }
-}
-
-// decodeWanted, done again in full (and so is the rest of the file) when, while frames were being
-// skipped, a wanted frame went missing or the stream turned out damaged: what a damaged packet does
-// to the decoder's state depends on which of its slices are decoded, so a skip could change the
-// frames after it.
-void VideoDecoder::decodePlanned(const std::vector<int64_t>& wanted, std::vector<char>& filled, torch::Tensor& out) {
-  Impl& d = *impl_;
-  d.sawDecodeErrors = false;
-  try {
-    decodeWanted(wanted, filled, out);
-    if (!d.abandonPlan(false)) return;
-  } catch (const Error& error) {
-    if (error.code() != codes::kVideoDecode || !d.abandonPlan(true)) throw;
-  }
-  std::fill(filled.begin(), filled.end(), 0);
-  decodeWanted(wanted, filled, out);
 }
 
 torch::Tensor VideoDecoder::readFrames(const std::vector<int64_t>& indices) {
