@@ -1,5 +1,6 @@
 // StreamReader::Connection::open: one opening of a stream source (a URL, a capture device or pushed
 // bytes) under the source's whitelists, up to an opened decoder for its video stream.
+#include <cstdint>
 #include <string>
 
 #include "cpp/errors.h"
