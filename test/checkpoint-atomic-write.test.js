@@ -1,6 +1,6 @@
 'use strict';
 // The C++ side writes checkpoints and exports by the same rules as the TypeScript side
-// (src/eval/atomic-file.ts, cpp/train/atomic_file.cpp): a random temporary name created with
+// (src/common/atomic-file.ts, cpp/train/atomic_file.cpp): a random temporary name created with
 // O_CREAT | O_EXCL | O_NOFOLLOW, renamed over the target. A symlink planted at the temporary name the old
 // code used (`.<name>.<pid>.tmp`, predictable) or at the target itself is never written through: the file
 // it points at keeps its bytes, and the target ends as a regular file holding the new contents.

@@ -1,6 +1,6 @@
 // Files that survive being killed at any instant: a reader finds the old file or the new one, never
 // half of either, and nothing planted in the folder redirects the write. The same rules as the
-// TypeScript side (src/eval/atomic-file.ts): the bytes go to a new file in the target's folder under a
+// TypeScript side (src/common/atomic-file.ts): the bytes go to a new file in the target's folder under a
 // random name, created exclusively and without following a symlink (O_CREAT | O_EXCL | O_NOFOLLOW), are
 // fsynced, renamed over the target (rename replaces a symlink at the target, never writes through it),
 // and the folder is fsynced so the rename itself is durable.
