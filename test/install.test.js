@@ -84,7 +84,7 @@ t.test('npm pack, then npm install of the tarball in a fresh folder builds from 
   // declarations name no native type.
   const probe = `
     const out = {};
-    for (const id of ['torchvideo/dist/native.js', 'torchvideo/dist/video', 'torchvideo/build/Release/torchvideo.node']) {
+    for (const id of ['torchvideo/dist/native.js', 'torchvideo/dist/internal.js', 'torchvideo/dist/video', 'torchvideo/build/Release/torchvideo.node']) {
       try { require(id); out[id] = 'loaded'; } catch (e) { out[id] = e.code; }
     }
     process.stdout.write(JSON.stringify(out));`;
@@ -93,7 +93,7 @@ t.test('npm pack, then npm install of the tarball in a fresh folder builds from 
   const declarations = fs.readFileSync(path.join(installed, 'dist', 'index.d.ts'), 'utf8');
   const allDeclarations = fs
     .readdirSync(path.join(installed, 'dist'))
-    .filter((f) => f.endsWith('.d.ts') && f !== 'native.d.ts')
+    .filter((f) => f.endsWith('.d.ts') && f !== 'native.d.ts' && f !== 'internal.d.ts')
     .map((f) => fs.readFileSync(path.join(installed, 'dist', f), 'utf8'))
     .join('\n');
   t.notMatch(declarations, /native/i, 'index.d.ts exports nothing native');

@@ -29,7 +29,7 @@ t.test('every code the TS layer raises is in errorCodes', async (t) => {
 });
 
 t.test("the TS Dtype type names exactly the addon's dtypes, each with its TypedArray", async (t) => {
-  const declared = fs.readFileSync(path.join(ROOT, 'src', 'dtypes.ts'), 'utf8').match(/export type Dtype = ([^;]+);/)[1];
+  const declared = fs.readFileSync(path.join(ROOT, 'src', 'types.ts'), 'utf8').match(/export type Dtype = ([^;]+);/)[1];
   const names = declared.match(/'([a-z0-9]+)'/g).map((s) => s.slice(1, -1));
   const kinds = {
     Float32Array: 'float32',
